@@ -1,0 +1,58 @@
+package zan
+
+import (
+	"context"
+	"time"
+)
+
+// Batch is a run of events fetched from one partition of the event log.
+// Ack acknowledges all of them; until then they are redelivered if the
+// process dies.
+type Batch struct {
+	Events []Event
+	// Ack acknowledges every message of the batch (malformed ones included:
+	// the log moved those to the dead-letter stream when it fetched them).
+	Ack func(ctx context.Context) error
+	// Lag is how long the oldest event of the batch waited in the log.
+	Lag time.Duration
+}
+
+// DeadLetter is an event that could not be applied, kept for an operator.
+type DeadLetter struct {
+	Seq    uint64 // its sequence in the dead-letter stream
+	Event  *Event // nil when the message was malformed
+	Raw    []byte
+	Reason string
+	At     time.Time
+}
+
+// EventLog is the durable, partitioned log of like events between the hot
+// state and the store. Implementation: natslog (embedded or external NATS
+// JetStream).
+type EventLog interface {
+	// Publish stores ev durably and returns once the log acknowledged it.
+	// Publishing the same ev.ID again (within the de-duplication window)
+	// stores it once. Events of one target go to one partition, in order.
+	Publish(ctx context.Context, ev Event) error
+	// Partitions is the number of partitions.
+	Partitions() int
+	// Fetch waits up to wait for up to max events of a partition, for the
+	// persister's durable consumer, which every node shares: each event is
+	// handed to one node. An empty batch is not an error.
+	Fetch(ctx context.Context, partition, max int, wait time.Duration) (Batch, error)
+	// WaitApplied returns once every event published before the call has
+	// been acknowledged by the persister (applied to the store or
+	// dead-lettered), or when ctx ends.
+	WaitApplied(ctx context.Context) error
+	// DeadLetter moves events to the dead-letter stream with a reason.
+	DeadLetter(ctx context.Context, events []Event, reason string) error
+	// DeadLetters lists up to limit dead letters, oldest first.
+	DeadLetters(ctx context.Context, limit int) ([]DeadLetter, error)
+	// Replay publishes the dead letters with these sequences (all, when seqs
+	// is empty) back to the log and removes them from the dead-letter
+	// stream. It returns how many it replayed.
+	Replay(ctx context.Context, seqs []uint64) (int, error)
+	// Ping checks that the log answers.
+	Ping(ctx context.Context) error
+	Close() error
+}

@@ -1,0 +1,75 @@
+package zan
+
+import (
+	"context"
+	"time"
+)
+
+// Change is the outcome of a toggle in the hot state.
+type Change struct {
+	// Changed is false when the user's membership already was as asked.
+	Changed bool
+	// Count is the target's like count after the call.
+	Count int64
+	// At is the change's time in Unix microseconds, strictly greater than
+	// that of every earlier change of the same target; 0 when !Changed.
+	At int64
+}
+
+// TargetState is what the hot state knows of one target for one reader.
+type TargetState struct {
+	Loaded bool // false: the target is not in the hot state; Count and Liked are zero
+	Count  int64
+	Liked  bool
+}
+
+// LikeState is the hot state of likes: per target, the complete set of its
+// likers, and so its count. A target is either absent (ErrNotLoaded, or
+// Loaded=false) or present with every like it has; the like service loads it
+// from the store on a miss. Implementations: memory (one process) and redis.
+type LikeState interface {
+	// Toggle sets whether user likes t, atomically with the count.
+	// It returns ErrNotLoaded when t is not in the hot state.
+	Toggle(ctx context.Context, t Target, user int64, like bool) (Change, error)
+	// Undo reverts a Toggle whose event could not be published: it sets the
+	// membership back to !like if it is still like. A missing target is no
+	// error.
+	Undo(ctx context.Context, t Target, user int64, like bool) error
+	// Load installs t with exactly these likers, unless t is present already
+	// (a concurrent loader or writer won; its state is kept).
+	Load(ctx context.Context, t Target, users []int64) error
+	// State returns, for each target in order, its state; Liked is for user
+	// (0: no user, Liked is false). Reading marks the targets used.
+	State(ctx context.Context, ts []Target, user int64) ([]TargetState, error)
+	// Members returns t's likers; ok is false when t is not loaded.
+	Members(ctx context.Context, t Target) (users []int64, ok bool, err error)
+	// Evict removes t from the hot state.
+	Evict(ctx context.Context, t Target) error
+	// Idle returns up to limit targets not read or written since since.
+	Idle(ctx context.Context, since time.Time, limit int) ([]Target, error)
+}
+
+// CodeStore keeps SMS login codes.
+type CodeStore interface {
+	// IssueCode stores code for phone, valid for ttl, replacing an earlier
+	// one, unless a code was issued for phone less than gap ago: then it
+	// returns an ERateLimited *Error whose RetryAfter says when.
+	IssueCode(ctx context.Context, phone, code string, ttl, gap time.Duration) error
+	// VerifyCode reports whether code is phone's current code and, when it
+	// is, consumes it. Each wrong try counts; after maxTries wrong tries the
+	// code is burned and even the right code fails until a new one is issued.
+	VerifyCode(ctx context.Context, phone, code string, maxTries int) (bool, error)
+}
+
+// Limit is a token bucket: Rate tokens a second, at most Burst saved.
+type Limit struct {
+	Rate  float64
+	Burst int
+}
+
+// RateLimiter takes one token from the bucket named key.
+type RateLimiter interface {
+	// Allow takes a token if one is there; else it returns false and how
+	// long until one will be.
+	Allow(ctx context.Context, key string, l Limit) (ok bool, retryAfter time.Duration, err error)
+}

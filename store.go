@@ -1,0 +1,169 @@
+package zan
+
+import (
+	"context"
+	"time"
+)
+
+// User is an account. Phone never leaves the server.
+type User struct {
+	ID        int64
+	Phone     string
+	Nickname  string
+	CreatedAt time.Time
+}
+
+// Session is a login. Only the SHA-256 of the token is kept.
+type Session struct {
+	TokenHash [32]byte
+	UserID    int64
+	ExpiresAt time.Time
+}
+
+// Blog is a post.
+type Blog struct {
+	ID        int64
+	AuthorID  int64
+	Title     string
+	Content   string
+	ShopID    int64 // 0: none
+	CreatedAt time.Time
+}
+
+// BlogSort orders blog listings.
+type BlogSort int
+
+const (
+	BlogsNew BlogSort = iota // newest first: ID descending
+	BlogsHot                 // likes received since HotSince, descending, then ID descending
+)
+
+// BlogFilter selects a page of blogs.
+type BlogFilter struct {
+	AuthorID int64 // 0: any author
+	Sort     BlogSort
+	HotSince time.Time // with BlogsHot: count likes with liked_at >= HotSince
+	Limit    int
+	After    *Cursor
+}
+
+// BlogPage is one page of blogs; Scores[i] is Blogs[i]'s hot score (BlogsHot
+// only). Next is nil on the last page.
+type BlogPage struct {
+	Blogs  []Blog
+	Scores []int64
+	Next   *Cursor
+}
+
+// Order is the direction of a time-ordered listing.
+type Order int
+
+const (
+	Latest   Order = iota // liked_at descending
+	Earliest              // liked_at ascending
+)
+
+// LikeQuery selects a page of likes. Since is inclusive, Until exclusive;
+// zero times do not bound. Type filters a user's likes ("" = all types).
+type LikeQuery struct {
+	Order Order
+	Limit int
+	After *Cursor
+	Since time.Time
+	Until time.Time
+	Type  string
+}
+
+// Liker is one user who likes a target.
+type Liker struct {
+	UserID  int64
+	LikedAt time.Time
+}
+
+// LikerPage is a page of likers; Next is nil on the last page.
+type LikerPage struct {
+	Items []Liker
+	Next  *Cursor
+}
+
+// UserLike is one target a user likes.
+type UserLike struct {
+	Target  Target
+	LikedAt time.Time
+}
+
+// UserLikePage is a page of a user's likes.
+type UserLikePage struct {
+	Items []UserLike
+	Next  *Cursor
+}
+
+// ApplyResult says what ApplyLikes did.
+type ApplyResult struct {
+	Changed int // (user, target) rows whose liked state flipped
+	Stale   int // events older than the stored state of their (user, target), or superseded in the batch
+}
+
+// UserStore keeps accounts.
+type UserStore interface {
+	// EnsureUser returns the user with u.Phone, creating u when there is none.
+	EnsureUser(ctx context.Context, u User) (User, error)
+	User(ctx context.Context, id int64) (User, error)
+	// Users returns the users found among ids.
+	Users(ctx context.Context, ids []int64) (map[int64]User, error)
+}
+
+// SessionStore keeps logins, shared by every node.
+type SessionStore interface {
+	CreateSession(ctx context.Context, s Session) error
+	// Session returns the session; ENotFound when it is missing or expired.
+	Session(ctx context.Context, hash [32]byte) (Session, error)
+	// TouchSession moves the expiry of a live session.
+	TouchSession(ctx context.Context, hash [32]byte, expiresAt time.Time) error
+	DeleteSession(ctx context.Context, hash [32]byte) error
+	// DeleteExpiredSessions removes sessions that expired before now.
+	DeleteExpiredSessions(ctx context.Context, now time.Time) (int, error)
+}
+
+// BlogStore keeps blogs.
+type BlogStore interface {
+	CreateBlog(ctx context.Context, b Blog) error
+	// Blog returns ENotFound for a missing (or deleted) blog.
+	Blog(ctx context.Context, id int64) (Blog, error)
+	DeleteBlog(ctx context.Context, id int64) error
+	Blogs(ctx context.Context, f BlogFilter) (BlogPage, error)
+}
+
+// LikeStore is the source of truth of likes.
+type LikeStore interface {
+	// ApplyLikes applies events idempotently: per (user, target) the event
+	// with the greatest At wins, and only if it is newer than the stored
+	// state; counts change in the same transaction by exactly the rows that
+	// flipped. Applying the same events again changes nothing.
+	ApplyLikes(ctx context.Context, events []Event) (ApplyResult, error)
+	// LikeCounts returns the stored counts, in order.
+	LikeCounts(ctx context.Context, ts []Target) ([]int64, error)
+	// Liked reports, in order, whether user likes each target.
+	Liked(ctx context.Context, ts []Target, user int64) ([]bool, error)
+	// Likers lists the users who like t.
+	Likers(ctx context.Context, t Target, q LikeQuery) (LikerPage, error)
+	// ScanLikers calls fn with every user who likes t (to load the hot state).
+	ScanLikers(ctx context.Context, t Target, fn func(users []int64) error) error
+	// UserLikes lists what user likes.
+	UserLikes(ctx context.Context, user int64, q LikeQuery) (UserLikePage, error)
+	// CommonLikers returns up to limit users who like both a and b, by user id.
+	CommonLikers(ctx context.Context, a, b Target, limit int) ([]int64, error)
+	// RecountLikes sets t's stored count to its number of liking rows and
+	// returns the count it had and the one it has now.
+	RecountLikes(ctx context.Context, t Target) (before, after int64, err error)
+}
+
+// Store is the source of truth: a SQL database.
+type Store interface {
+	UserStore
+	SessionStore
+	BlogStore
+	LikeStore
+	Ping(ctx context.Context) error
+	Close() error
+}
