@@ -1,6 +1,7 @@
 package zan
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -84,3 +85,13 @@ var ErrUnavailable = errors.New("zan: dependency unavailable")
 // ErrNotLoaded is returned by a LikeState when the target is not in the hot
 // state; the caller loads it from the store and tries again.
 var ErrNotLoaded = errors.New("zan: target not in the hot state")
+
+// Unavailable wraps err from the dependency named what so that it carries
+// EUnavailable, unless err already carries a code or is a cancellation.
+func Unavailable(what string, err error) error {
+	var e *Error
+	if err == nil || errors.As(err, &e) || errors.Is(err, context.Canceled) {
+		return err
+	}
+	return fmt.Errorf("%s: %w: %w", what, ErrUnavailable, err)
+}

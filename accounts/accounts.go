@@ -1,0 +1,272 @@
+// Package accounts is SMS-code login and sliding sessions.
+package accounts
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"log/slog"
+	"math/big"
+	"regexp"
+	"time"
+
+	"github.com/maypok86/otter/v2"
+
+	"github.com/zanlabs/zan"
+	"github.com/zanlabs/zan/metrics"
+)
+
+// Sender delivers a login code to a phone.
+type Sender interface {
+	Send(ctx context.Context, phone, code string) error
+}
+
+// Config tunes the service; zero fields take the defaults.
+type Config struct {
+	CodeTTL    time.Duration // 5 min
+	CodeGap    time.Duration // 60 s between codes for one phone
+	MaxTries   int           // 5 wrong tries burn a code
+	SessionTTL time.Duration // 30 min without use
+	// TouchEvery: a session's expiry is moved at most this often, so a busy
+	// client does not write its session on every request (expiry is exact
+	// to within this).
+	TouchEvery time.Duration // 1 min
+	// LocalCache keeps sessions in process for CacheTTL. Only for a session
+	// store that one process owns (SQLite): with shared stores a logout on
+	// another node must end the token at once.
+	LocalCache bool
+	CacheTTL   time.Duration // 1 s
+	// Dev returns codes to the caller (serve --dev).
+	Dev bool
+	// Limit is the per-user bucket for blog creation and other writes.
+	Limit zan.Limit
+}
+
+func (c *Config) defaults() {
+	set := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	set(&c.CodeTTL, 5*time.Minute)
+	set(&c.CodeGap, time.Minute)
+	set(&c.SessionTTL, 30*time.Minute)
+	set(&c.TouchEvery, time.Minute)
+	set(&c.CacheTTL, time.Second)
+	if c.MaxTries <= 0 {
+		c.MaxTries = 5
+	}
+}
+
+// Service is the account service.
+type Service struct {
+	cfg      Config
+	users    zan.UserStore
+	sessions zan.SessionStore
+	codes    zan.CodeStore
+	sender   Sender
+	ids      *zan.IDGen
+	logger   *slog.Logger
+	cache    *otter.Cache[[32]byte, zan.Session]
+	now      func() time.Time
+}
+
+// New returns an account service.
+func New(cfg Config, users zan.UserStore, sessions zan.SessionStore, codes zan.CodeStore, sender Sender, ids *zan.IDGen, logger *slog.Logger) *Service {
+	cfg.defaults()
+	if logger == nil {
+		logger = slog.Default()
+	}
+	s := &Service{cfg: cfg, users: users, sessions: sessions, codes: codes, sender: sender, ids: ids, logger: logger, now: time.Now}
+	if cfg.LocalCache {
+		s.cache = otter.Must(&otter.Options[[32]byte, zan.Session]{
+			MaximumSize:      100_000,
+			ExpiryCalculator: otter.ExpiryWriting[[32]byte, zan.Session](cfg.CacheTTL),
+		})
+	}
+	return s
+}
+
+var (
+	mainlandPhone = regexp.MustCompile(`^1[0-9]{10}$`)
+	e164Phone     = regexp.MustCompile(`^\+[0-9]{8,15}$`)
+	sixDigits     = regexp.MustCompile(`^[0-9]{6}$`)
+)
+
+// ValidPhone reports whether phone is a mainland mobile number or E.164.
+func ValidPhone(phone string) bool {
+	return mainlandPhone.MatchString(phone) || e164Phone.MatchString(phone)
+}
+
+// SendCode issues a login code for phone. In dev mode it returns the code.
+func (s *Service) SendCode(ctx context.Context, phone string) (devCode string, err error) {
+	if !ValidPhone(phone) {
+		return "", zan.Errorf(zan.EBadRequest, "phone must be 11 digits starting with 1, or + and 8-15 digits")
+	}
+	code := randomDigits(6)
+	if err := s.codes.IssueCode(ctx, phone, code, s.cfg.CodeTTL, s.cfg.CodeGap); err != nil {
+		if zan.ErrorCode(err) == zan.ERateLimited {
+			metrics.RateLimited.WithLabelValues("sms_code").Inc()
+			return "", err
+		}
+		return "", zan.Unavailable("code store", err)
+	}
+	if err := s.sender.Send(ctx, phone, code); err != nil {
+		return "", zan.Unavailable("sms sender", err)
+	}
+	if s.cfg.Dev {
+		return code, nil
+	}
+	return "", nil
+}
+
+// Login checks the code and opens a session; the first login creates the
+// user. It returns the bearer token, which is never stored: only its hash.
+func (s *Service) Login(ctx context.Context, phone, code string) (string, zan.User, error) {
+	if !ValidPhone(phone) {
+		return "", zan.User{}, zan.Errorf(zan.EBadRequest, "invalid phone")
+	}
+	if !sixDigits.MatchString(code) {
+		return "", zan.User{}, zan.Errorf(zan.EBadRequest, "code must be 6 digits")
+	}
+	ok, err := s.codes.VerifyCode(ctx, phone, code, s.cfg.MaxTries)
+	if err != nil {
+		return "", zan.User{}, zan.Unavailable("code store", err)
+	}
+	if !ok {
+		return "", zan.User{}, zan.Errorf(zan.EUnauthorized, "wrong or expired code")
+	}
+	now := s.now().UTC()
+	u, err := s.users.EnsureUser(ctx, zan.User{
+		ID: s.ids.Next(), Phone: phone, Nickname: "user_" + randomBase36(8), CreatedAt: now,
+	})
+	if err != nil {
+		return "", zan.User{}, zan.Unavailable("store", err)
+	}
+	var raw [32]byte
+	_, _ = rand.Read(raw[:])
+	token := base64.RawURLEncoding.EncodeToString(raw[:])
+	sess := zan.Session{TokenHash: hashToken(token), UserID: u.ID, ExpiresAt: now.Add(s.cfg.SessionTTL)}
+	if err := s.sessions.CreateSession(ctx, sess); err != nil {
+		return "", zan.User{}, zan.Unavailable("store", err)
+	}
+	return token, u, nil
+}
+
+// Authenticate returns the user id of a live session and slides its expiry.
+func (s *Service) Authenticate(ctx context.Context, token string) (int64, error) {
+	if len(token) != 43 { // 32 bytes, base64url without padding
+		return 0, errUnauthorized
+	}
+	h := hashToken(token)
+	now := s.now()
+	sess, cached := zan.Session{}, false
+	if s.cache != nil {
+		sess, cached = s.cache.GetIfPresent(h)
+	}
+	if !cached || !sess.ExpiresAt.After(now) {
+		var err error
+		sess, err = s.sessions.Session(ctx, h)
+		if zan.IsNotFound(err) {
+			return 0, errUnauthorized
+		}
+		if err != nil {
+			return 0, zan.Unavailable("session store", err)
+		}
+		if !sess.ExpiresAt.After(now) {
+			return 0, errUnauthorized
+		}
+	}
+	if exp := now.Add(s.cfg.SessionTTL); exp.Sub(sess.ExpiresAt) >= s.cfg.TouchEvery {
+		if err := s.sessions.TouchSession(ctx, h, exp); err != nil {
+			if zan.IsNotFound(err) {
+				s.forget(h)
+				return 0, errUnauthorized
+			}
+			return 0, zan.Unavailable("session store", err)
+		}
+		sess.ExpiresAt = exp
+		cached = false
+	}
+	if s.cache != nil && !cached {
+		s.cache.Set(h, sess)
+	}
+	return sess.UserID, nil
+}
+
+// Logout ends the session of token at once.
+func (s *Service) Logout(ctx context.Context, token string) error {
+	h := hashToken(token)
+	s.forget(h)
+	if err := s.sessions.DeleteSession(ctx, h); err != nil && !zan.IsNotFound(err) {
+		return zan.Unavailable("session store", err)
+	}
+	return nil
+}
+
+func (s *Service) forget(h [32]byte) {
+	if s.cache != nil {
+		s.cache.Invalidate(h)
+	}
+}
+
+// User returns a user.
+func (s *Service) User(ctx context.Context, id int64) (zan.User, error) {
+	u, err := s.users.User(ctx, id)
+	if err != nil && !zan.IsNotFound(err) {
+		return u, zan.Unavailable("store", err)
+	}
+	return u, err
+}
+
+// Users returns the users found among ids.
+func (s *Service) Users(ctx context.Context, ids []int64) (map[int64]zan.User, error) {
+	if len(ids) == 0 {
+		return map[int64]zan.User{}, nil
+	}
+	m, err := s.users.Users(ctx, ids)
+	if err != nil {
+		return nil, zan.Unavailable("store", err)
+	}
+	return m, nil
+}
+
+// Run deletes expired sessions now and then until ctx ends.
+func (s *Service) Run(ctx context.Context) error {
+	t := time.NewTicker(10 * time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			if _, err := s.sessions.DeleteExpiredSessions(ctx, s.now()); err != nil && ctx.Err() == nil {
+				s.logger.Warn("deleting expired sessions", "err", err)
+			}
+		}
+	}
+}
+
+var errUnauthorized = zan.Errorf(zan.EUnauthorized, "missing, invalid or expired token")
+
+func hashToken(token string) [32]byte { return sha256.Sum256([]byte(token)) }
+
+func randomDigits(n int) string {
+	b := make([]byte, n)
+	for i := range b {
+		d, _ := rand.Int(rand.Reader, big.NewInt(10))
+		b[i] = byte('0' + d.Int64())
+	}
+	return string(b)
+}
+
+func randomBase36(n int) string {
+	const alphabet = "0123456789abcdefghijklmnopqrstuvwxyz"
+	b := make([]byte, n)
+	for i := range b {
+		d, _ := rand.Int(rand.Reader, big.NewInt(int64(len(alphabet))))
+		b[i] = alphabet[d.Int64()]
+	}
+	return string(b)
+}

@@ -1,0 +1,210 @@
+// Package blogs is the blog (post) service: posts with their like counts,
+// the reader's liked flag, the first likers, and the hot ranking.
+package blogs
+
+import (
+	"context"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/zanlabs/zan"
+	"github.com/zanlabs/zan/likes"
+	"github.com/zanlabs/zan/metrics"
+)
+
+// Target type of blogs among like targets.
+const TargetType = "blog"
+
+// Config tunes the service.
+type Config struct {
+	Limit     zan.Limit     // per-user bucket for creating blogs
+	HotWindow time.Duration // hot = likes received in this window (24 h)
+	TopLikers int           // first likers shown on a blog (5)
+}
+
+// Service is the blog service.
+type Service struct {
+	cfg     Config
+	store   zan.BlogStore
+	users   zan.UserStore
+	likes   *likes.Service
+	limiter zan.RateLimiter
+	ids     *zan.IDGen
+	now     func() time.Time
+}
+
+// New returns a blog service.
+func New(cfg Config, store zan.BlogStore, users zan.UserStore, likes *likes.Service, limiter zan.RateLimiter, ids *zan.IDGen) *Service {
+	if cfg.Limit.Rate == 0 {
+		cfg.Limit = zan.Limit{Rate: 1, Burst: 10}
+	}
+	if cfg.HotWindow <= 0 {
+		cfg.HotWindow = 24 * time.Hour
+	}
+	if cfg.TopLikers <= 0 {
+		cfg.TopLikers = 5
+	}
+	return &Service{cfg: cfg, store: store, users: users, likes: likes, limiter: limiter, ids: ids, now: time.Now}
+}
+
+// View is a blog as a reader sees it.
+type View struct {
+	zan.Blog
+	Author    zan.User
+	LikeCount int64
+	Liked     bool
+	TopLikers []zan.User // only on a single blog
+}
+
+// Create posts a blog by author.
+func (s *Service) Create(ctx context.Context, author int64, title, content string, shopID int64) (View, error) {
+	title = strings.TrimSpace(title)
+	if n := utf8.RuneCountInString(title); n < 1 || n > 100 {
+		return View{}, zan.Errorf(zan.EBadRequest, "title must be 1-100 characters")
+	}
+	if n := utf8.RuneCountInString(content); n < 1 || n > 20000 || strings.TrimSpace(content) == "" {
+		return View{}, zan.Errorf(zan.EBadRequest, "content must be 1-20000 characters")
+	}
+	if shopID < 0 {
+		return View{}, zan.Errorf(zan.EBadRequest, "invalid shop_id")
+	}
+	if s.limiter != nil {
+		ok, retry, err := s.limiter.Allow(ctx, "blog:"+itoa(author), s.cfg.Limit)
+		if err != nil {
+			return View{}, zan.Unavailable("rate limiter", err)
+		}
+		if !ok {
+			metrics.RateLimited.WithLabelValues("blog").Inc()
+			return View{}, zan.RateLimited(retry, "too many posts; slow down")
+		}
+	}
+	b := zan.Blog{ID: s.ids.Next(), AuthorID: author, Title: title, Content: content, ShopID: shopID, CreatedAt: s.now().UTC().Truncate(time.Millisecond)}
+	if err := s.store.CreateBlog(ctx, b); err != nil {
+		return View{}, zan.Unavailable("store", err)
+	}
+	u, err := s.users.User(ctx, author)
+	if err != nil {
+		return View{}, zan.Unavailable("store", err)
+	}
+	return View{Blog: b, Author: u}, nil
+}
+
+// Get returns one blog with its first likers.
+func (s *Service) Get(ctx context.Context, id, viewer int64) (View, error) {
+	b, err := s.store.Blog(ctx, id)
+	if err != nil {
+		return View{}, zan.Unavailable("store", err)
+	}
+	views, err := s.views(ctx, []zan.Blog{b}, viewer)
+	if err != nil {
+		return View{}, err
+	}
+	v := views[0]
+	page, err := s.likes.Likers(ctx, zan.Target{Type: TargetType, ID: id}, zan.LikeQuery{Order: zan.Earliest, Limit: s.cfg.TopLikers})
+	if err != nil {
+		return View{}, err
+	}
+	ids := make([]int64, len(page.Items))
+	for i, l := range page.Items {
+		ids[i] = l.UserID
+	}
+	us, err := s.users.Users(ctx, ids)
+	if err != nil {
+		return View{}, zan.Unavailable("store", err)
+	}
+	v.TopLikers = make([]zan.User, 0, len(ids))
+	for _, id := range ids {
+		if u, ok := us[id]; ok {
+			v.TopLikers = append(v.TopLikers, u)
+		} else {
+			v.TopLikers = append(v.TopLikers, zan.User{ID: id})
+		}
+	}
+	return v, nil
+}
+
+// Delete removes a blog; only its author may.
+func (s *Service) Delete(ctx context.Context, id, user int64) error {
+	b, err := s.store.Blog(ctx, id)
+	if err != nil {
+		return zan.Unavailable("store", err)
+	}
+	if b.AuthorID != user {
+		return zan.Errorf(zan.EForbidden, "only the author may delete a blog")
+	}
+	return zan.Unavailable("store", s.store.DeleteBlog(ctx, id))
+}
+
+// Page is a page of blogs.
+type Page struct {
+	Items []View
+	Next  *zan.Cursor
+}
+
+// List returns a page of blogs: newest or hottest first, optionally by one
+// author.
+func (s *Service) List(ctx context.Context, f zan.BlogFilter, viewer int64) (Page, error) {
+	if f.Limit == 0 {
+		f.Limit = 20
+	}
+	if f.Limit < 1 || f.Limit > likes.MaxLimit {
+		return Page{}, zan.Errorf(zan.EBadRequest, "limit must be 1-%d", likes.MaxLimit)
+	}
+	if f.Sort == zan.BlogsHot {
+		f.HotSince = s.now().Add(-s.cfg.HotWindow)
+	}
+	p, err := s.store.Blogs(ctx, f)
+	if err != nil {
+		return Page{}, zan.Unavailable("store", err)
+	}
+	views, err := s.views(ctx, p.Blogs, viewer)
+	if err != nil {
+		return Page{}, err
+	}
+	return Page{Items: views, Next: p.Next}, nil
+}
+
+// views adds authors, counts and liked flags; counts come from the like
+// service so they agree with the like calls.
+func (s *Service) views(ctx context.Context, bs []zan.Blog, viewer int64) ([]View, error) {
+	if len(bs) == 0 {
+		return []View{}, nil
+	}
+	ts := make([]zan.Target, len(bs))
+	authors := make([]int64, 0, len(bs))
+	for i, b := range bs {
+		ts[i] = zan.Target{Type: TargetType, ID: b.ID}
+		authors = append(authors, b.AuthorID)
+	}
+	items, err := s.likes.Get(ctx, ts, viewer)
+	if err != nil {
+		return nil, err
+	}
+	us, err := s.users.Users(ctx, authors)
+	if err != nil {
+		return nil, zan.Unavailable("store", err)
+	}
+	vs := make([]View, len(bs))
+	for i, b := range bs {
+		a, ok := us[b.AuthorID]
+		if !ok {
+			a = zan.User{ID: b.AuthorID}
+		}
+		vs[i] = View{Blog: b, Author: a, LikeCount: items[i].Count, Liked: items[i].Liked}
+	}
+	return vs, nil
+}
+
+func itoa(n int64) string {
+	var b [20]byte
+	i := len(b)
+	for {
+		i--
+		b[i] = byte('0' + n%10)
+		n /= 10
+		if n == 0 {
+			return string(b[i:])
+		}
+	}
+}

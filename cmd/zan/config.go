@@ -1,0 +1,115 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+)
+
+// Config is every setting of `zan serve`. Each is a flag, and each flag can
+// also come from the environment as ZAN_<NAME> (dashes to underscores,
+// upper case); a flag on the command line wins over the environment.
+type Config struct {
+	Addr       string
+	Data       string
+	Dev        bool
+	AdminToken string
+	LogLevel   string
+	AccessLog  bool
+
+	NATSURL    string
+	NATSListen string
+	Fsync      bool
+	Partitions int
+	NodeID     int
+
+	SMSWebhook string
+
+	Types          string
+	BatchSize      int
+	BatchWait      time.Duration
+	Retries        int
+	PublishTimeout time.Duration
+	LikeRate       float64
+	LikeBurst      int
+	BlogRate       float64
+	BlogBurst      int
+	ColdAge        time.Duration
+	EvictIdle      time.Duration
+	IdleTTL        time.Duration
+	SessionTTL     time.Duration
+}
+
+func (c *Config) flags(fs *flag.FlagSet) {
+	fs.StringVar(&c.Addr, "addr", "127.0.0.1:8080", "HTTP listen address")
+	fs.StringVar(&c.Data, "data", "./zan-data", "data directory (SQLite file, embedded JetStream store)")
+	fs.BoolVar(&c.Dev, "dev", false, "development mode: the code call returns dev_code")
+	fs.StringVar(&c.AdminToken, "admin-token", "", "bearer token for admin calls (none: admin calls answer 403)")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fs.BoolVar(&c.AccessLog, "access-log", true, "log every request at info level (else at debug)")
+
+	fs.StringVar(&c.NATSURL, "nats", "", "external NATS JetStream URL(s); empty runs an embedded server")
+	fs.StringVar(&c.NATSListen, "nats-listen", "", "embedded NATS: also listen for clients on host:port")
+	fs.BoolVar(&c.Fsync, "fsync", false, "fsync every acknowledged like (JetStream and SQLite) to survive power loss")
+	fs.IntVar(&c.Partitions, "partitions", 4, "event log partitions (persister workers)")
+	fs.IntVar(&c.NodeID, "node-id", 0, "this node's number 0-1023, unique among nodes (id generation)")
+
+	fs.StringVar(&c.SMSWebhook, "sms-webhook", "", "POST login codes as JSON to this URL (default: write them to the log)")
+
+	fs.StringVar(&c.Types, "target-types", "blog,comment,shop", "registered like target types, comma-separated")
+	fs.IntVar(&c.BatchSize, "batch-size", 1000, "persister: events per batch at most")
+	fs.DurationVar(&c.BatchWait, "batch-wait", 100*time.Millisecond, "persister: longest wait for a batch to fill")
+	fs.IntVar(&c.Retries, "retries", 3, "persister: retries of a failing batch before dead-lettering")
+	fs.DurationVar(&c.PublishTimeout, "publish-timeout", 2*time.Second, "longest wait for the event log to acknowledge a like")
+	fs.Float64Var(&c.LikeRate, "like-rate", 20, "likes and unlikes per second per user")
+	fs.IntVar(&c.LikeBurst, "like-burst", 40, "like burst per user")
+	fs.Float64Var(&c.BlogRate, "blog-rate", 1, "blogs per second per user")
+	fs.IntVar(&c.BlogBurst, "blog-burst", 10, "blog burst per user")
+	fs.DurationVar(&c.ColdAge, "cold-age", 30*24*time.Hour, "blogs older than this leave the hot state when idle")
+	fs.DurationVar(&c.EvictIdle, "evict-idle", 10*time.Minute, "idle time before an old blog leaves the hot state")
+	fs.DurationVar(&c.IdleTTL, "idle-ttl", 24*time.Hour, "idle time before any target leaves the hot state")
+	fs.DurationVar(&c.SessionTTL, "session-ttl", 30*time.Minute, "sessions expire after this long without use")
+}
+
+// parse reads the environment, then args.
+func (c *Config) parse(name string, args []string) error {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	c.flags(fs)
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		env := "ZAN_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := os.LookupEnv(env); ok && envErr == nil {
+			if err := fs.Set(f.Name, v); err != nil {
+				envErr = fmt.Errorf("%s: %w", env, err)
+			}
+		}
+	})
+	if envErr != nil {
+		return envErr
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	return c.validate()
+}
+
+func (c *Config) validate() error {
+	switch {
+	case c.NodeID < 0 || c.NodeID > 1023:
+		return fmt.Errorf("--node-id must be 0-1023")
+	case c.Partitions < 1 || c.Partitions > 256:
+		return fmt.Errorf("--partitions must be 1-256")
+	case c.BatchSize < 1:
+		return fmt.Errorf("--batch-size must be positive")
+	case c.BatchWait <= 0:
+		return fmt.Errorf("--batch-wait must be positive")
+	case c.LikeRate <= 0 || c.LikeBurst < 1 || c.BlogRate <= 0 || c.BlogBurst < 1:
+		return fmt.Errorf("rate limits must be positive")
+	}
+	return nil
+}

@@ -1,0 +1,73 @@
+// Command zan runs the zan like platform.
+//
+//	zan serve     run the server (embedded by default)
+//	zan dlq       list or replay dead-lettered like events
+//	zan version   print the version
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// Version is set at build time with -ldflags "-X main.Version=...".
+var Version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "zan:", err)
+		}
+		os.Exit(2)
+	}
+}
+
+const usage = `zan: a high-concurrency like platform
+
+Usage:
+  zan serve [flags]          run the server; every flag also reads ZAN_<FLAG>
+  zan dlq list [flags]       list dead-lettered like events
+  zan dlq replay [flags] [seq...]
+                             send dead letters back to the persister (all when no seq)
+  zan version                print the version
+
+Run 'zan serve -h' for the server's flags.
+`
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return flag.ErrHelp
+	}
+	switch args[0] {
+	case "serve":
+		m := NewMain()
+		m.Stderr = stderr
+		if err := m.Config.parse("zan serve", args[1:]); err != nil {
+			return err
+		}
+		if err := m.Start(ctx); err != nil {
+			return err
+		}
+		<-ctx.Done()
+		return m.Close()
+	case "dlq":
+		return runDLQ(ctx, args[1:], stdout)
+	case "version":
+		fmt.Fprintln(stdout, "zan", Version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", args[0])
+}

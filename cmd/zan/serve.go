@@ -1,0 +1,189 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/zanlabs/zan"
+	"github.com/zanlabs/zan/accounts"
+	"github.com/zanlabs/zan/blogs"
+	"github.com/zanlabs/zan/httpapi"
+	"github.com/zanlabs/zan/likes"
+	"github.com/zanlabs/zan/memory"
+	"github.com/zanlabs/zan/natslog"
+	"github.com/zanlabs/zan/persist"
+	"github.com/zanlabs/zan/sms"
+	"github.com/zanlabs/zan/sqlite"
+)
+
+// Main is a running server: the adapters chosen by Config, the services over
+// them, the HTTP server and the background workers.
+type Main struct {
+	Config Config
+	Stderr io.Writer
+	Logger *slog.Logger
+
+	store    zan.Store
+	log      *natslog.Log
+	closers  []func() error
+	http     *http.Server
+	listener net.Listener
+	cancel   context.CancelFunc
+	workers  sync.WaitGroup
+	persist  *persist.Persister
+}
+
+// NewMain returns a Main with the default configuration.
+func NewMain() *Main {
+	m := &Main{Stderr: os.Stderr}
+	m.Config.flags(newFlagSet()) // fills the defaults
+	return m
+}
+
+// Addr is the address the HTTP server listens on (after Start).
+func (m *Main) Addr() string { return m.listener.Addr().String() }
+
+// Start opens the adapters and starts serving.
+func (m *Main) Start(ctx context.Context) (err error) {
+	c := &m.Config
+	if m.Logger == nil {
+		var level slog.Level
+		if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
+			return fmt.Errorf("--log-level: %w", err)
+		}
+		m.Logger = slog.New(slog.NewTextHandler(m.Stderr, &slog.HandlerOptions{Level: level}))
+	}
+	defer func() {
+		if err != nil {
+			m.closeAdapters()
+		}
+	}()
+	if err := os.MkdirAll(c.Data, 0o750); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+
+	// Adapters: the embedded engine.
+	db, err := sqlite.Open(ctx, filepath.Join(c.Data, "zan.db"), sqlite.Options{Fsync: c.Fsync})
+	if err != nil {
+		return fmt.Errorf("opening the store: %w", err)
+	}
+	m.store = db
+	m.closers = append(m.closers, db.Close)
+	m.log, err = natslog.Open(ctx, natslog.Config{
+		URL: c.NATSURL, Dir: filepath.Join(c.Data, "jetstream"), Listen: c.NATSListen,
+		SyncAlways: c.Fsync, Partitions: c.Partitions, PublishTimeout: c.PublishTimeout,
+		Logger: m.Logger,
+	})
+	if err != nil {
+		return fmt.Errorf("opening the event log: %w", err)
+	}
+	m.closers = append([]func() error{m.log.Close}, m.closers...) // log closes before the store
+	hot := memory.NewLikes()
+	codes := memory.NewCodes()
+	limiter := memory.NewLimiter()
+	m.closers = append([]func() error{codes.Close, limiter.Close}, m.closers...)
+
+	// Services.
+	ids := zan.NewIDGen(c.NodeID)
+	var sender accounts.Sender = sms.LogSender{Logger: m.Logger}
+	if c.SMSWebhook != "" {
+		sender = sms.NewWebhook(c.SMSWebhook)
+	} else {
+		m.Logger.Warn("SMS codes are written to this log, not sent: set --sms-webhook to send them")
+	}
+	acc := accounts.New(accounts.Config{
+		SessionTTL: c.SessionTTL, Dev: c.Dev, LocalCache: true,
+	}, db, db, codes, sender, ids, m.Logger)
+	types := strings.Split(c.Types, ",")
+	lk := likes.New(likes.Config{
+		Types: types, Limit: zan.Limit{Rate: c.LikeRate, Burst: c.LikeBurst},
+		ColdAge: c.ColdAge, EvictIdle: c.EvictIdle, IdleTTL: c.IdleTTL,
+		PublishTimeout: c.PublishTimeout,
+	}, hot, m.log, db, limiter, m.Logger)
+	bl := blogs.New(blogs.Config{Limit: zan.Limit{Rate: c.BlogRate, Burst: c.BlogBurst}}, db, db, lk, limiter, ids)
+	m.persist = persist.New(persist.Config{BatchSize: c.BatchSize, MaxWait: c.BatchWait, Retries: c.Retries}, m.log, db, m.Logger)
+
+	api := &httpapi.Server{
+		Accounts: acc, Likes: lk, Blogs: bl, Log: m.log, AdminToken: c.AdminToken,
+		Logger: m.Logger, AccessLog: c.AccessLog,
+		Ready: func(ctx context.Context) error {
+			ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			defer cancel()
+			return errors.Join(db.Ping(ctx), m.log.Ping(ctx))
+		},
+	}
+
+	// Background workers run until Close.
+	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	m.cancel = cancel
+	for name, run := range map[string]func(context.Context) error{
+		"persister": m.persist.Run, "evictor": lk.Run, "sessions": acc.Run,
+	} {
+		m.workers.Add(1)
+		go func() {
+			defer m.workers.Done()
+			if err := run(wctx); err != nil {
+				m.Logger.Error("worker stopped", "worker", name, "err", err)
+			}
+		}()
+	}
+
+	m.listener, err = net.Listen("tcp", c.Addr)
+	if err != nil {
+		cancel()
+		m.workers.Wait()
+		return err
+	}
+	m.http = &http.Server{
+		Handler:           api.Handler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn),
+	}
+	go func() {
+		if err := m.http.Serve(m.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			m.Logger.Error("http server", "err", err)
+		}
+	}()
+	m.Logger.Info("zan serving", "addr", "http://"+m.Addr(), "data", c.Data, "dev", c.Dev,
+		"event_log", map[bool]string{true: "embedded NATS JetStream", false: c.NATSURL}[c.NATSURL == ""])
+	return nil
+}
+
+// Close stops serving in order: no new requests, in-flight ones finished,
+// the persister drained into the store, then the log and the store closed.
+func (m *Main) Close() error {
+	var errs []error
+	if m.http != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		errs = append(errs, m.http.Shutdown(ctx))
+		cancel()
+	}
+	if m.cancel != nil {
+		m.cancel()
+		m.workers.Wait()
+	}
+	errs = append(errs, m.closeAdapters())
+	m.Logger.Info("zan stopped")
+	return errors.Join(errs...)
+}
+
+func (m *Main) closeAdapters() error {
+	var errs []error
+	for _, c := range m.closers {
+		errs = append(errs, c())
+	}
+	m.closers = nil
+	return errors.Join(errs...)
+}

@@ -1,0 +1,60 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"github.com/zanlabs/zan"
+)
+
+func (s *Server) sendCode(w http.ResponseWriter, r *http.Request) error {
+	var req struct {
+		Phone string `json:"phone"`
+	}
+	if err := decodeBody(r, &req); err != nil {
+		return err
+	}
+	code, err := s.Accounts.SendCode(r.Context(), req.Phone)
+	if err != nil {
+		return err
+	}
+	resp := map[string]any{"sent": true}
+	if code != "" {
+		resp["dev_code"] = code
+	}
+	return writeJSON(w, http.StatusOK, resp)
+}
+
+func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
+	var req struct {
+		Phone string `json:"phone"`
+		Code  string `json:"code"`
+	}
+	if err := decodeBody(r, &req); err != nil {
+		return err
+	}
+	token, u, err := s.Accounts.Login(r.Context(), req.Phone, req.Code)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"token": token, "user": publicUser(u, true)})
+}
+
+func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
+	tok, _ := bearer(r)
+	if err := s.Accounts.Logout(r.Context(), tok); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) me(w http.ResponseWriter, r *http.Request) error {
+	u, err := s.Accounts.User(r.Context(), userID(r))
+	if zan.IsNotFound(err) {
+		return zan.Errorf(zan.EUnauthorized, "the session's user no longer exists")
+	}
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, publicUser(u, true))
+}

@@ -1,0 +1,119 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"github.com/zanlabs/zan"
+	"github.com/zanlabs/zan/blogs"
+)
+
+func blogView(v blogs.View) blogJSON {
+	j := blogJSON{
+		ID: ID(v.ID), Title: v.Title, Content: v.Content,
+		Author:    publicUser(v.Author, false),
+		CreatedAt: Time(v.CreatedAt), LikeCount: v.LikeCount, Liked: v.Liked,
+	}
+	if v.ShopID != 0 {
+		id := ID(v.ShopID)
+		j.ShopID = &id
+	}
+	if v.TopLikers != nil {
+		j.TopLikers = make([]userJSON, len(v.TopLikers))
+		for i, u := range v.TopLikers {
+			j.TopLikers[i] = publicUser(u, false)
+		}
+	}
+	return j
+}
+
+func (s *Server) createBlog(w http.ResponseWriter, r *http.Request) error {
+	var req struct {
+		Title   string `json:"title"`
+		Content string `json:"content"`
+		ShopID  *ID    `json:"shop_id"`
+	}
+	if err := decodeBody(r, &req); err != nil {
+		return err
+	}
+	var shop int64
+	if req.ShopID != nil {
+		shop = int64(*req.ShopID)
+	}
+	v, err := s.Blogs.Create(r.Context(), userID(r), req.Title, req.Content, shop)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, blogView(v))
+}
+
+func (s *Server) getBlog(w http.ResponseWriter, r *http.Request) error {
+	id, err := zan.ParseID(r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	v, err := s.Blogs.Get(r.Context(), id, userID(r))
+	if err != nil {
+		return err
+	}
+	j := blogView(v)
+	if j.TopLikers == nil {
+		j.TopLikers = []userJSON{}
+	}
+	// top_likers is always present on a single blog, even when empty.
+	type withTop struct {
+		blogJSON
+		TopLikers []userJSON `json:"top_likers"`
+	}
+	return writeJSON(w, http.StatusOK, withTop{blogJSON: j, TopLikers: j.TopLikers})
+}
+
+func (s *Server) deleteBlog(w http.ResponseWriter, r *http.Request) error {
+	id, err := zan.ParseID(r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	if err := s.Blogs.Delete(r.Context(), id, userID(r)); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) listBlogs(w http.ResponseWriter, r *http.Request) error {
+	f := zan.BlogFilter{}
+	switch r.URL.Query().Get("sort") {
+	case "", "new":
+	case "hot":
+		f.Sort = zan.BlogsHot
+	default:
+		return zan.Errorf(zan.EBadRequest, "sort must be new or hot")
+	}
+	return s.blogPage(w, r, f)
+}
+
+func (s *Server) userBlogs(w http.ResponseWriter, r *http.Request) error {
+	uid, err := zan.ParseID(r.PathValue("uid"))
+	if err != nil {
+		return err
+	}
+	return s.blogPage(w, r, zan.BlogFilter{AuthorID: uid})
+}
+
+func (s *Server) blogPage(w http.ResponseWriter, r *http.Request, f zan.BlogFilter) error {
+	var err error
+	if f.Limit, err = queryLimit(r); err != nil {
+		return err
+	}
+	if f.After, err = zan.DecodeCursor(r.URL.Query().Get("cursor")); err != nil {
+		return err
+	}
+	p, err := s.Blogs.List(r.Context(), f, userID(r))
+	if err != nil {
+		return err
+	}
+	out := page[blogJSON]{Items: make([]blogJSON, len(p.Items)), NextCursor: cursorString(p.Next)}
+	for i, v := range p.Items {
+		out.Items[i] = blogView(v)
+	}
+	return writeJSON(w, http.StatusOK, out)
+}

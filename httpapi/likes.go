@@ -1,0 +1,187 @@
+package httpapi
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/zanlabs/zan"
+)
+
+func pathTarget(r *http.Request) (zan.Target, error) {
+	return zan.ParseTarget(r.PathValue("type"), r.PathValue("id"))
+}
+
+func (s *Server) like(w http.ResponseWriter, r *http.Request) error   { return s.toggle(w, r, true) }
+func (s *Server) unlike(w http.ResponseWriter, r *http.Request) error { return s.toggle(w, r, false) }
+
+func (s *Server) toggle(w http.ResponseWriter, r *http.Request, like bool) error {
+	t, err := pathTarget(r)
+	if err != nil {
+		return err
+	}
+	ch, err := s.Likes.Toggle(r.Context(), userID(r), t, like)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, likeChange{Liked: like, Changed: ch.Changed, Count: ch.Count})
+}
+
+func (s *Server) getLike(w http.ResponseWriter, r *http.Request) error {
+	t, err := pathTarget(r)
+	if err != nil {
+		return err
+	}
+	items, err := s.Likes.Get(r.Context(), []zan.Target{t}, userID(r))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, s.likeItem(r, items[0].Target, items[0].Count, items[0].Liked))
+}
+
+func (s *Server) likeItem(r *http.Request, t zan.Target, count int64, liked bool) likeItem {
+	it := likeItem{Type: t.Type, ID: ID(t.ID), Count: count}
+	if userID(r) != 0 {
+		it.Liked = &liked
+	}
+	return it
+}
+
+func (s *Server) batchLikes(w http.ResponseWriter, r *http.Request) error {
+	ts, err := zan.ParseTargetList(r.URL.Query().Get("targets"), MaxBatch)
+	if err != nil {
+		return err
+	}
+	items, err := s.Likes.Get(r.Context(), ts, userID(r))
+	if err != nil {
+		return err
+	}
+	out := make([]likeItem, len(items))
+	for i, it := range items {
+		out[i] = s.likeItem(r, it.Target, it.Count, it.Liked)
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"items": out})
+}
+
+// likeQuery reads order, limit, cursor, since and until.
+func likeQuery(r *http.Request) (zan.LikeQuery, error) {
+	q := r.URL.Query()
+	var lq zan.LikeQuery
+	switch q.Get("order") {
+	case "", "latest":
+		lq.Order = zan.Latest
+	case "earliest":
+		lq.Order = zan.Earliest
+	default:
+		return lq, zan.Errorf(zan.EBadRequest, "order must be latest or earliest")
+	}
+	var err error
+	if lq.Limit, err = queryLimit(r); err != nil {
+		return lq, err
+	}
+	if lq.After, err = zan.DecodeCursor(q.Get("cursor")); err != nil {
+		return lq, err
+	}
+	if lq.Since, err = queryTime(r, "since"); err != nil {
+		return lq, err
+	}
+	if lq.Until, err = queryTime(r, "until"); err != nil {
+		return lq, err
+	}
+	return lq, nil
+}
+
+func queryLimit(r *http.Request) (int, error) {
+	v := r.URL.Query().Get("limit")
+	if v == "" {
+		return 20, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 100 {
+		return 0, zan.Errorf(zan.EBadRequest, "limit must be an integer 1-100")
+	}
+	return n, nil
+}
+
+func queryTime(r *http.Request, name string) (time.Time, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		return time.Time{}, zan.Errorf(zan.EBadRequest, "%s must be an RFC 3339 time", name)
+	}
+	return t, nil
+}
+
+func (s *Server) likers(w http.ResponseWriter, r *http.Request) error {
+	t, err := pathTarget(r)
+	if err != nil {
+		return err
+	}
+	q, err := likeQuery(r)
+	if err != nil {
+		return err
+	}
+	p, err := s.Likes.Likers(r.Context(), t, q)
+	if err != nil {
+		return err
+	}
+	out := page[likerItem]{Items: make([]likerItem, len(p.Items)), NextCursor: cursorString(p.Next)}
+	for i, l := range p.Items {
+		out.Items[i] = likerItem{UserID: ID(l.UserID), LikedAt: Time(l.LikedAt)}
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) userLikes(w http.ResponseWriter, r *http.Request) error {
+	uid, err := zan.ParseID(r.PathValue("uid"))
+	if err != nil {
+		return err
+	}
+	q, err := likeQuery(r)
+	if err != nil {
+		return err
+	}
+	if q.Type = r.URL.Query().Get("type"); q.Type != "" && !zan.ValidType(q.Type) {
+		return zan.Errorf(zan.EBadRequest, "invalid type")
+	}
+	p, err := s.Likes.UserLikes(r.Context(), uid, q)
+	if err != nil {
+		return err
+	}
+	out := page[userLikeItem]{Items: make([]userLikeItem, len(p.Items)), NextCursor: cursorString(p.Next)}
+	for i, l := range p.Items {
+		out.Items[i] = userLikeItem{Type: l.Target.Type, ID: ID(l.Target.ID), LikedAt: Time(l.LikedAt)}
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) commonLikers(w http.ResponseWriter, r *http.Request) error {
+	a, err := pathTarget(r)
+	if err != nil {
+		return err
+	}
+	with := r.URL.Query().Get("with")
+	if with == "" {
+		return zan.Errorf(zan.EBadRequest, "with=type:id is required")
+	}
+	b, err := zan.ParseTargetPair(with)
+	if err != nil {
+		return err
+	}
+	limit, err := queryLimit(r)
+	if err != nil {
+		return err
+	}
+	users, err := s.Likes.Common(r.Context(), a, b, limit)
+	if err != nil {
+		return err
+	}
+	out := make([]commonItem, len(users))
+	for i, u := range users {
+		out[i] = commonItem{UserID: ID(u)}
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"items": out})
+}

@@ -1,0 +1,154 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/zanlabs/zan"
+	"github.com/zanlabs/zan/metrics"
+)
+
+// handlerFunc is a handler that returns its error for one place to render.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+type ctxKey int
+
+const userKey ctxKey = 0
+
+// userID returns the authenticated user of r, 0 when anonymous.
+func userID(r *http.Request) int64 {
+	id, _ := r.Context().Value(userKey).(int64)
+	return id
+}
+
+// statusWriter remembers the status for logs and metrics.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// observe counts, times and logs every request; it also enforces the body
+// limit, and authenticates a bearer token when one is given, so that any
+// request with a token slides its session.
+func (s *Server) observe(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		r.Body = http.MaxBytesReader(sw, r.Body, MaxBody)
+		next.ServeHTTP(sw, r)
+		route := r.Pattern
+		if route == "" {
+			route = "unmatched"
+		}
+		d := time.Since(start)
+		metrics.HTTPRequests.WithLabelValues(route, strconv.Itoa(sw.status)).Inc()
+		metrics.HTTPDuration.WithLabelValues(route).Observe(d.Seconds())
+		level := slog.LevelDebug
+		if s.AccessLog {
+			level = slog.LevelInfo
+		}
+		if sw.status >= 500 {
+			level = slog.LevelWarn
+		}
+		if s.Logger.Enabled(r.Context(), level) {
+			s.Logger.LogAttrs(r.Context(), level, "request",
+				slog.String("method", r.Method), slog.String("path", r.URL.Path),
+				slog.Int("status", sw.status), slog.Duration("took", d),
+				slog.Int64("user", userID(r)))
+		}
+	})
+}
+
+// wrap turns a handlerFunc into a handler: it authenticates an optional
+// token and renders the returned error.
+func (s *Server) wrap(fn handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				s.Logger.Error("panic serving request", "path", r.URL.Path, "panic", p)
+				s.writeError(w, r, errors.New("panic"))
+			}
+		}()
+		if r.ContentLength > MaxBody {
+			s.writeError(w, r, zan.Errorf(zan.ETooLarge, "request body over %d bytes", MaxBody))
+			return
+		}
+		if tok, ok := bearer(r); ok && s.Accounts != nil && !strings.HasPrefix(r.URL.Path, "/api/v1/admin/") {
+			uid, err := s.Accounts.Authenticate(r.Context(), tok)
+			switch {
+			case err == nil:
+				r = r.WithContext(context.WithValue(r.Context(), userKey, uid))
+			case zan.ErrorCode(err) != zan.EUnauthorized:
+				s.writeError(w, r, err)
+				return
+			}
+		}
+		if err := fn(w, r); err != nil {
+			s.writeError(w, r, err)
+		}
+	})
+}
+
+// auth refuses anonymous requests.
+func (s *Server) auth(next handlerFunc) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if userID(r) == 0 {
+			return zan.Errorf(zan.EUnauthorized, "missing, invalid or expired token")
+		}
+		return next(w, r)
+	}
+}
+
+func bearer(r *http.Request) (string, bool) {
+	h := r.Header.Get("Authorization")
+	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		return strings.TrimSpace(h[7:]), true
+	}
+	return "", false
+}
+
+// readBody reads the (limited) body; over the limit is too_large.
+func readBody(r *http.Request) ([]byte, error) {
+	b, err := io.ReadAll(r.Body)
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return nil, zan.Errorf(zan.ETooLarge, "request body over %d bytes", MaxBody)
+	}
+	if err != nil {
+		return nil, zan.Errorf(zan.EBadRequest, "reading body: %v", err)
+	}
+	return b, nil
+}
+
+func decodeBody(r *http.Request, v any) error {
+	b, err := readBody(r)
+	if err != nil {
+		return err
+	}
+	return decodeJSON(b, v)
+}

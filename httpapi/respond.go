@@ -1,0 +1,65 @@
+package httpapi
+
+import (
+	"errors"
+	"encoding/json"
+	"net/http"
+	"strconv"
+
+	"github.com/zanlabs/zan"
+)
+
+// statuses maps every error code to its HTTP status: the one table.
+var statuses = map[string]int{
+	zan.EBadRequest:   http.StatusBadRequest,
+	zan.EUnauthorized: http.StatusUnauthorized,
+	zan.EForbidden:    http.StatusForbidden,
+	zan.ENotFound:     http.StatusNotFound,
+	zan.EConflict:     http.StatusConflict,
+	zan.ESoldOut:      http.StatusGone,
+	zan.ETooLarge:     http.StatusRequestEntityTooLarge,
+	zan.ERateLimited:  http.StatusTooManyRequests,
+	zan.EUnavailable:  http.StatusServiceUnavailable,
+	zan.EInternal:     http.StatusInternalServerError,
+}
+
+// Status returns the HTTP status of an error code.
+func Status(code string) int {
+	if s, ok := statuses[code]; ok {
+		return s
+	}
+	return http.StatusInternalServerError
+}
+
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	code := zan.ErrorCode(err)
+	status := Status(code)
+	switch {
+	case code == zan.EInternal:
+		s.Logger.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
+	case status == http.StatusServiceUnavailable:
+		s.Logger.Warn("dependency unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+		w.Header().Set("Retry-After", "1")
+	}
+	if code == zan.ERateLimited {
+		secs := 1
+		var ze *zan.Error
+		if errors.As(err, &ze) && ze.RetryAfter > 0 {
+			secs = int((ze.RetryAfter + 999_999_999) / 1_000_000_000)
+		}
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+	}
+	_ = writeJSON(w, status, errorBody{Error: errorDetail{Code: code, Message: zan.ErrorMessage(err)}})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+	return nil
+}

@@ -1,0 +1,101 @@
+// Package httpapi serves the HTTP contract (API.md) over the services.
+package httpapi
+
+import (
+	"context"
+	"crypto/subtle"
+	"log/slog"
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/zanlabs/zan"
+	"github.com/zanlabs/zan/accounts"
+	"github.com/zanlabs/zan/blogs"
+	"github.com/zanlabs/zan/likes"
+)
+
+// MaxBody is the largest request body accepted.
+const MaxBody = 64 << 10
+
+// MaxBatch is the most targets one batch call takes.
+const MaxBatch = 200
+
+// Server holds what the handlers need.
+type Server struct {
+	Accounts *accounts.Service
+	Likes    *likes.Service
+	Blogs    *blogs.Service
+	// Log is the event log, for the dead-letter admin calls.
+	Log zan.EventLog
+	// Ready checks every configured dependency for /readyz.
+	Ready func(ctx context.Context) error
+	// AdminToken enables admin calls; empty: they answer 403.
+	AdminToken string
+	Logger     *slog.Logger
+	// AccessLog logs every request at info level (else debug).
+	AccessLog bool
+}
+
+// Handler returns the routes of the contract, wrapped in the middleware.
+func (s *Server) Handler() http.Handler {
+	if s.Logger == nil {
+		s.Logger = slog.Default()
+	}
+	mux := http.NewServeMux()
+	h := func(pattern string, fn handlerFunc) { mux.Handle(pattern, s.wrap(fn)) }
+
+	h("POST /api/v1/auth/code", s.sendCode)
+	h("POST /api/v1/auth/login", s.login)
+	h("POST /api/v1/auth/logout", s.auth(s.logout))
+	h("GET /api/v1/me", s.auth(s.me))
+
+	h("GET /api/v1/likes", s.batchLikes)
+	h("PUT /api/v1/likes/{type}/{id}", s.auth(s.like))
+	h("DELETE /api/v1/likes/{type}/{id}", s.auth(s.unlike))
+	h("GET /api/v1/likes/{type}/{id}", s.getLike)
+	h("GET /api/v1/likes/{type}/{id}/users", s.likers)
+	h("GET /api/v1/likes/{type}/{id}/users/common", s.commonLikers)
+	h("GET /api/v1/users/{uid}/likes", s.userLikes)
+
+	h("POST /api/v1/blogs", s.auth(s.createBlog))
+	h("GET /api/v1/blogs", s.listBlogs)
+	h("GET /api/v1/blogs/{id}", s.getBlog)
+	h("DELETE /api/v1/blogs/{id}", s.auth(s.deleteBlog))
+	h("GET /api/v1/users/{uid}/blogs", s.userBlogs)
+
+	h("GET /api/v1/admin/dlq", s.admin(s.listDeadLetters))
+	h("POST /api/v1/admin/dlq/replay", s.admin(s.replayDeadLetters))
+
+	h("GET /healthz", func(w http.ResponseWriter, r *http.Request) error {
+		return writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	h("GET /readyz", s.readyz)
+	mux.Handle("GET /metrics", promhttp.Handler())
+	h("GET /openapi.json", serveOpenAPI)
+	h("GET /docs", serveDocs)
+	h("/", func(w http.ResponseWriter, r *http.Request) error {
+		return zan.Errorf(zan.ENotFound, "no route for %s %s", r.Method, r.URL.Path)
+	})
+	return s.observe(mux)
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
+	if s.Ready != nil {
+		if err := s.Ready(r.Context()); err != nil {
+			return zan.Unavailable("readiness", err)
+		}
+	}
+	return writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// admin lets a request through only with the configured admin token.
+func (s *Server) admin(next handlerFunc) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		tok, ok := bearer(r)
+		if s.AdminToken == "" || !ok || subtle.ConstantTimeCompare([]byte(tok), []byte(s.AdminToken)) != 1 {
+			return zan.Errorf(zan.EForbidden, "admin token required")
+		}
+		return next(w, r)
+	}
+}

@@ -1,0 +1,332 @@
+// Package likes is the like service: the write path of DESIGN.md (hot state,
+// then the event log, then the answer) and the reads, which come from the hot
+// state for hot targets and from the store for cold ones.
+package likes
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+
+	"github.com/zanlabs/zan"
+	"github.com/zanlabs/zan/metrics"
+)
+
+// Config tunes the service. Zero fields take the defaults below.
+type Config struct {
+	// Types are the registered target types.
+	Types []string
+	// TimeOrderedTypes are types whose ids come from zan.IDGen, so their age
+	// is known from the id alone (blogs).
+	TimeOrderedTypes []string
+	// Limit is the per-user bucket for like and unlike.
+	Limit zan.Limit
+	// ColdAge: a time-ordered target older than this is cold once idle; its
+	// reads are answered from the store without loading it.
+	ColdAge time.Duration
+	// EvictIdle: cold targets idle this long leave the hot state.
+	EvictIdle time.Duration
+	// IdleTTL: any other target idle this long leaves the hot state.
+	IdleTTL time.Duration
+	// PublishTimeout bounds the wait for the event log's acknowledgement.
+	PublishTimeout time.Duration
+	// LoadTimeout bounds a load from the store (the wait for the persister
+	// to catch up included).
+	LoadTimeout time.Duration
+}
+
+func (c *Config) defaults() {
+	if c.Types == nil {
+		c.Types = zan.DefaultTargetTypes
+	}
+	if c.TimeOrderedTypes == nil {
+		c.TimeOrderedTypes = []string{"blog"}
+	}
+	if c.Limit.Rate == 0 {
+		c.Limit = zan.Limit{Rate: 20, Burst: 40}
+	}
+	setDefault(&c.ColdAge, 30*24*time.Hour)
+	setDefault(&c.EvictIdle, 10*time.Minute)
+	setDefault(&c.IdleTTL, 24*time.Hour)
+	setDefault(&c.PublishTimeout, 2*time.Second)
+	setDefault(&c.LoadTimeout, 5*time.Second)
+}
+
+func setDefault(d *time.Duration, v time.Duration) {
+	if *d <= 0 {
+		*d = v
+	}
+}
+
+// Service is the like service.
+type Service struct {
+	cfg     Config
+	hot     zan.LikeState
+	log     zan.EventLog
+	store   zan.LikeStore
+	limiter zan.RateLimiter
+	ids     *zan.EventIDs
+	logger  *slog.Logger
+
+	types       map[string]bool
+	timeOrdered map[string]bool
+	loads       singleflight.Group
+	barrier     singleflight.Group
+	now         func() time.Time
+}
+
+// New returns a like service over the given adapters.
+func New(cfg Config, hot zan.LikeState, log zan.EventLog, store zan.LikeStore, limiter zan.RateLimiter, logger *slog.Logger) *Service {
+	cfg.defaults()
+	if logger == nil {
+		logger = slog.Default()
+	}
+	s := &Service{
+		cfg: cfg, hot: hot, log: log, store: store, limiter: limiter,
+		ids: zan.NewEventIDs(), logger: logger, now: time.Now,
+		types: map[string]bool{}, timeOrdered: map[string]bool{},
+	}
+	for _, t := range cfg.Types {
+		s.types[t] = true
+	}
+	for _, t := range cfg.TimeOrderedTypes {
+		s.timeOrdered[t] = true
+	}
+	return s
+}
+
+// CheckTarget returns not_found for a target type that is not registered.
+func (s *Service) CheckTarget(t zan.Target) error {
+	if !s.types[t.Type] {
+		return zan.Errorf(zan.ENotFound, "unknown target type %q", t.Type)
+	}
+	return nil
+}
+
+// Toggle sets whether user likes t. It answers only once the change is in
+// the hot state and its event is durable in the log; when the log does not
+// acknowledge, the hot state is undone and the error is unavailable.
+func (s *Service) Toggle(ctx context.Context, user int64, t zan.Target, like bool) (zan.Change, error) {
+	if err := s.CheckTarget(t); err != nil {
+		return zan.Change{}, err
+	}
+	if err := s.allow(ctx, user); err != nil {
+		return zan.Change{}, err
+	}
+	for attempt := 0; ; attempt++ {
+		ch, err := s.hot.Toggle(ctx, t, user, like)
+		if errors.Is(err, zan.ErrNotLoaded) && attempt < 3 {
+			if err := s.load(ctx, t); err != nil {
+				return zan.Change{}, err
+			}
+			continue // evicted again between load and toggle: rare, retry
+		}
+		if err != nil {
+			return zan.Change{}, zan.Unavailable("hot state", err)
+		}
+		if !ch.Changed {
+			return ch, nil
+		}
+		return ch, s.publish(ctx, user, t, like, ch)
+	}
+}
+
+func (s *Service) publish(ctx context.Context, user int64, t zan.Target, like bool, ch zan.Change) error {
+	op := zan.OpLike
+	if !like {
+		op = zan.OpUnlike
+	}
+	ev := zan.Event{ID: s.ids.Next(), Op: op, Target: t, User: user, At: ch.At}
+	// The publish must not follow the client's cancellation: a publish that
+	// went through while we undid the hot state would leave them apart.
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.PublishTimeout)
+	defer cancel()
+	err := s.log.Publish(pctx, ev)
+	if err == nil {
+		metrics.LikesPublished.WithLabelValues(op.String()).Inc()
+		return nil
+	}
+	metrics.PublishFailures.Inc()
+	if uerr := s.hot.Undo(pctx, t, user, like); uerr != nil {
+		// The hot state now holds a change the log does not: reconciliation
+		// repairs it. Say so loudly.
+		s.logger.Error("undo after failed publish failed", "target", t.String(), "user", user, "err", uerr)
+	}
+	return zan.Unavailable("event log", err)
+}
+
+func (s *Service) allow(ctx context.Context, user int64) error {
+	if s.limiter == nil {
+		return nil
+	}
+	ok, retry, err := s.limiter.Allow(ctx, "like:"+itoa(user), s.cfg.Limit)
+	if err != nil {
+		return zan.Unavailable("rate limiter", err)
+	}
+	if !ok {
+		metrics.RateLimited.WithLabelValues("like").Inc()
+		return zan.RateLimited(retry, "too many likes; slow down")
+	}
+	return nil
+}
+
+// Item is one target's view for one reader.
+type Item struct {
+	Target zan.Target
+	Count  int64
+	Liked  bool
+}
+
+// Get returns count and liked (for user; 0 = anonymous) of each target, in
+// order. Hot targets come from the hot state; missing ones are loaded, or
+// read from the store when they are cold.
+func (s *Service) Get(ctx context.Context, ts []zan.Target, user int64) ([]Item, error) {
+	for _, t := range ts {
+		if err := s.CheckTarget(t); err != nil {
+			return nil, err
+		}
+	}
+	states, err := s.hot.State(ctx, ts, user)
+	if err != nil {
+		return nil, zan.Unavailable("hot state", err)
+	}
+	items := make([]Item, len(ts))
+	var cold, missing []int
+	for i, st := range states {
+		items[i] = Item{Target: ts[i], Count: st.Count, Liked: st.Liked}
+		switch {
+		case st.Loaded:
+		case s.isCold(ts[i]):
+			cold = append(cold, i)
+		default:
+			missing = append(missing, i)
+		}
+	}
+	if len(missing) > 0 {
+		if err := s.loadMissing(ctx, ts, missing, user, items); err != nil {
+			return nil, err
+		}
+	}
+	if len(cold) > 0 {
+		if err := s.readCold(ctx, ts, cold, user, items); err != nil {
+			return nil, err
+		}
+	}
+	return items, nil
+}
+
+func (s *Service) loadMissing(ctx context.Context, ts []zan.Target, idx []int, user int64, items []Item) error {
+	sub := make([]zan.Target, len(idx))
+	for j, i := range idx {
+		if err := s.load(ctx, ts[i]); err != nil {
+			return err
+		}
+		sub[j] = ts[i]
+	}
+	states, err := s.hot.State(ctx, sub, user)
+	if err != nil {
+		return zan.Unavailable("hot state", err)
+	}
+	var again []int
+	for j, i := range idx {
+		if !states[j].Loaded { // evicted at once: answer from the store
+			again = append(again, i)
+			continue
+		}
+		items[i].Count, items[i].Liked = states[j].Count, states[j].Liked
+	}
+	if len(again) > 0 {
+		return s.readCold(ctx, ts, again, user, items)
+	}
+	return nil
+}
+
+func (s *Service) readCold(ctx context.Context, ts []zan.Target, idx []int, user int64, items []Item) error {
+	if err := s.waitApplied(ctx); err != nil {
+		return err
+	}
+	sub := make([]zan.Target, len(idx))
+	for j, i := range idx {
+		sub[j] = ts[i]
+	}
+	counts, err := s.store.LikeCounts(ctx, sub)
+	if err != nil {
+		return zan.Unavailable("store", err)
+	}
+	var liked []bool
+	if user != 0 {
+		if liked, err = s.store.Liked(ctx, sub, user); err != nil {
+			return zan.Unavailable("store", err)
+		}
+	}
+	for j, i := range idx {
+		items[i].Count = counts[j]
+		if liked != nil {
+			items[i].Liked = liked[j]
+		}
+	}
+	metrics.ColdReads.Add(float64(len(idx)))
+	return nil
+}
+
+// isCold reports whether t is old enough to be read from the store rather
+// than loaded.
+func (s *Service) isCold(t zan.Target) bool {
+	return s.timeOrdered[t.Type] && s.now().Sub(zan.IDTime(t.ID)) > s.cfg.ColdAge
+}
+
+// load brings t from the store into the hot state. Concurrent loads of one
+// target share one flight, detached from any one caller's cancellation.
+func (s *Service) load(ctx context.Context, t zan.Target) error {
+	ch := s.loads.DoChan(t.String(), func() (any, error) {
+		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.LoadTimeout)
+		defer cancel()
+		if err := s.waitApplied(lctx); err != nil {
+			return nil, err
+		}
+		var users []int64
+		err := s.store.ScanLikers(lctx, t, func(u []int64) error {
+			users = append(users, u...)
+			return nil
+		})
+		if err != nil {
+			return nil, zan.Unavailable("store", err)
+		}
+		if err := s.hot.Load(lctx, t, users); err != nil {
+			return nil, zan.Unavailable("hot state", err)
+		}
+		metrics.HotLoads.Inc()
+		return nil, nil
+	})
+	select {
+	case r := <-ch:
+		return r.Err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// waitApplied waits until the store holds every event published so far, so
+// that what is read from it is not behind the log. Concurrent waits share
+// one flight: a target missing from the hot state can have no event newer
+// than the flight's start, because only loaded targets take changes and
+// targets leave the hot state only after EvictIdle without use.
+func (s *Service) waitApplied(ctx context.Context) error {
+	ch := s.barrier.DoChan("", func() (any, error) {
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.LoadTimeout)
+		defer cancel()
+		if err := s.log.WaitApplied(wctx); err != nil {
+			return nil, zan.Unavailable("persister catching up", err)
+		}
+		return nil, nil
+	})
+	select {
+	case r := <-ch:
+		return r.Err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

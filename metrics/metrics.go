@@ -1,0 +1,57 @@
+// Package metrics holds zan's Prometheus collectors, registered once on the
+// default registry so every package can count without wiring.
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+var (
+	HTTPRequests = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "zan_http_requests_total", Help: "HTTP requests by route pattern and status.",
+	}, []string{"route", "status"})
+	HTTPDuration = promauto.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "zan_http_request_duration_seconds",
+		Help:    "HTTP request latency by route pattern.",
+		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+	}, []string{"route"})
+
+	LikesPublished = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "zan_likes_published_total", Help: "Like events acknowledged by the event log, by op.",
+	}, []string{"op"})
+	PublishFailures = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "zan_like_publish_failures_total", Help: "Like changes undone because the event log did not acknowledge them.",
+	})
+	HotLoads = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "zan_hot_loads_total", Help: "Targets loaded from the store into the hot state.",
+	})
+	HotEvictions = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "zan_hot_evictions_total", Help: "Cold targets evicted from the hot state.",
+	})
+	ColdReads = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "zan_cold_reads_total", Help: "Target reads answered from the store without loading.",
+	})
+
+	PersisterBatch = promauto.NewHistogram(prometheus.HistogramOpts{
+		Name:    "zan_persister_batch_size",
+		Help:    "Events per batch applied by the persister.",
+		Buckets: []float64{1, 10, 50, 100, 250, 500, 1000, 2000, 5000},
+	})
+	PersisterLag = promauto.NewGauge(prometheus.GaugeOpts{
+		Name: "zan_persister_lag_seconds", Help: "Age of the oldest event of the last batch when fetched.",
+	})
+	PersisterApplied = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "zan_persister_events_total", Help: "Events applied to the store (stale ones included).",
+	})
+	PersisterRetries = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "zan_persister_retries_total", Help: "Batch applications retried after an error.",
+	})
+	DeadLettered = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "zan_dead_lettered_total", Help: "Events moved to the dead-letter stream.",
+	})
+
+	RateLimited = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "zan_rate_limited_total", Help: "Requests refused by a rate limit, by limit.",
+	}, []string{"limit"})
+)
