@@ -1,0 +1,196 @@
+// Package memory holds the in-process hot state of the embedded mode: like
+// sets and counts, SMS codes and rate-limit buckets. It is the one-process
+// twin of the redis package and passes the same conformance suite.
+package memory
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/zanlabs/zan"
+)
+
+// shards spreads targets over independent locks so that likes of different
+// targets never wait for each other; a power of two keeps the pick a mask.
+const shards = 256
+
+// Likes is a zan.LikeState in process memory.
+type Likes struct {
+	shards [shards]likeShard
+	now    func() time.Time
+}
+
+type likeShard struct {
+	mu      sync.RWMutex
+	targets map[zan.Target]*likeSet
+	_       [40]byte // keeps neighbouring shards' locks off one cache line
+}
+
+type likeSet struct {
+	users  map[int64]struct{}
+	lastAt int64        // the last change's At, µs: the next one is greater
+	used   atomic.Int64 // last read or write, Unix ns; written under RLock too
+}
+
+var _ zan.LikeState = (*Likes)(nil)
+
+// NewLikes returns an empty hot state.
+func NewLikes() *Likes {
+	l := &Likes{now: time.Now}
+	for i := range l.shards {
+		l.shards[i].targets = make(map[zan.Target]*likeSet)
+	}
+	return l
+}
+
+func (l *Likes) shard(t zan.Target) *likeShard {
+	h := uint64(t.ID) * 0x9E3779B97F4A7C15
+	for i := 0; i < len(t.Type); i++ {
+		h = (h ^ uint64(t.Type[i])) * 0x100000001B3
+	}
+	return &l.shards[(h>>32)&(shards-1)]
+}
+
+// Toggle implements zan.LikeState.
+func (l *Likes) Toggle(_ context.Context, t zan.Target, user int64, like bool) (zan.Change, error) {
+	sh := l.shard(t)
+	now := l.now()
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	s := sh.targets[t]
+	if s == nil {
+		return zan.Change{}, zan.ErrNotLoaded
+	}
+	s.used.Store(now.UnixNano())
+	_, has := s.users[user]
+	if has == like {
+		return zan.Change{Count: int64(len(s.users))}, nil
+	}
+	if like {
+		s.users[user] = struct{}{}
+	} else {
+		delete(s.users, user)
+	}
+	// Strictly increasing per target even when the clock stalls or steps
+	// back: the store resolves a (user, target) by the greatest At.
+	s.lastAt = max(now.UnixMicro(), s.lastAt+1)
+	return zan.Change{Changed: true, Count: int64(len(s.users)), At: s.lastAt}, nil
+}
+
+// Undo implements zan.LikeState.
+func (l *Likes) Undo(_ context.Context, t zan.Target, user int64, like bool) error {
+	sh := l.shard(t)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	s := sh.targets[t]
+	if s == nil {
+		return nil
+	}
+	if _, has := s.users[user]; has == like {
+		if like {
+			delete(s.users, user)
+		} else {
+			s.users[user] = struct{}{}
+		}
+	}
+	return nil
+}
+
+// Load implements zan.LikeState.
+func (l *Likes) Load(_ context.Context, t zan.Target, users []int64) error {
+	s := &likeSet{users: make(map[int64]struct{}, len(users))}
+	for _, u := range users {
+		s.users[u] = struct{}{}
+	}
+	now := l.now()
+	s.lastAt = now.UnixMicro()
+	s.used.Store(now.UnixNano())
+	sh := l.shard(t)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.targets[t] == nil {
+		sh.targets[t] = s
+	}
+	return nil
+}
+
+// State implements zan.LikeState.
+func (l *Likes) State(_ context.Context, ts []zan.Target, user int64) ([]zan.TargetState, error) {
+	out := make([]zan.TargetState, len(ts))
+	now := l.now().UnixNano()
+	for i, t := range ts {
+		sh := l.shard(t)
+		sh.mu.RLock()
+		if s := sh.targets[t]; s != nil {
+			s.used.Store(now)
+			out[i] = zan.TargetState{Loaded: true, Count: int64(len(s.users))}
+			if user != 0 {
+				_, out[i].Liked = s.users[user]
+			}
+		}
+		sh.mu.RUnlock()
+	}
+	return out, nil
+}
+
+// Members implements zan.LikeState.
+func (l *Likes) Members(_ context.Context, t zan.Target) ([]int64, bool, error) {
+	sh := l.shard(t)
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	s := sh.targets[t]
+	if s == nil {
+		return nil, false, nil
+	}
+	users := make([]int64, 0, len(s.users))
+	for u := range s.users {
+		users = append(users, u)
+	}
+	return users, true, nil
+}
+
+// Evict implements zan.LikeState.
+func (l *Likes) Evict(_ context.Context, t zan.Target) error {
+	sh := l.shard(t)
+	sh.mu.Lock()
+	delete(sh.targets, t)
+	sh.mu.Unlock()
+	return nil
+}
+
+// Idle implements zan.LikeState.
+func (l *Likes) Idle(_ context.Context, since time.Time, limit int) ([]zan.Target, error) {
+	var out []zan.Target
+	cut := since.UnixNano()
+	for i := range l.shards {
+		sh := &l.shards[i]
+		sh.mu.RLock()
+		for t, s := range sh.targets {
+			if len(out) >= limit {
+				break
+			}
+			if s.used.Load() < cut {
+				out = append(out, t)
+			}
+		}
+		sh.mu.RUnlock()
+		if len(out) >= limit {
+			break
+		}
+	}
+	return out, nil
+}
+
+// Len returns the number of targets in the hot state.
+func (l *Likes) Len() int {
+	n := 0
+	for i := range l.shards {
+		sh := &l.shards[i]
+		sh.mu.RLock()
+		n += len(sh.targets)
+		sh.mu.RUnlock()
+	}
+	return n
+}

@@ -1,0 +1,57 @@
+package memory_test
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+
+	"github.com/zanlabs/zan"
+	"github.com/zanlabs/zan/conformance"
+	"github.com/zanlabs/zan/memory"
+)
+
+func TestLikes(t *testing.T) {
+	conformance.TestLikeState(t, func(t *testing.T) zan.LikeState { return memory.NewLikes() })
+}
+
+func TestCodes(t *testing.T) {
+	conformance.TestCodeStore(t, func(t *testing.T) zan.CodeStore {
+		c := memory.NewCodes()
+		t.Cleanup(func() { c.Close() })
+		return c
+	})
+}
+
+func TestLimiter(t *testing.T) {
+	conformance.TestRateLimiter(t, func(t *testing.T) zan.RateLimiter {
+		l := memory.NewLimiter()
+		t.Cleanup(func() { l.Close() })
+		return l
+	})
+}
+
+// BenchmarkToggle measures the hot path of a like on many targets from all
+// cores: the sharded locks should let it scale.
+func BenchmarkToggle(b *testing.B) {
+	for _, targets := range []int{1, 10000} {
+		b.Run(fmt.Sprintf("targets=%d", targets), func(b *testing.B) {
+			h := memory.NewLikes()
+			ctx := context.Background()
+			for i := range targets {
+				h.Load(ctx, zan.Target{Type: "blog", ID: int64(i + 1)}, nil)
+			}
+			var seq atomic.Int64
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					n := seq.Add(1)
+					t := zan.Target{Type: "blog", ID: n%int64(targets) + 1}
+					if _, err := h.Toggle(ctx, t, n, true); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "likes/s")
+		})
+	}
+}
