@@ -1,0 +1,412 @@
+package sqlite
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"errors"
+	"slices"
+
+	"github.com/zanlabs/zan"
+)
+
+// scanChunk is how many user ids ScanLikers hands fn at a time; a variable so
+// tests can page through small targets.
+var scanChunk = 10000
+
+type likeKey struct {
+	typ  string
+	id   int64
+	user int64
+}
+
+// ApplyLikes applies events in one transaction; see zan.LikeStore.
+func (db *DB) ApplyLikes(ctx context.Context, events []zan.Event) (zan.ApplyResult, error) {
+	var res zan.ApplyResult
+	if len(events) == 0 {
+		return res, nil
+	}
+
+	// Only the last event per (target, user) can matter; the rest are stale
+	// before they reach the database.
+	idx := make(map[likeKey]int, len(events))
+	batch := make([]zan.Event, 0, len(events))
+	for _, ev := range events {
+		k := likeKey{ev.Target.Type, ev.Target.ID, ev.User}
+		i, ok := idx[k]
+		if !ok {
+			idx[k] = len(batch)
+			batch = append(batch, ev)
+			continue
+		}
+		res.Stale++
+		if cur := batch[i]; ev.At > cur.At || ev.At == cur.At && ev.ID > cur.ID {
+			batch[i] = ev
+		}
+	}
+	// Key order turns random B-tree inserts into appends and neighbours,
+	// which is what makes large batches fast.
+	slices.SortFunc(batch, func(a, b zan.Event) int {
+		return cmp.Or(
+			cmp.Compare(a.Target.Type, b.Target.Type),
+			cmp.Compare(a.Target.ID, b.Target.ID),
+			cmp.Compare(a.User, b.User))
+	})
+
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return zan.ApplyResult{}, dbErr(ctx, err)
+	}
+	defer tx.Rollback()
+
+	get, err := tx.PrepareContext(ctx,
+		`SELECT liked, liked_at, changed_at FROM likes WHERE target_type = ? AND target_id = ? AND user_id = ?`)
+	if err != nil {
+		return zan.ApplyResult{}, dbErr(ctx, err)
+	}
+	defer get.Close()
+	put, err := tx.PrepareContext(ctx,
+		`INSERT INTO likes (target_type, target_id, user_id, liked, liked_at, changed_at) VALUES (?, ?, ?, ?, ?, ?)
+		 ON CONFLICT (target_type, target_id, user_id) DO UPDATE SET
+			liked = excluded.liked, liked_at = excluded.liked_at, changed_at = excluded.changed_at`)
+	if err != nil {
+		return zan.ApplyResult{}, dbErr(ctx, err)
+	}
+	defer put.Close()
+
+	type delta struct {
+		t zan.Target
+		n int64
+	}
+	var deltas []delta // in key order, one per target at most
+	for _, ev := range batch {
+		var (
+			liked              bool
+			likedAt, changedAt int64
+			exists             = true
+		)
+		err := get.QueryRowContext(ctx, ev.Target.Type, ev.Target.ID, ev.User).Scan(&liked, &likedAt, &changedAt)
+		if errors.Is(err, sql.ErrNoRows) {
+			exists = false
+		} else if err != nil {
+			return zan.ApplyResult{}, dbErr(ctx, err)
+		}
+		if exists && ev.At <= changedAt {
+			res.Stale++
+			continue
+		}
+		now := ev.Liked()
+		// A like written here is either a flip or a like that follows an
+		// unlike the batch (or the log) collapsed away: either way the
+		// user liked at ev.At. An unlike keeps the time of the like it
+		// ends; a first-seen unlike is a tombstone whose liked_at is unused.
+		newLikedAt := likedAt
+		if now || !exists {
+			newLikedAt = ev.At
+		}
+		if _, err := put.ExecContext(ctx, ev.Target.Type, ev.Target.ID, ev.User, now, newLikedAt, ev.At); err != nil {
+			return zan.ApplyResult{}, dbErr(ctx, err)
+		}
+		if now == liked {
+			continue
+		}
+		res.Changed++
+		d := int64(1)
+		if !now {
+			d = -1
+		}
+		if n := len(deltas); n > 0 && deltas[n-1].t == ev.Target {
+			deltas[n-1].n += d
+		} else {
+			deltas = append(deltas, delta{ev.Target, d})
+		}
+	}
+
+	if len(deltas) > 0 {
+		add, err := tx.PrepareContext(ctx,
+			`INSERT INTO like_counts (target_type, target_id, count) VALUES (?, ?, ?)
+			 ON CONFLICT (target_type, target_id) DO UPDATE SET count = count + excluded.count`)
+		if err != nil {
+			return zan.ApplyResult{}, dbErr(ctx, err)
+		}
+		defer add.Close()
+		for _, d := range deltas {
+			if d.n == 0 {
+				continue
+			}
+			if _, err := add.ExecContext(ctx, d.t.Type, d.t.ID, d.n); err != nil {
+				return zan.ApplyResult{}, dbErr(ctx, err)
+			}
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return zan.ApplyResult{}, dbErr(ctx, err)
+	}
+	return res, nil
+}
+
+// byType groups the positions of ts by target type, so each type is one
+// indexed IN query.
+func byType(ts []zan.Target) map[string][]int {
+	m := make(map[string][]int)
+	for i, t := range ts {
+		m[t.Type] = append(m[t.Type], i)
+	}
+	return m
+}
+
+// LikeCounts returns the stored counts of ts, in order; 0 for unknown targets.
+func (db *DB) LikeCounts(ctx context.Context, ts []zan.Target) ([]int64, error) {
+	out := make([]int64, len(ts))
+	for typ, pos := range byType(ts) {
+		args := make([]any, 0, len(pos)+1)
+		args = append(args, typ)
+		for _, i := range pos {
+			args = append(args, ts[i].ID)
+		}
+		counts := make(map[int64]int64, len(pos))
+		err := db.query(ctx,
+			`SELECT target_id, count FROM like_counts WHERE target_type = ? AND target_id IN (`+placeholders(len(pos))+`)`,
+			args, func(rows *sql.Rows) error {
+				var id, n int64
+				if err := rows.Scan(&id, &n); err != nil {
+					return err
+				}
+				counts[id] = n
+				return nil
+			})
+		if err != nil {
+			return nil, err
+		}
+		for _, i := range pos {
+			out[i] = counts[ts[i].ID]
+		}
+	}
+	return out, nil
+}
+
+// Liked reports, in order, whether user likes each of ts.
+func (db *DB) Liked(ctx context.Context, ts []zan.Target, user int64) ([]bool, error) {
+	out := make([]bool, len(ts))
+	for typ, pos := range byType(ts) {
+		args := make([]any, 0, len(pos)+2)
+		args = append(args, typ, user)
+		for _, i := range pos {
+			args = append(args, ts[i].ID)
+		}
+		liked := make(map[int64]bool, len(pos))
+		err := db.query(ctx,
+			`SELECT target_id FROM likes WHERE target_type = ? AND user_id = ? AND liked = 1
+			 AND target_id IN (`+placeholders(len(pos))+`)`,
+			args, func(rows *sql.Rows) error {
+				var id int64
+				if err := rows.Scan(&id); err != nil {
+					return err
+				}
+				liked[id] = true
+				return nil
+			})
+		if err != nil {
+			return nil, err
+		}
+		for _, i := range pos {
+			out[i] = liked[ts[i].ID]
+		}
+	}
+	return out, nil
+}
+
+// query runs q on the reader pool and calls scan for each row.
+func (db *DB) query(ctx context.Context, q string, args []any, scan func(*sql.Rows) error) error {
+	rows, err := db.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return dbErr(ctx, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := scan(rows); err != nil {
+			return dbErr(ctx, err)
+		}
+	}
+	return dbErr(ctx, rows.Err())
+}
+
+// timeBounds appends the Since/Until conditions of q on liked_at.
+func timeBounds(sqlText string, args []any, q zan.LikeQuery) (string, []any) {
+	if !q.Since.IsZero() {
+		sqlText += ` AND liked_at >= ?`
+		args = append(args, micros(q.Since))
+	}
+	if !q.Until.IsZero() {
+		sqlText += ` AND liked_at < ?`
+		args = append(args, micros(q.Until))
+	}
+	return sqlText, args
+}
+
+// Likers lists the users who like t, by liked_at then user id.
+func (db *DB) Likers(ctx context.Context, t zan.Target, q zan.LikeQuery) (zan.LikerPage, error) {
+	limit := limitOf(q.Limit)
+	s := `SELECT user_id, liked_at FROM likes WHERE target_type = ? AND target_id = ? AND liked = 1`
+	args := []any{t.Type, t.ID}
+	s, args = timeBounds(s, args, q)
+	dir, cmpOp := "DESC", "<"
+	if q.Order == zan.Earliest {
+		dir, cmpOp = "ASC", ">"
+	}
+	if q.After != nil {
+		s += ` AND (liked_at, user_id) ` + cmpOp + ` (?, ?)`
+		args = append(args, q.After.At, q.After.ID)
+	}
+	s += ` ORDER BY liked_at ` + dir + `, user_id ` + dir + ` LIMIT ?`
+	args = append(args, limit+1)
+
+	var page zan.LikerPage
+	err := db.query(ctx, s, args, func(rows *sql.Rows) error {
+		var l zan.Liker
+		var at int64
+		if err := rows.Scan(&l.UserID, &at); err != nil {
+			return err
+		}
+		l.LikedAt = fromMicros(at)
+		page.Items = append(page.Items, l)
+		return nil
+	})
+	if err != nil {
+		return zan.LikerPage{}, err
+	}
+	if len(page.Items) > limit {
+		page.Items = page.Items[:limit]
+		last := page.Items[limit-1]
+		page.Next = &zan.Cursor{At: micros(last.LikedAt), ID: last.UserID}
+	}
+	return page, nil
+}
+
+// UserLikes lists what user likes, by liked_at then target.
+func (db *DB) UserLikes(ctx context.Context, user int64, q zan.LikeQuery) (zan.UserLikePage, error) {
+	limit := limitOf(q.Limit)
+	s := `SELECT target_type, target_id, liked_at FROM likes WHERE user_id = ? AND liked = 1`
+	args := []any{user}
+	if q.Type != "" {
+		s += ` AND target_type = ?`
+		args = append(args, q.Type)
+	}
+	s, args = timeBounds(s, args, q)
+	dir, cmpOp := "DESC", "<"
+	if q.Order == zan.Earliest {
+		dir, cmpOp = "ASC", ">"
+	}
+	if q.After != nil {
+		s += ` AND (liked_at, target_type, target_id) ` + cmpOp + ` (?, ?, ?)`
+		args = append(args, q.After.At, q.After.Type, q.After.ID)
+	}
+	s += ` ORDER BY liked_at ` + dir + `, target_type ` + dir + `, target_id ` + dir + ` LIMIT ?`
+	args = append(args, limit+1)
+
+	var page zan.UserLikePage
+	err := db.query(ctx, s, args, func(rows *sql.Rows) error {
+		var l zan.UserLike
+		var at int64
+		if err := rows.Scan(&l.Target.Type, &l.Target.ID, &at); err != nil {
+			return err
+		}
+		l.LikedAt = fromMicros(at)
+		page.Items = append(page.Items, l)
+		return nil
+	})
+	if err != nil {
+		return zan.UserLikePage{}, err
+	}
+	if len(page.Items) > limit {
+		page.Items = page.Items[:limit]
+		last := page.Items[limit-1]
+		page.Next = &zan.Cursor{At: micros(last.LikedAt), Type: last.Target.Type, ID: last.Target.ID}
+	}
+	return page, nil
+}
+
+// ScanLikers calls fn with every user who likes t, in chunks by user id. Each
+// chunk is read and its rows closed before fn runs, so fn may be slow without
+// holding a read snapshot open.
+func (db *DB) ScanLikers(ctx context.Context, t zan.Target, fn func(users []int64) error) error {
+	after := int64(-1 << 63)
+	for {
+		users := make([]int64, 0, min(scanChunk, 1024))
+		err := db.query(ctx,
+			`SELECT user_id FROM likes WHERE target_type = ? AND target_id = ? AND liked = 1 AND user_id > ?
+			 ORDER BY user_id LIMIT ?`,
+			[]any{t.Type, t.ID, after, scanChunk}, func(rows *sql.Rows) error {
+				var u int64
+				if err := rows.Scan(&u); err != nil {
+					return err
+				}
+				users = append(users, u)
+				return nil
+			})
+		if err != nil {
+			return err
+		}
+		if len(users) == 0 {
+			return nil
+		}
+		if err := fn(users); err != nil {
+			return err
+		}
+		if len(users) < scanChunk {
+			return nil
+		}
+		after = users[len(users)-1]
+	}
+}
+
+// CommonLikers returns up to limit users who like both a and b, by user id.
+func (db *DB) CommonLikers(ctx context.Context, a, b zan.Target, limit int) ([]int64, error) {
+	var users []int64
+	err := db.query(ctx,
+		`SELECT x.user_id FROM likes x
+		 JOIN likes y ON y.target_type = ? AND y.target_id = ? AND y.user_id = x.user_id AND y.liked = 1
+		 WHERE x.target_type = ? AND x.target_id = ? AND x.liked = 1
+		 ORDER BY x.user_id LIMIT ?`,
+		[]any{b.Type, b.ID, a.Type, a.ID, limitOf(limit)}, func(rows *sql.Rows) error {
+			var u int64
+			if err := rows.Scan(&u); err != nil {
+				return err
+			}
+			users = append(users, u)
+			return nil
+		})
+	if err != nil {
+		return nil, err
+	}
+	return users, nil
+}
+
+// RecountLikes sets t's stored count to its number of liking rows.
+func (db *DB) RecountLikes(ctx context.Context, t zan.Target) (before, after int64, err error) {
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, 0, dbErr(ctx, err)
+	}
+	defer tx.Rollback()
+	err = tx.QueryRowContext(ctx,
+		`SELECT count FROM like_counts WHERE target_type = ? AND target_id = ?`, t.Type, t.ID).Scan(&before)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return 0, 0, dbErr(ctx, err)
+	}
+	err = tx.QueryRowContext(ctx,
+		`SELECT COUNT(*) FROM likes WHERE target_type = ? AND target_id = ? AND liked = 1`, t.Type, t.ID).Scan(&after)
+	if err != nil {
+		return 0, 0, dbErr(ctx, err)
+	}
+	_, err = tx.ExecContext(ctx,
+		`INSERT INTO like_counts (target_type, target_id, count) VALUES (?, ?, ?)
+		 ON CONFLICT (target_type, target_id) DO UPDATE SET count = excluded.count`, t.Type, t.ID, after)
+	if err != nil {
+		return 0, 0, dbErr(ctx, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, 0, dbErr(ctx, err)
+	}
+	return before, after, nil
+}

@@ -1,0 +1,194 @@
+// Package sqlite is the embedded store: zan.Store over one SQLite file
+// (modernc.org/sqlite, no cgo).
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pressly/goose/v3"
+	msqlite "modernc.org/sqlite"
+
+	"github.com/zanlabs/zan"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Options configure Open.
+type Options struct {
+	// Fsync makes every commit durable against power loss (synchronous=FULL).
+	// Without it a commit survives a crash of the process but may be lost
+	// with the machine (synchronous=NORMAL in WAL mode).
+	Fsync bool
+}
+
+// readers is the size of the reader pool. WAL lets readers run beside the
+// one writer, so a few connections serve concurrent listings.
+const readers = 8
+
+// DB is a zan.Store on a SQLite file.
+type DB struct {
+	w *sql.DB // the only writer: SQLite serialises writes anyway
+	r *sql.DB // readers
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ zan.Store = (*DB)(nil)
+
+// Open opens (creating if needed) the database at path and brings its schema
+// up to date.
+func Open(ctx context.Context, path string, opts Options) (*DB, error) {
+	syncMode := "NORMAL"
+	if opts.Fsync {
+		syncMode = "FULL"
+	}
+	// One connection for writes means transactions queue in Go instead of
+	// failing with SQLITE_BUSY; IMMEDIATE takes the write lock at BEGIN so a
+	// transaction never has to upgrade a read lock halfway.
+	wdsn := path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(ON)" +
+		"&_pragma=synchronous(" + syncMode + ")&_txlock=immediate"
+	w, err := sql.Open("sqlite", wdsn)
+	if err != nil {
+		return nil, err
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+	if err := w.PingContext(ctx); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, dbErr(ctx, err))
+	}
+	if err := migrate(ctx, w); err != nil {
+		w.Close()
+		return nil, err
+	}
+
+	// Opened after the writer switched the file to WAL (a persistent
+	// setting), so readers need not touch the journal mode.
+	rdsn := path + "?_pragma=busy_timeout(10000)&_pragma=foreign_keys(ON)&_pragma=query_only(1)"
+	r, err := sql.Open("sqlite", rdsn)
+	if err != nil {
+		w.Close()
+		return nil, err
+	}
+	r.SetMaxOpenConns(readers)
+	r.SetMaxIdleConns(readers)
+	r.SetConnMaxLifetime(0)
+	if err := r.PingContext(ctx); err != nil {
+		r.Close()
+		w.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, dbErr(ctx, err))
+	}
+	return &DB{w: w, r: r}, nil
+}
+
+func migrate(ctx context.Context, db *sql.DB) error {
+	fsys, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return err
+	}
+	p, err := goose.NewProvider(goose.DialectSQLite3, db, fsys)
+	if err != nil {
+		return fmt.Errorf("sqlite: migrations: %w", err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("sqlite: migrating: %w", dbErr(ctx, err))
+	}
+	return nil
+}
+
+// Ping checks that both pools reach the file.
+func (db *DB) Ping(ctx context.Context) error {
+	if err := db.w.PingContext(ctx); err != nil {
+		return dbErr(ctx, err)
+	}
+	return dbErr(ctx, db.r.PingContext(ctx))
+}
+
+// Close closes the database; it may be called more than once.
+func (db *DB) Close() error {
+	db.closeOnce.Do(func() {
+		// The writer goes last: closing the last connection checkpoints
+		// the WAL into the main file.
+		rerr := db.r.Close()
+		werr := db.w.Close()
+		db.closeErr = errors.Join(rerr, werr)
+	})
+	return db.closeErr
+}
+
+// SQLite primary result codes that mean the database cannot be used right
+// now, rather than that the request was wrong.
+const (
+	sqliteBusy     = 5
+	sqliteLocked   = 6
+	sqliteNoMem    = 7
+	sqliteReadOnly = 8
+	sqliteIOErr    = 10
+	sqliteFull     = 13
+	sqliteCantOpen = 14
+)
+
+// dbErr classifies err: a cancelled caller gets its context's error back, a
+// database that cannot be reached, is closed, locked or full becomes
+// zan.ErrUnavailable (so the API answers 503 and the persister retries
+// instead of dead-lettering), anything else passes through.
+func dbErr(ctx context.Context, err error) error {
+	if err == nil {
+		return nil
+	}
+	if cerr := ctx.Err(); cerr != nil {
+		return cerr
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	var se *msqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() & 0xff {
+		case sqliteBusy, sqliteLocked, sqliteNoMem, sqliteReadOnly, sqliteIOErr, sqliteFull, sqliteCantOpen:
+			return zan.Unavailable("store", err)
+		}
+		return err
+	}
+	// database/sql reports a closed pool with an unexported error.
+	if errors.Is(err, sql.ErrConnDone) ||
+		strings.Contains(err.Error(), "database is closed") || strings.Contains(err.Error(), "database is locked") {
+		return zan.Unavailable("store", err)
+	}
+	return err
+}
+
+func micros(t time.Time) int64 { return t.UnixMicro() }
+
+func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }
+
+// defaultLimit applies when a caller passes no limit; the services validate
+// limits before they get here.
+const defaultLimit = 20
+
+func limitOf(n int) int {
+	if n <= 0 {
+		return defaultLimit
+	}
+	return n
+}
+
+// placeholders returns "?,?,...,?" with n marks.
+func placeholders(n int) string {
+	if n <= 0 {
+		return ""
+	}
+	return strings.Repeat("?,", n-1) + "?"
+}

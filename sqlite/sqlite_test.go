@@ -1,0 +1,175 @@
+package sqlite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/pressly/goose/v3"
+	"github.com/zanlabs/zan"
+	"github.com/zanlabs/zan/conformance"
+)
+
+func openTemp(t testing.TB, opts Options) (*DB, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "zan.db")
+	db, err := Open(t.Context(), path, opts)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	return db, path
+}
+
+func TestStore(t *testing.T) {
+	// Small chunks, so the suite's ScanLikers target spans several.
+	old := scanChunk
+	scanChunk = 700
+	t.Cleanup(func() { scanChunk = old })
+	conformance.TestStore(t, func(t *testing.T) zan.Store {
+		db, _ := openTemp(t, Options{})
+		return db
+	})
+}
+
+func TestReopen(t *testing.T) {
+	ctx := t.Context()
+	db, path := openTemp(t, Options{Fsync: true})
+	var sync int
+	if err := db.w.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&sync); err != nil || sync != 2 {
+		t.Fatalf("synchronous with Fsync: %d, %v; want 2 (FULL)", sync, err)
+	}
+	var mode string
+	if err := db.r.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
+		t.Fatalf("journal_mode: %q, %v", mode, err)
+	}
+	u := zan.User{ID: 1, Phone: "+1", Nickname: "n", CreatedAt: time.UnixMicro(1).UTC()}
+	if _, err := db.EnsureUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	tg := zan.Target{Type: "blog", ID: 1}
+	if _, err := db.ApplyLikes(ctx, []zan.Event{{ID: "e1", Op: zan.OpLike, Target: tg, User: 1, At: 10}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+
+	for range 2 { // migrations are applied once, then found applied
+		db, err := Open(ctx, path, Options{})
+		if err != nil {
+			t.Fatalf("reopen: %v", err)
+		}
+		p, err := goose.NewProvider(goose.DialectSQLite3, db.r, mustSub(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v, err := p.GetDBVersion(ctx); err != nil || v != 1 {
+			t.Fatalf("schema version: %d, %v; want 1", v, err)
+		}
+		if pending, err := p.HasPending(ctx); err != nil || pending {
+			t.Fatalf("pending migrations after Open: %v, %v", pending, err)
+		}
+		got, err := db.User(ctx, 1)
+		if err != nil || got != u {
+			t.Fatalf("User after reopen: %+v, %v", got, err)
+		}
+		counts, err := db.LikeCounts(ctx, []zan.Target{tg})
+		if err != nil || counts[0] != 1 {
+			t.Fatalf("LikeCounts after reopen: %v, %v", counts, err)
+		}
+		// The tombstone logic survives too: the same event is stale.
+		r, err := db.ApplyLikes(ctx, []zan.Event{{ID: "e1", Op: zan.OpLike, Target: tg, User: 1, At: 10}})
+		if err != nil || r != (zan.ApplyResult{Stale: 1}) {
+			t.Fatalf("ApplyLikes after reopen: %+v, %v", r, err)
+		}
+		db.Close()
+	}
+}
+
+func mustSub(t *testing.T) fs.FS {
+	fsys, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fsys
+}
+
+func TestRecountRepairs(t *testing.T) {
+	ctx := t.Context()
+	db, _ := openTemp(t, Options{})
+	defer db.Close()
+	tg := zan.Target{Type: "blog", ID: 1}
+	if _, err := db.ApplyLikes(ctx, []zan.Event{
+		{ID: "a", Op: zan.OpLike, Target: tg, User: 1, At: 10},
+		{ID: "b", Op: zan.OpLike, Target: tg, User: 2, At: 11},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.w.ExecContext(ctx, `UPDATE like_counts SET count = 42`); err != nil {
+		t.Fatal(err)
+	}
+	before, after, err := db.RecountLikes(ctx, tg)
+	if err != nil || before != 42 || after != 2 {
+		t.Fatalf("RecountLikes: %d, %d, %v; want 42, 2", before, after, err)
+	}
+	if counts, err := db.LikeCounts(ctx, []zan.Target{tg}); err != nil || counts[0] != 2 {
+		t.Fatalf("LikeCounts after repair: %v, %v", counts, err)
+	}
+}
+
+func TestClosedIsUnavailable(t *testing.T) {
+	db, _ := openTemp(t, Options{})
+	db.Close()
+	ctx := t.Context()
+	_, err := db.User(ctx, 1)
+	if !errors.Is(err, zan.ErrUnavailable) {
+		t.Fatalf("User on a closed store: %v, want unavailable", err)
+	}
+	_, err = db.ApplyLikes(ctx, []zan.Event{{ID: "a", Op: zan.OpLike, Target: zan.Target{Type: "blog", ID: 1}, User: 1, At: 1}})
+	if zan.ErrorCode(err) != zan.EUnavailable {
+		t.Fatalf("ApplyLikes on a closed store: %v, want unavailable", err)
+	}
+	if err := db.Ping(ctx); !errors.Is(err, zan.ErrUnavailable) {
+		t.Fatalf("Ping on a closed store: %v, want unavailable", err)
+	}
+}
+
+func TestCancelledPassesThrough(t *testing.T) {
+	db, _ := openTemp(t, Options{})
+	defer db.Close()
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	_, err := db.LikeCounts(ctx, []zan.Target{{Type: "blog", ID: 1}})
+	if !errors.Is(err, context.Canceled) || errors.Is(err, zan.ErrUnavailable) {
+		t.Fatalf("LikeCounts with a cancelled context: %v", err)
+	}
+}
+
+// BenchmarkApplyLikes applies batches of 1000 likes on 100 targets, the
+// persister's batch size.
+func BenchmarkApplyLikes(b *testing.B) {
+	db, _ := openTemp(b, Options{})
+	defer db.Close()
+	const batch = 1000
+	evs := make([]zan.Event, batch)
+	n, at := 0, int64(0)
+	for b.Loop() {
+		for i := range evs {
+			at++
+			evs[i] = zan.Event{ID: fmt.Sprint(at), Op: zan.OpLike,
+				Target: zan.Target{Type: "blog", ID: int64(i%100) + 1}, User: at, At: at}
+		}
+		if _, err := db.ApplyLikes(b.Context(), evs); err != nil {
+			b.Fatal(err)
+		}
+		n += batch
+	}
+	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "likes/s")
+}
