@@ -35,6 +35,8 @@ type Server struct {
 	Logger     *slog.Logger
 	// AccessLog logs every request at info level (else debug).
 	AccessLog bool
+
+	streams streams
 }
 
 // Handler returns the routes of the contract, wrapped in the middleware.
@@ -51,6 +53,7 @@ func (s *Server) Handler() http.Handler {
 	h("GET /api/v1/me", s.auth(s.me))
 
 	h("GET /api/v1/likes", s.batchLikes)
+	h("GET /api/v1/likes/stream", s.likeStream)
 	h("PUT /api/v1/likes/{type}/{id}", s.auth(s.like))
 	h("DELETE /api/v1/likes/{type}/{id}", s.auth(s.unlike))
 	h("GET /api/v1/likes/{type}/{id}", s.getLike)
