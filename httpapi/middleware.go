@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -94,6 +95,12 @@ func (s *Server) wrap(fn handlerFunc) http.Handler {
 				s.writeError(w, r, errors.New("panic"))
 			}
 		}()
+		// url.Query drops pairs it cannot decode; a client must hear that its
+		// cursor or filter was not read rather than get an unfiltered answer.
+		if _, err := url.ParseQuery(r.URL.RawQuery); err != nil {
+			s.writeError(w, r, zan.Errorf(zan.EBadRequest, "malformed query string"))
+			return
+		}
 		if r.ContentLength > MaxBody {
 			s.writeError(w, r, zan.Errorf(zan.ETooLarge, "request body over %d bytes", MaxBody))
 			return

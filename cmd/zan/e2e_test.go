@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bufio"
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
@@ -323,3 +325,55 @@ func TestE2EAdmin(t *testing.T) {
 }
 
 func url(m *Main) string { return "http://" + m.Addr() }
+
+func TestE2ELikeStream(t *testing.T) {
+	m := startServer(t)
+	base := "http://" + m.Addr()
+	a, _ := login(t, base)
+	anon := newAPI(t, base)
+	anon.expect(400, "GET", "/api/v1/likes/stream", nil)
+	anon.expect(404, "GET", "/api/v1/likes/stream?targets=nope:1", nil)
+
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", base+"/api/v1/likes/stream?targets=blog:1,comment:2", nil)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if ct := res.Header.Get("Content-Type"); ct != "text/event-stream" {
+		t.Fatalf("content type %q", ct)
+	}
+	events := make(chan string, 16)
+	go func() {
+		sc := bufio.NewScanner(res.Body)
+		for sc.Scan() {
+			if line := sc.Text(); strings.HasPrefix(line, "data: ") {
+				events <- strings.TrimPrefix(line, "data: ")
+			}
+		}
+		close(events)
+	}()
+	next := func() string {
+		select {
+		case e := <-events:
+			return e
+		case <-ctx.Done():
+			t.Fatal("no event")
+		}
+		return ""
+	}
+	for _, want := range []string{
+		`{"type":"blog","id":"1","count":0}`,
+		`{"type":"comment","id":"2","count":0}`,
+	} {
+		if got := next(); got != want {
+			t.Fatalf("initial event %s, want %s", got, want)
+		}
+	}
+	a.expect(200, "PUT", "/api/v1/likes/comment/2", nil)
+	if got, want := next(), `{"type":"comment","id":"2","count":1}`; got != want {
+		t.Fatalf("event after a like: %s, want %s", got, want)
+	}
+}

@@ -1,0 +1,173 @@
+package accounts
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/zanlabs/zan"
+	"github.com/zanlabs/zan/internal/zantest"
+	"github.com/zanlabs/zan/memory"
+)
+
+// outbox records the codes "sent", as an SMS gateway would receive them.
+type outbox struct {
+	mu   sync.Mutex
+	last map[string]string
+}
+
+func (o *outbox) Send(_ context.Context, phone, code string) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.last[phone] = code
+	return nil
+}
+
+func (o *outbox) code(phone string) string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.last[phone]
+}
+
+func newService(t *testing.T, cfg Config) (*Service, *outbox) {
+	t.Helper()
+	db := zantest.Store(t)
+	codes := memory.NewCodes()
+	t.Cleanup(func() { codes.Close() })
+	box := &outbox{last: map[string]string{}}
+	return New(cfg, db, db, codes, box, zan.NewIDGen(0), nil), box
+}
+
+func login(t *testing.T, s *Service, box *outbox, phone string) (string, zan.User) {
+	t.Helper()
+	if _, err := s.SendCode(t.Context(), phone); err != nil {
+		t.Fatal(err)
+	}
+	tok, u, err := s.Login(t.Context(), phone, box.code(phone))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok, u
+}
+
+func TestValidPhone(t *testing.T) {
+	tests := []struct {
+		phone string
+		ok    bool
+	}{
+		{"13800138000", true}, {"+8613800138000", true}, {"+12025550123", true},
+		{"23800138000", false}, {"1380013800", false}, {"138001380000", false},
+		{"+1234567", false}, {"+1234567890123456", false}, {"", false}, {"1380013800a", false},
+	}
+	for _, tc := range tests {
+		if got := ValidPhone(tc.phone); got != tc.ok {
+			t.Errorf("ValidPhone(%q) = %v, want %v", tc.phone, got, tc.ok)
+		}
+	}
+}
+
+func TestLogin(t *testing.T) {
+	s, box := newService(t, Config{})
+	ctx := t.Context()
+	if _, err := s.SendCode(ctx, "12345"); zan.ErrorCode(err) != zan.EBadRequest {
+		t.Fatalf("bad phone: %v", err)
+	}
+	dev, err := s.SendCode(ctx, "13800138000")
+	if err != nil || dev != "" {
+		t.Fatalf("SendCode: %q %v (no dev code without Dev)", dev, err)
+	}
+	if _, err := s.SendCode(ctx, "13800138000"); zan.ErrorCode(err) != zan.ERateLimited {
+		t.Fatalf("second code within a minute: %v", err)
+	}
+	if _, _, err := s.Login(ctx, "13800138000", "000000"); zan.ErrorCode(err) != zan.EUnauthorized {
+		t.Fatalf("wrong code: %v", err)
+	}
+	tok, u, err := s.Login(ctx, "13800138000", box.code("13800138000"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tok) != 43 || u.ID == 0 || u.Nickname == "" {
+		t.Fatalf("login: %q %+v", tok, u)
+	}
+	id, err := s.Authenticate(ctx, tok)
+	if err != nil || id != u.ID {
+		t.Fatalf("Authenticate: %d %v", id, err)
+	}
+}
+
+func TestSamePhoneSameUser(t *testing.T) {
+	s, box := newService(t, Config{CodeGap: time.Nanosecond})
+	_, u1 := login(t, s, box, "13800138000")
+	_, u2 := login(t, s, box, "13800138000")
+	if u2.ID != u1.ID {
+		t.Fatalf("second login made a new user: %d vs %d", u2.ID, u1.ID)
+	}
+}
+
+func TestDevCode(t *testing.T) {
+	s, box := newService(t, Config{Dev: true})
+	dev, err := s.SendCode(t.Context(), "+8613800138000")
+	if err != nil || dev == "" || dev != box.code("+8613800138000") {
+		t.Fatalf("dev code %q, sent %q, err %v", dev, box.code("+8613800138000"), err)
+	}
+}
+
+func TestBurnedCode(t *testing.T) {
+	s, box := newService(t, Config{})
+	ctx := t.Context()
+	s.SendCode(ctx, "13800138001")
+	for range 5 {
+		s.Login(ctx, "13800138001", "999999")
+	}
+	if _, _, err := s.Login(ctx, "13800138001", box.code("13800138001")); zan.ErrorCode(err) != zan.EUnauthorized {
+		t.Fatalf("right code after 5 wrong tries: %v", err)
+	}
+}
+
+func TestSlidingSession(t *testing.T) {
+	for _, cache := range []bool{false, true} {
+		t.Run(map[bool]string{false: "store", true: "local cache"}[cache], func(t *testing.T) {
+			s, box := newService(t, Config{LocalCache: cache})
+			tok, _ := login(t, s, box, "13800138002")
+			start := time.Now()
+			steps := []struct {
+				after time.Duration
+				ok    bool
+			}{
+				{29 * time.Minute, true}, // slides to 59 min
+				{58 * time.Minute, true}, // slides to 88 min
+				{87 * time.Minute, true},
+				{118 * time.Minute, false}, // 31 minutes idle
+			}
+			for _, st := range steps {
+				s.now = func() time.Time { return start.Add(st.after) }
+				_, err := s.Authenticate(t.Context(), tok)
+				if (err == nil) != st.ok {
+					t.Fatalf("after %v: %v, want ok=%v", st.after, err, st.ok)
+				}
+			}
+		})
+	}
+}
+
+func TestLogout(t *testing.T) {
+	s, box := newService(t, Config{LocalCache: true})
+	tok, _ := login(t, s, box, "13800138003")
+	if _, err := s.Authenticate(t.Context(), tok); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Logout(t.Context(), tok); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Authenticate(t.Context(), tok); zan.ErrorCode(err) != zan.EUnauthorized {
+		t.Fatalf("token after logout: %v", err)
+	}
+	other := []byte(tok)
+	other[0] ^= 1 // still base64url, another token
+	for _, bad := range []string{"", "short", string(other)} {
+		if _, err := s.Authenticate(t.Context(), bad); zan.ErrorCode(err) != zan.EUnauthorized {
+			t.Fatalf("token %q: %v", bad, err)
+		}
+	}
+}

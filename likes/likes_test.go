@@ -1,0 +1,295 @@
+package likes
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/zanlabs/zan"
+	"github.com/zanlabs/zan/internal/zantest"
+	"github.com/zanlabs/zan/memory"
+	"github.com/zanlabs/zan/natslog"
+	"github.com/zanlabs/zan/persist"
+)
+
+// env is the like service over the real embedded adapters, with a
+// persister running.
+type env struct {
+	svc   *Service
+	hot   *memory.Likes
+	log   *natslog.Log
+	store zan.Store
+	lim   *memory.Limiter
+}
+
+func newEnv(t testing.TB, cfg Config) *env {
+	t.Helper()
+	ctx := context.Background()
+	db, log := zantest.Store(t), zantest.Log(t, 2)
+	e := &env{hot: memory.NewLikes(), log: log, store: db, lim: memory.NewLimiter()}
+	e.svc = New(cfg, e.hot, log, db, e.lim, nil)
+	pctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		persist.New(persist.Config{MaxWait: 10 * time.Millisecond}, log, db, nil).Run(pctx)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		wg.Wait()
+		e.lim.Close()
+	})
+	return e
+}
+
+// restart gives the service a new, empty hot state, as a process restart
+// does.
+func (e *env) restart() {
+	e.hot = memory.NewLikes()
+	e.svc = New(e.svc.cfg, e.hot, e.log, e.store, e.lim, nil)
+}
+
+func (e *env) get(t testing.TB, tg zan.Target, user int64) Item {
+	t.Helper()
+	items, err := e.svc.Get(context.Background(), []zan.Target{tg}, user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return items[0]
+}
+
+var blog = zan.Target{Type: "blog", ID: zan.NewIDGen(1).Next()}
+
+func TestToggle(t *testing.T) {
+	e := newEnv(t, Config{})
+	ctx := t.Context()
+	steps := []struct {
+		user          int64
+		like, changed bool
+		count         int64
+	}{
+		{1, true, true, 1}, {1, true, false, 1}, {2, true, true, 2},
+		{1, false, true, 1}, {1, false, false, 1}, {3, false, false, 1},
+	}
+	for i, s := range steps {
+		ch, err := e.svc.Toggle(ctx, s.user, blog, s.like)
+		if err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+		if ch.Changed != s.changed || ch.Count != s.count {
+			t.Fatalf("step %d: %+v", i, ch)
+		}
+	}
+	if it := e.get(t, blog, 2); it.Count != 1 || !it.Liked {
+		t.Fatalf("get: %+v", it)
+	}
+	// The store catches up: listings see the like.
+	if err := e.log.WaitApplied(ctx); err != nil {
+		t.Fatal(err)
+	}
+	p, err := e.svc.Likers(ctx, blog, zan.LikeQuery{})
+	if err != nil || len(p.Items) != 1 || p.Items[0].UserID != 2 {
+		t.Fatalf("likers: %+v %v", p, err)
+	}
+}
+
+func TestErrors(t *testing.T) {
+	e := newEnv(t, Config{Limit: zan.Limit{Rate: 0.001, Burst: 2}})
+	ctx := t.Context()
+	tests := []struct {
+		name string
+		call func() error
+		code string
+	}{
+		{"unknown type", func() error {
+			_, err := e.svc.Toggle(ctx, 1, zan.Target{Type: "nope", ID: 1}, true)
+			return err
+		}, zan.ENotFound},
+		{"unknown type read", func() error {
+			_, err := e.svc.Get(ctx, []zan.Target{{Type: "nope", ID: 1}}, 0)
+			return err
+		}, zan.ENotFound},
+		{"limit too big", func() error {
+			_, err := e.svc.Likers(ctx, blog, zan.LikeQuery{Limit: MaxLimit + 1})
+			return err
+		}, zan.EBadRequest},
+		{"until before since", func() error {
+			now := time.Now()
+			_, err := e.svc.Likers(ctx, blog, zan.LikeQuery{Since: now, Until: now.Add(-time.Second)})
+			return err
+		}, zan.EBadRequest},
+		{"unknown type in user likes", func() error {
+			_, err := e.svc.UserLikes(ctx, 1, zan.LikeQuery{Type: "nope"})
+			return err
+		}, zan.ENotFound},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := zan.ErrorCode(tc.call()); got != tc.code {
+				t.Fatalf("code %q, want %q", got, tc.code)
+			}
+		})
+	}
+	t.Run("rate limited", func(t *testing.T) {
+		for i := range 2 {
+			if _, err := e.svc.Toggle(ctx, 9, zan.Target{Type: "comment", ID: int64(i + 1)}, true); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_, err := e.svc.Toggle(ctx, 9, zan.Target{Type: "comment", ID: 3}, true)
+		ze, ok := err.(*zan.Error)
+		if !ok || ze.Code != zan.ERateLimited || ze.RetryAfter <= 0 {
+			t.Fatalf("third like: %v", err)
+		}
+	})
+}
+
+// TestPublishFailure: when the log cannot take the event, the toggle is
+// undone and the caller gets unavailable.
+func TestPublishFailure(t *testing.T) {
+	e := newEnv(t, Config{PublishTimeout: 500 * time.Millisecond})
+	ctx := t.Context()
+	if _, err := e.svc.Toggle(ctx, 1, blog, true); err != nil {
+		t.Fatal(err)
+	}
+	e.log.Close()
+	_, err := e.svc.Toggle(ctx, 2, blog, true)
+	if zan.ErrorCode(err) != zan.EUnavailable {
+		t.Fatalf("like with the log down: %v", err)
+	}
+	_, err = e.svc.Toggle(ctx, 1, blog, false)
+	if zan.ErrorCode(err) != zan.EUnavailable {
+		t.Fatalf("unlike with the log down: %v", err)
+	}
+	st, _ := e.hot.State(ctx, []zan.Target{blog}, 1)
+	users, _, _ := e.hot.Members(ctx, blog)
+	if st[0].Count != 1 || !st[0].Liked || len(users) != 1 {
+		t.Fatalf("hot state after failed publishes: %+v %v", st[0], users)
+	}
+}
+
+// TestRestart: an empty hot state fills from the store, after the persister
+// applied what the log still held.
+func TestRestart(t *testing.T) {
+	e := newEnv(t, Config{})
+	ctx := t.Context()
+	for u := int64(1); u <= 50; u++ {
+		if _, err := e.svc.Toggle(ctx, u, blog, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.restart() // no wait: some events are still in the log
+	if it := e.get(t, blog, 50); it.Count != 50 || !it.Liked {
+		t.Fatalf("after restart: %+v", it)
+	}
+	ch, err := e.svc.Toggle(ctx, 50, blog, true)
+	if err != nil || ch.Changed || ch.Count != 50 {
+		t.Fatalf("re-like after restart: %+v %v", ch, err)
+	}
+}
+
+// TestConcurrentLoad: many readers and writers racing on a target missing
+// from the hot state all see one consistent state.
+func TestConcurrentLoad(t *testing.T) {
+	e := newEnv(t, Config{Limit: zan.Limit{Rate: 1e6, Burst: 1e6}})
+	ctx := t.Context()
+	for u := int64(1); u <= 10; u++ {
+		e.svc.Toggle(ctx, u, blog, true)
+	}
+	e.restart()
+	var wg sync.WaitGroup
+	for u := int64(11); u <= 60; u++ {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			if _, err := e.svc.Toggle(ctx, u, blog, true); err != nil {
+				t.Error(err)
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			if _, err := e.svc.Get(ctx, []zan.Target{blog}, u); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if it := e.get(t, blog, 1); it.Count != 60 || !it.Liked {
+		t.Fatalf("after concurrent load: %+v", it)
+	}
+}
+
+func oldBlog(age time.Duration) zan.Target {
+	ms := (time.Since(zan.IDEpoch) - age).Milliseconds()
+	return zan.Target{Type: "blog", ID: ms<<22 | 1}
+}
+
+// TestCold: old blogs are answered from the store without entering the hot
+// state, and leave it once idle.
+func TestCold(t *testing.T) {
+	e := newEnv(t, Config{ColdAge: 24 * time.Hour, EvictIdle: time.Minute})
+	ctx := t.Context()
+	old, young := oldBlog(48*time.Hour), blog
+	for _, tg := range []zan.Target{old, young} {
+		if _, err := e.svc.Toggle(ctx, 7, tg, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.log.WaitApplied(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.svc.now = func() time.Time { return time.Now().Add(2 * time.Minute) }
+	n, err := e.svc.EvictCold(ctx)
+	if err != nil || n != 1 {
+		t.Fatalf("EvictCold: %d, %v; want 1 (the old blog)", n, err)
+	}
+	if st, _ := e.hot.State(ctx, []zan.Target{old, young}, 0); st[0].Loaded || !st[1].Loaded {
+		t.Fatalf("hot state after eviction: %+v", st)
+	}
+	items, err := e.svc.Get(ctx, []zan.Target{old, young}, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, it := range items {
+		if it.Count != 1 || !it.Liked {
+			t.Fatalf("item %d: %+v", i, it)
+		}
+	}
+	if st, _ := e.hot.State(ctx, []zan.Target{old}, 0); st[0].Loaded {
+		t.Fatal("a cold read loaded the target")
+	}
+	// Writing to a cold target brings it back.
+	if ch, err := e.svc.Toggle(ctx, 8, old, true); err != nil || ch.Count != 2 {
+		t.Fatalf("like of a cold blog: %+v %v", ch, err)
+	}
+}
+
+// BenchmarkLike is the in-process like path: rate limit, hot toggle,
+// publish to the embedded log and wait for its acknowledgement, with the
+// persister writing behind.
+func BenchmarkLike(b *testing.B) {
+	e := newEnv(b, Config{Limit: zan.Limit{Rate: 1e9, Burst: 1 << 30}})
+	ctx := context.Background()
+	var mu sync.Mutex
+	next := int64(0)
+	b.SetParallelism(32) // many clients, as behind an HTTP server
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		mu.Lock()
+		next++
+		worker := next
+		mu.Unlock()
+		i := int64(0)
+		for pb.Next() {
+			i++
+			tg := zan.Target{Type: "comment", ID: i%1000 + 1}
+			if _, err := e.svc.Toggle(ctx, worker<<32|i, tg, true); err != nil {
+				b.Fatal(fmt.Sprint(err))
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "likes/s")
+}

@@ -1,0 +1,257 @@
+package natslog
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/zanlabs/zan"
+	"github.com/zanlabs/zan/conformance"
+)
+
+func openEmbedded(t testing.TB, dir string) *Log {
+	t.Helper()
+	l, err := Open(context.Background(), Config{Dir: dir, Name: "zan", Partitions: 4})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
+func TestEmbedded(t *testing.T) {
+	conformance.TestEventLog(t, func(t *testing.T) zan.EventLog {
+		return openEmbedded(t, t.TempDir())
+	})
+}
+
+func TestExternal(t *testing.T) {
+	url := os.Getenv("ZAN_TEST_NATS")
+	if url == "" {
+		t.Skip("ZAN_TEST_NATS not set: set it to a NATS server with JetStream, e.g. nats://127.0.0.1:4222")
+	}
+	conformance.TestEventLog(t, func(t *testing.T) zan.EventLog {
+		b := make([]byte, 6)
+		rand.Read(b)
+		name := "t" + hex.EncodeToString(b)
+		l, err := Open(t.Context(), Config{URL: url, Name: name, Partitions: 4})
+		if err != nil {
+			t.Fatalf("Open: %v", err)
+		}
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			up := strings.ToUpper(name)
+			for _, s := range []string{up + "_LIKES", up + "_DLQ"} {
+				if err := l.js.DeleteStream(ctx, s); err != nil {
+					t.Errorf("deleting stream %s: %v", s, err)
+				}
+			}
+			l.Close()
+		})
+		return l
+	})
+}
+
+func event(id string, tg zan.Target) zan.Event {
+	return zan.Event{ID: id, Op: zan.OpLike, Target: tg, User: 1, At: time.Now().UnixMicro()}
+}
+
+func TestPartition(t *testing.T) {
+	// FNV-1a 64 of "blog/42", mod 8; fixed so that every node agrees.
+	tg := zan.Target{Type: "blog", ID: 42}
+	h := uint64(14695981039346656037)
+	for _, c := range []byte("blog/42") {
+		h ^= uint64(c)
+		h *= 1099511628211
+	}
+	if got, want := Partition(tg, 8), int(h%8); got != want {
+		t.Fatalf("Partition = %d, want %d", got, want)
+	}
+	seen := map[int]bool{}
+	for id := int64(1); id <= 200; id++ {
+		p := Partition(zan.Target{Type: "blog", ID: id}, 8)
+		if p < 0 || p >= 8 {
+			t.Fatalf("Partition out of range: %d", p)
+		}
+		seen[p] = true
+	}
+	if len(seen) != 8 {
+		t.Fatalf("200 targets spread over %d of 8 partitions", len(seen))
+	}
+}
+
+func TestReopen(t *testing.T) {
+	dir := t.TempDir()
+	l, err := Open(t.Context(), Config{Dir: dir, Name: "zan", Partitions: 4, SyncAlways: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg := zan.Target{Type: "blog", ID: 9}
+	ev := event("a1", tg)
+	if err := l.Publish(t.Context(), ev); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	l = openEmbedded(t, dir)
+	b, err := l.Fetch(t.Context(), Partition(tg, 4), 10, time.Second)
+	if err != nil || len(b.Events) != 1 || b.Events[0] != ev {
+		t.Fatalf("after reopen fetched %+v, %v; want %+v", b.Events, err, ev)
+	}
+	if err := b.Ack(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestListen(t *testing.T) {
+	l, err := Open(t.Context(), Config{Dir: t.TempDir(), Listen: "127.0.0.1:0", Partitions: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	url := l.ClientURL()
+	if url == "" {
+		t.Fatal("no client URL")
+	}
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatalf("connecting to %s: %v", url, err)
+	}
+	defer nc.Close()
+	sub, err := nc.SubscribeSync("zan.likes.>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	ev := event("l1", zan.Target{Type: "shop", ID: 3})
+	if err := l.Publish(t.Context(), ev); err != nil {
+		t.Fatal(err)
+	}
+	m, err := sub.NextMsg(2 * time.Second)
+	if err != nil {
+		t.Fatalf("no like event over TCP: %v", err)
+	}
+	var got zan.Event
+	if err := got.UnmarshalJSON(m.Data); err != nil || got != ev {
+		t.Fatalf("received %+v, %v; want %+v", got, err, ev)
+	}
+}
+
+func TestMalformed(t *testing.T) {
+	l := openEmbedded(t, t.TempDir())
+	raw := []byte(`{"id":"x","op":"poke"}`)
+	if _, err := l.js.Publish(t.Context(), l.subjects[1], raw); err != nil {
+		t.Fatal(err)
+	}
+	good := event("g1", zan.Target{Type: "blog", ID: 1})
+	// Publish the good event to the same partition directly.
+	if _, err := l.js.Publish(t.Context(), l.subjects[1], good.AppendJSON(nil)); err != nil {
+		t.Fatal(err)
+	}
+	b, err := l.Fetch(t.Context(), 1, 10, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b.Events) != 1 || b.Events[0] != good {
+		t.Fatalf("fetched %+v, want just the good event", b.Events)
+	}
+	if err := b.Ack(t.Context()); err != nil {
+		t.Fatalf("Ack: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+	defer cancel()
+	if err := l.WaitApplied(ctx); err != nil {
+		t.Fatalf("WaitApplied after acking a batch with a malformed message: %v", err)
+	}
+	ds, err := l.DeadLetters(t.Context(), 10)
+	if err != nil || len(ds) != 1 {
+		t.Fatalf("DeadLetters: %+v, %v", ds, err)
+	}
+	if d := ds[0]; d.Event != nil || string(d.Raw) != string(raw) || !strings.Contains(d.Reason, "malformed") {
+		t.Fatalf("dead letter: %+v", d)
+	}
+	// A malformed dead letter is not replayed and stays.
+	if n, err := l.Replay(t.Context(), nil); err != nil || n != 0 {
+		t.Fatalf("Replay: %d, %v", n, err)
+	}
+	if ds, _ := l.DeadLetters(t.Context(), 10); len(ds) != 1 {
+		t.Fatalf("malformed dead letter gone after Replay: %+v", ds)
+	}
+}
+
+func TestClosed(t *testing.T) {
+	l := openEmbedded(t, t.TempDir())
+	l.Close()
+	err := l.Publish(t.Context(), event("c1", zan.Target{Type: "blog", ID: 1}))
+	if zan.ErrorCode(err) != zan.EUnavailable {
+		t.Fatalf("Publish on a closed log: %v, want unavailable", err)
+	}
+}
+
+func BenchmarkPublish(b *testing.B) {
+	l := openEmbedded(b, b.TempDir())
+	ids := zan.NewEventIDs()
+	var n atomic.Int64
+	// Like requests publish from many goroutines at once.
+	b.SetParallelism(32)
+	b.ResetTimer()
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := n.Add(1)
+			ev := event(ids.Next(), zan.Target{Type: "blog", ID: i%1000 + 1})
+			if err := l.Publish(context.Background(), ev); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
+}
+
+func BenchmarkFetch(b *testing.B) {
+	l := openEmbedded(b, b.TempDir())
+	ids := zan.NewEventIDs()
+	for i := range b.N {
+		ev := event(ids.Next(), zan.Target{Type: "blog", ID: int64(i%1000 + 1)})
+		if err := l.Publish(context.Background(), ev); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	start := time.Now()
+	got := 0
+	for p := 0; p < l.Partitions(); p++ {
+		for {
+			batch, err := l.Fetch(context.Background(), p, 1000, 10*time.Millisecond)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if len(batch.Events) == 0 {
+				break
+			}
+			got += len(batch.Events)
+			if err := batch.Ack(context.Background()); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	if got != b.N {
+		b.Fatalf("fetched %d, want %d", got, b.N)
+	}
+	b.ReportMetric(float64(got)/time.Since(start).Seconds(), "events/s")
+}
