@@ -13,6 +13,9 @@ type Batch struct {
 	// Ack acknowledges every message of the batch (malformed ones included:
 	// the log moved those to the dead-letter stream when it fetched them).
 	Ack func(ctx context.Context) error
+	// Nak hands every message of the batch back for redelivery now, after
+	// a failed apply, rather than after the log's acknowledgement timeout.
+	Nak func()
 	// Lag is how long the oldest event of the batch waited in the log.
 	Lag time.Duration
 }

@@ -43,8 +43,10 @@ type LikeState interface {
 	State(ctx context.Context, ts []Target, user int64) ([]TargetState, error)
 	// Members returns t's likers; ok is false when t is not loaded.
 	Members(ctx context.Context, t Target) (users []int64, ok bool, err error)
-	// Evict removes t from the hot state.
-	Evict(ctx context.Context, t Target) error
+	// Evict removes t from the hot state if it has not been read or
+	// written since idleSince (a like racing the evictor keeps its target),
+	// and reports whether it did.
+	Evict(ctx context.Context, t Target, idleSince time.Time) (bool, error)
 	// Idle returns up to limit targets not read or written since since.
 	Idle(ctx context.Context, since time.Time, limit int) ([]Target, error)
 }

@@ -178,7 +178,15 @@ func TestLikeState(t *testing.T, open func(t *testing.T) zan.LikeState) {
 		if idle, _ := h.Idle(t.Context(), time.Now().Add(time.Hour), 1); len(idle) > 1 {
 			t.Fatalf("Idle ignores its limit: %d", len(idle))
 		}
-		must(t, h.Evict(t.Context(), a))
+		if ok, err := h.Evict(t.Context(), a, time.Now().Add(-time.Hour)); ok || err != nil {
+			t.Fatalf("Evict of a target used since idleSince: %v, %v", ok, err)
+		}
+		if ok, err := h.Evict(t.Context(), a, time.Now().Add(time.Hour)); !ok || err != nil {
+			t.Fatalf("Evict of an idle target: %v, %v", ok, err)
+		}
+		if ok, _ := h.Evict(t.Context(), a, time.Now().Add(time.Hour)); ok {
+			t.Fatal("Evict of a missing target says it evicted")
+		}
 		if _, err := h.Toggle(t.Context(), a, 1, false); err != zan.ErrNotLoaded {
 			t.Fatalf("Toggle after Evict: %v", err)
 		}

@@ -20,7 +20,12 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 
 type ctxKey int
 
-const userKey ctxKey = 0
+const (
+	userKey ctxKey = iota
+	// slotKey holds a *int64 that wrap fills with the authenticated user,
+	// so that observe, outside the mux, can log who made the request.
+	slotKey
+)
 
 // userID returns the authenticated user of r, 0 when anonymous.
 func userID(r *http.Request) int64 {
@@ -58,6 +63,8 @@ func (s *Server) observe(next http.Handler) http.Handler {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
 		r.Body = http.MaxBytesReader(sw, r.Body, MaxBody)
+		var user int64
+		r = r.WithContext(context.WithValue(r.Context(), slotKey, &user))
 		next.ServeHTTP(sw, r)
 		route := r.Pattern
 		if route == "" {
@@ -77,7 +84,7 @@ func (s *Server) observe(next http.Handler) http.Handler {
 			s.Logger.LogAttrs(r.Context(), level, "request",
 				slog.String("method", r.Method), slog.String("path", r.URL.Path),
 				slog.Int("status", sw.status), slog.Duration("took", d),
-				slog.Int64("user", userID(r)))
+				slog.Int64("user", user))
 		}
 	})
 }
@@ -110,6 +117,9 @@ func (s *Server) wrap(fn handlerFunc) http.Handler {
 			switch {
 			case err == nil:
 				r = r.WithContext(context.WithValue(r.Context(), userKey, uid))
+				if slot, ok := r.Context().Value(slotKey).(*int64); ok {
+					*slot = uid
+				}
 			case zan.ErrorCode(err) != zan.EUnauthorized:
 				s.writeError(w, r, err)
 				return

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/zanlabs/zan"
 	"github.com/zanlabs/zan/metrics"
 )
 
@@ -31,26 +32,51 @@ func (s *Service) Run(ctx context.Context) error {
 
 // EvictCold removes from the hot state the targets that are old and idle
 // (time-ordered types, by age) or idle for IdleTTL (any type).
+//
+// Loads skip the wait for the persister once it has caught up (see
+// waitApplied), so a target may leave the hot state only when the store
+// holds all its events: the evictor first waits for the log to be applied,
+// and Evict keeps a target that was used after it was found idle.
 func (s *Service) EvictCold(ctx context.Context) (int, error) {
 	now := s.now()
-	n := 0
-	for _, pass := range []struct {
-		idle time.Duration
-		old  bool // only old time-ordered targets
-	}{{s.cfg.EvictIdle, true}, {s.cfg.IdleTTL, false}} {
-		ts, err := s.hot.Idle(ctx, now.Add(-pass.idle), 10000)
+	type pass struct {
+		since time.Time
+		old   bool // only old time-ordered targets
+		ts    []zan.Target
+	}
+	passes := []pass{{since: now.Add(-s.cfg.EvictIdle), old: true}, {since: now.Add(-s.cfg.IdleTTL)}}
+	found := 0
+	for i := range passes {
+		ts, err := s.hot.Idle(ctx, passes[i].since, 10000)
 		if err != nil {
-			return n, err
+			return 0, err
 		}
 		for _, t := range ts {
-			if pass.old && !s.isCold(t) {
-				continue
+			if !passes[i].old || s.isCold(t) {
+				passes[i].ts = append(passes[i].ts, t)
 			}
-			if err := s.hot.Evict(ctx, t); err != nil {
+		}
+		found += len(passes[i].ts)
+	}
+	if found == 0 {
+		return 0, nil
+	}
+	wctx, cancel := context.WithTimeout(ctx, s.cfg.LoadTimeout)
+	defer cancel()
+	if err := s.log.WaitApplied(wctx); err != nil {
+		return 0, zan.Unavailable("persister behind; eviction skipped", err)
+	}
+	n := 0
+	for _, p := range passes {
+		for _, t := range p.ts {
+			ok, err := s.hot.Evict(ctx, t, p.since)
+			if err != nil {
 				return n, err
 			}
-			n++
-			metrics.HotEvictions.Inc()
+			if ok {
+				n++
+				metrics.HotEvictions.Inc()
+			}
 		}
 	}
 	return n, nil

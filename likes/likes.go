@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -75,6 +76,7 @@ type Service struct {
 	timeOrdered map[string]bool
 	loads       singleflight.Group
 	barrier     singleflight.Group
+	caughtUp    atomic.Bool // the persister applied what the log held at start
 	now         func() time.Time
 }
 
@@ -285,7 +287,7 @@ func (s *Service) load(ctx context.Context, t zan.Target) error {
 		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.LoadTimeout)
 		defer cancel()
 		if err := s.waitApplied(lctx); err != nil {
-			return nil, err
+			return nil, zan.Unavailable("loading "+t.String(), err)
 		}
 		var users []int64
 		err := s.store.ScanLikers(lctx, t, func(u []int64) error {
@@ -305,28 +307,34 @@ func (s *Service) load(ctx context.Context, t zan.Target) error {
 	case r := <-ch:
 		return r.Err
 	case <-ctx.Done():
-		return ctx.Err()
+		return zan.Unavailable("loading "+t.String(), ctx.Err())
 	}
 }
 
-// waitApplied waits until the store holds every event published so far, so
-// that what is read from it is not behind the log. Concurrent waits share
-// one flight: a target missing from the hot state can have no event newer
-// than the flight's start, because only loaded targets take changes and
-// targets leave the hot state only after EvictIdle without use.
+// waitApplied waits until the store holds every event that a target
+// missing from the hot state can have. That is everything in the log when
+// the service started (a restart after a crash leaves events the store has
+// not seen); once the persister has applied those, it stays true: targets
+// take changes only while loaded, and leave the hot state only when the
+// store holds all their events (EvictCold). So only the first loads after a
+// start wait; concurrent waits share one flight.
 func (s *Service) waitApplied(ctx context.Context) error {
+	if s.caughtUp.Load() {
+		return nil
+	}
 	ch := s.barrier.DoChan("", func() (any, error) {
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.LoadTimeout)
 		defer cancel()
 		if err := s.log.WaitApplied(wctx); err != nil {
 			return nil, zan.Unavailable("persister catching up", err)
 		}
+		s.caughtUp.Store(true)
 		return nil, nil
 	})
 	select {
 	case r := <-ch:
 		return r.Err
 	case <-ctx.Done():
-		return ctx.Err()
+		return zan.Unavailable("persister catching up", ctx.Err())
 	}
 }

@@ -152,12 +152,16 @@ func (l *Likes) Members(_ context.Context, t zan.Target) ([]int64, bool, error) 
 }
 
 // Evict implements zan.LikeState.
-func (l *Likes) Evict(_ context.Context, t zan.Target) error {
+func (l *Likes) Evict(_ context.Context, t zan.Target, idleSince time.Time) (bool, error) {
 	sh := l.shard(t)
 	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	s := sh.targets[t]
+	if s == nil || s.used.Load() >= idleSince.UnixNano() {
+		return false, nil
+	}
 	delete(sh.targets, t)
-	sh.mu.Unlock()
-	return nil
+	return true, nil
 }
 
 // Idle implements zan.LikeState.

@@ -206,11 +206,25 @@ func (l *Log) setup(ctx context.Context) error {
 	l.cons = make([]jetstream.Consumer, l.cfg.Partitions)
 	for p := range l.cons {
 		l.subjects[p] = name + ".likes." + strconv.Itoa(p)
+		durable := name + "-persister-" + strconv.Itoa(p)
+		if l.srv != nil {
+			// The embedded server belongs to this process alone: whatever its
+			// consumers had handed out went to a process that is gone (kill
+			// -9). Starting the consumers afresh redelivers those events now
+			// instead of after AckWait; the work queue keeps every unacked
+			// message, so nothing is skipped.
+			if err := l.likes.DeleteConsumer(ctx, durable); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+				return zan.Unavailable("event log: consumer", err)
+			}
+		}
 		c, err := l.likes.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
-			Durable:       name + "-persister-" + strconv.Itoa(p),
+			Durable:       durable,
 			FilterSubject: l.subjects[p],
 			AckPolicy:     jetstream.AckExplicitPolicy,
-			AckWait:       60 * time.Second,
+			// A batch handed to a node that died comes back after AckWait;
+			// the persister naks what it fails to apply, so only crashes
+			// wait this long.
+			AckWait:       30 * time.Second,
 			// The persister dead-letters what it cannot apply; the log
 			// never drops an event on its own.
 			MaxDeliver:    -1,
@@ -358,6 +372,7 @@ func (l *Log) Fetch(ctx context.Context, partition, max int, wait time.Duration)
 		once.Do(func() { ackErr = l.ack(ctx, msgs) })
 		return ackErr
 	}
+	b.Nak = func() { once.Do(func() { l.nakAll(msgs) }) }
 	return b, nil
 }
 

@@ -62,19 +62,23 @@ func New(cfg Config, log zan.EventLog, store zan.LikeStore, logger *slog.Logger)
 
 // Run applies events until ctx ends, then drains what is left in the log
 // (bounded by DrainTimeout) so a clean stop leaves the store complete.
+// A batch fetched before ctx ended is still applied and acknowledged.
 func (p *Persister) Run(ctx context.Context) error {
+	// hard outlives ctx by DrainTimeout: it bounds the work of a stop.
+	hard, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() { time.AfterFunc(p.cfg.DrainTimeout, cancel) })
+	defer stop()
 	var wg sync.WaitGroup
 	for part := 0; part < p.log.Partitions(); part++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			p.work(ctx, part)
+			p.work(ctx, hard, part)
 		}()
 	}
 	wg.Wait()
-	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.DrainTimeout)
-	defer cancel()
-	return p.Drain(dctx)
+	return p.Drain(hard)
 }
 
 // Drain applies batches until every partition is empty.
@@ -86,7 +90,7 @@ func (p *Persister) Drain(ctx context.Context) error {
 		go func() {
 			defer wg.Done()
 			for ctx.Err() == nil {
-				n, err := p.step(ctx, part, 10*time.Millisecond)
+				n, err := p.step(ctx, ctx, part, 10*time.Millisecond)
 				if err != nil {
 					errs[part] = err
 					return
@@ -102,10 +106,10 @@ func (p *Persister) Drain(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-func (p *Persister) work(ctx context.Context, part int) {
+func (p *Persister) work(ctx, hard context.Context, part int) {
 	backoff := p.cfg.Backoff
 	for ctx.Err() == nil {
-		if _, err := p.step(ctx, part, p.cfg.MaxWait); err != nil {
+		if _, err := p.step(ctx, hard, part, p.cfg.MaxWait); err != nil {
 			if ctx.Err() != nil {
 				return
 			}
@@ -118,18 +122,22 @@ func (p *Persister) work(ctx context.Context, part int) {
 	}
 }
 
-// step fetches one batch, applies it and acknowledges it. It returns how many
-// events the batch had.
-func (p *Persister) step(ctx context.Context, part int, wait time.Duration) (int, error) {
+// step fetches one batch (while ctx lasts), applies it and acknowledges it
+// (while hard lasts). It returns how many events the batch had.
+func (p *Persister) step(ctx, hard context.Context, part int, wait time.Duration) (int, error) {
 	b, err := p.log.Fetch(ctx, part, p.cfg.BatchSize, wait)
 	if err != nil {
 		return 0, err
 	}
+	ctx = hard
 	if len(b.Events) > 0 {
 		metrics.PersisterBatch.Observe(float64(len(b.Events)))
 		metrics.PersisterLag.Set(b.Lag.Seconds())
 		if err := p.apply(ctx, b.Events); err != nil {
-			return 0, err // not acknowledged: redelivered
+			if b.Nak != nil {
+				b.Nak() // redelivered now, to this node or another
+			}
+			return 0, err
 		}
 		metrics.PersisterApplied.Add(float64(len(b.Events)))
 	}

@@ -87,7 +87,7 @@ func TestKill9LosesNoAcknowledgedLike(t *testing.T) {
 	c := startChild(t, data, addr)
 	base := "http://" + addr
 
-	const users, targets, workers = 20, 30, 8
+	const users, targets, workers = 20, 500, 8
 	clients := make([]*api, users)
 	uids := make([]string, users)
 	for i := range clients {
