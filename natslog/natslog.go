@@ -224,7 +224,7 @@ func (l *Log) setup(ctx context.Context) error {
 			// A batch handed to a node that died comes back after AckWait;
 			// the persister naks what it fails to apply, so only crashes
 			// wait this long.
-			AckWait:       30 * time.Second,
+			AckWait: 30 * time.Second,
 			// The persister dead-letters what it cannot apply; the log
 			// never drops an event on its own.
 			MaxDeliver:    -1,
