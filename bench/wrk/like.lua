@@ -3,7 +3,7 @@
 -- bench/wrk/run.sh.
 local tokens = {}
 for line in io.lines(os.getenv("TOKENS") or "tokens.txt") do
-  tokens[#tokens + 1] = line
+  if line ~= "" then tokens[#tokens + 1] = line end
 end
 local targets = tonumber(os.getenv("TARGETS") or "100000")
 local thread_seed = 0

@@ -24,7 +24,7 @@ for i in $(seq "$USERS"); do
   curl -s -X POST http://127.0.0.1:18080/api/v1/auth/login -d "{\"phone\":\"$phone\",\"code\":\"$code\"}" \
     | sed -E 's/.*"token":"([^"]+)".*/\1/'
   echo
-done >"$tmp/tokens.txt"
+done | grep -v '^$' >"$tmp/tokens.txt"
 
 echo "== bare net/http"
 wrk -t2 -c"$CONNS" -d"$DUR" --latency http://127.0.0.1:18090/ | tee "$tmp/base.txt"

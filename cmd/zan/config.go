@@ -18,6 +18,7 @@ type Config struct {
 	AdminToken string
 	LogLevel   string
 	AccessLog  bool
+	DebugAddr  string
 
 	NATSURL    string
 	NATSListen string
@@ -49,6 +50,7 @@ func (c *Config) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.AdminToken, "admin-token", "", "bearer token for admin calls (none: admin calls answer 403)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.BoolVar(&c.AccessLog, "access-log", true, "log every request at info level (else at debug)")
+	fs.StringVar(&c.DebugAddr, "debug-addr", "", "serve Go's pprof profiles on this host:port (keep it private)")
 
 	fs.StringVar(&c.NATSURL, "nats", "", "external NATS JetStream URL(s); empty runs an embedded server")
 	fs.StringVar(&c.NATSListen, "nats-listen", "", "embedded NATS: also listen for clients on host:port")

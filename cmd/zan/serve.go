@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"strings"
@@ -152,6 +153,13 @@ func (m *Main) Start(ctx context.Context) (err error) {
 		ErrorLog:          slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn),
 	}
 	m.http.RegisterOnShutdown(api.CloseStreams)
+	if c.DebugAddr != "" {
+		if err := m.serveDebug(c.DebugAddr); err != nil {
+			cancel()
+			m.workers.Wait()
+			return fmt.Errorf("--debug-addr: %w", err)
+		}
+	}
 	go func() {
 		if err := m.http.Serve(m.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			m.Logger.Error("http server", "err", err)
@@ -178,6 +186,25 @@ func (m *Main) Close() error {
 	errs = append(errs, m.closeAdapters())
 	m.Logger.Info("zan stopped")
 	return errors.Join(errs...)
+}
+
+// serveDebug serves pprof on its own listener, away from the public API.
+func (m *Main) serveDebug(addr string) error {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	m.closers = append(m.closers, srv.Close)
+	go srv.Serve(l)
+	m.Logger.Info("pprof serving", "addr", "http://"+l.Addr().String()+"/debug/pprof/")
+	return nil
 }
 
 func (m *Main) closeAdapters() error {
