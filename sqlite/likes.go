@@ -218,7 +218,16 @@ func (db *DB) Liked(ctx context.Context, ts []zan.Target, user int64) ([]bool, e
 
 // query runs q on the reader pool and calls scan for each row.
 func (db *DB) query(ctx context.Context, q string, args []any, scan func(*sql.Rows) error) error {
-	rows, err := db.r.QueryContext(ctx, q, args...)
+	st, err := db.prepared(ctx, q)
+	if err != nil {
+		return dbErr(ctx, err)
+	}
+	var rows *sql.Rows
+	if st != nil {
+		rows, err = st.QueryContext(ctx, args...)
+	} else {
+		rows, err = db.r.QueryContext(ctx, q, args...)
+	}
 	if err != nil {
 		return dbErr(ctx, err)
 	}

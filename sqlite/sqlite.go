@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pressly/goose/v3"
@@ -39,11 +40,47 @@ type DB struct {
 	w *sql.DB // the only writer: SQLite serialises writes anyway
 	r *sql.DB // readers
 
+	// stmts caches prepared reader statements by query text: parsing a
+	// query costs more than running it for the point reads of the hot
+	// path (a load of a new target is one indexed lookup).
+	stmts     sync.Map // string → *sql.Stmt
+	nstmts    atomic.Int32
 	closeOnce sync.Once
 	closeErr  error
 }
 
+// maxStmts bounds the cache; queries with IN lists of varying length would
+// otherwise grow it without end.
+const maxStmts = 512
+
+// prepared returns the cached statement for q, or nil when the cache is
+// full (the caller then runs q unprepared).
+func (db *DB) prepared(ctx context.Context, q string) (*sql.Stmt, error) {
+	if st, ok := db.stmts.Load(q); ok {
+		return st.(*sql.Stmt), nil
+	}
+	if db.nstmts.Load() >= maxStmts {
+		return nil, nil
+	}
+	st, err := db.r.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	if old, loaded := db.stmts.LoadOrStore(q, st); loaded {
+		st.Close()
+		return old.(*sql.Stmt), nil
+	}
+	db.nstmts.Add(1)
+	return st, nil
+}
+
 var _ zan.Store = (*DB)(nil)
+
+// cachePragmas: SQLite's default page cache is 2 MB per connection, so a
+// like table of any size is read and rewritten through pread/pwrite on
+// every batch (profiled: a third of the persister's time). 64 MB of cache
+// and memory-mapped reads keep the hot pages in memory.
+const cachePragmas = "&_pragma=cache_size(-65536)&_pragma=mmap_size(1073741824)"
 
 // Open opens (creating if needed) the database at path and brings its schema
 // up to date.
@@ -56,7 +93,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	// failing with SQLITE_BUSY; IMMEDIATE takes the write lock at BEGIN so a
 	// transaction never has to upgrade a read lock halfway.
 	wdsn := path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(ON)" +
-		"&_pragma=synchronous(" + syncMode + ")&_txlock=immediate"
+		"&_pragma=synchronous(" + syncMode + ")&_txlock=immediate" + cachePragmas
 	w, err := sql.Open("sqlite", wdsn)
 	if err != nil {
 		return nil, err
@@ -76,7 +113,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 
 	// Opened after the writer switched the file to WAL (a persistent
 	// setting), so readers need not touch the journal mode.
-	rdsn := path + "?_pragma=busy_timeout(10000)&_pragma=foreign_keys(ON)&_pragma=query_only(1)"
+	rdsn := path + "?_pragma=busy_timeout(10000)&_pragma=foreign_keys(ON)&_pragma=query_only(1)" + cachePragmas
 	r, err := sql.Open("sqlite", rdsn)
 	if err != nil {
 		w.Close()
@@ -121,6 +158,7 @@ func (db *DB) Close() error {
 	db.closeOnce.Do(func() {
 		// The writer goes last: closing the last connection checkpoints
 		// the WAL into the main file.
+		db.stmts.Range(func(_, st any) bool { st.(*sql.Stmt).Close(); return true })
 		rerr := db.r.Close()
 		werr := db.w.Close()
 		db.closeErr = errors.Join(rerr, werr)
