@@ -95,7 +95,7 @@ func (p *Persister) Drain(ctx context.Context) error {
 					errs[part] = err
 					return
 				}
-				if n == 0 {
+				if n == 0 && p.drained(ctx) {
 					return
 				}
 			}
@@ -104,6 +104,14 @@ func (p *Persister) Drain(ctx context.Context) error {
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// drained reports whether the log holds nothing unapplied. An empty fetch
+// alone does not say so: a pull can expire before a busy server delivers.
+func (p *Persister) drained(ctx context.Context) bool {
+	wctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	return p.log.WaitApplied(wctx) == nil
 }
 
 func (p *Persister) work(ctx, hard context.Context, part int) {
