@@ -157,60 +157,48 @@ func byType(ts []zan.Target) map[string][]int {
 
 // LikeCounts returns the stored counts of ts, in order; 0 for unknown targets.
 func (db *DB) LikeCounts(ctx context.Context, ts []zan.Target) ([]int64, error) {
-	out := make([]int64, len(ts))
-	for typ, pos := range byType(ts) {
-		args := make([]any, 0, len(pos)+1)
-		args = append(args, typ)
-		for _, i := range pos {
-			args = append(args, ts[i].ID)
-		}
-		counts := make(map[int64]int64, len(pos))
-		err := db.query(ctx,
-			`SELECT target_id, count FROM like_counts WHERE target_type = ? AND target_id IN (`+placeholders(len(pos))+`)`,
-			args, func(rows *sql.Rows) error {
-				var id, n int64
-				if err := rows.Scan(&id, &n); err != nil {
-					return err
-				}
-				counts[id] = n
-				return nil
-			})
-		if err != nil {
-			return nil, err
-		}
-		for _, i := range pos {
-			out[i] = counts[ts[i].ID]
-		}
-	}
-	return out, nil
+	return perTarget(ctx, db, ts,
+		func(typ string) []any { return []any{typ} },
+		func(in string) string {
+			return `SELECT target_id, count FROM like_counts WHERE target_type = ? AND target_id IN (` + in + `)`
+		},
+		func(rows *sql.Rows) (id, n int64, err error) { return id, n, rows.Scan(&id, &n) })
 }
 
 // Liked reports, in order, whether user likes each of ts.
 func (db *DB) Liked(ctx context.Context, ts []zan.Target, user int64) ([]bool, error) {
-	out := make([]bool, len(ts))
+	return perTarget(ctx, db, ts,
+		func(typ string) []any { return []any{typ, user} },
+		func(in string) string {
+			return `SELECT target_id FROM likes WHERE target_type = ? AND user_id = ? AND liked = 1 AND target_id IN (` + in + `)`
+		},
+		func(rows *sql.Rows) (id int64, ok bool, err error) { return id, true, rows.Scan(&id) })
+}
+
+// perTarget answers a batch of targets with one IN query per target type:
+// lead gives the arguments before the ids, query the SQL for an IN list,
+// and scan one row's target id and value. Targets without a row get T's
+// zero value; the result is in the order of ts.
+func perTarget[T any](ctx context.Context, db *DB, ts []zan.Target,
+	lead func(typ string) []any, query func(in string) string,
+	scan func(*sql.Rows) (int64, T, error)) ([]T, error) {
+	out := make([]T, len(ts))
 	for typ, pos := range byType(ts) {
-		args := make([]any, 0, len(pos)+2)
-		args = append(args, typ, user)
+		args := lead(typ)
 		for _, i := range pos {
 			args = append(args, ts[i].ID)
 		}
-		liked := make(map[int64]bool, len(pos))
-		err := db.query(ctx,
-			`SELECT target_id FROM likes WHERE target_type = ? AND user_id = ? AND liked = 1
-			 AND target_id IN (`+placeholders(len(pos))+`)`,
-			args, func(rows *sql.Rows) error {
-				var id int64
-				if err := rows.Scan(&id); err != nil {
-					return err
-				}
-				liked[id] = true
-				return nil
-			})
+		found := make(map[int64]T, len(pos))
+		err := db.query(ctx, query(placeholders(len(pos))), args, func(rows *sql.Rows) error {
+			id, v, err := scan(rows)
+			found[id] = v
+			return err
+		})
 		if err != nil {
 			return nil, err
 		}
 		for _, i := range pos {
-			out[i] = liked[ts[i].ID]
+			out[i] = found[ts[i].ID]
 		}
 	}
 	return out, nil
