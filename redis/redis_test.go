@@ -1,0 +1,412 @@
+package redis
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/rueidis"
+
+	"github.com/zanlabs/zan"
+	"github.com/zanlabs/zan/conformance"
+)
+
+// testAddr returns the shared Redis of ZAN_TEST_REDIS, or skips: plain
+// `go test ./...` needs no service.
+func testAddr(t testing.TB) string {
+	a := os.Getenv("ZAN_TEST_REDIS")
+	if a == "" {
+		t.Skip("ZAN_TEST_REDIS not set: set it to host:port of a Redis 7 to run the redis tests")
+	}
+	return a
+}
+
+func needServer(t testing.TB) string {
+	testAddr(t)
+	p, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Skip("redis-server not on PATH: cannot start a private Redis")
+	}
+	return p
+}
+
+// open connects with a prefix of its own and deletes its keys at cleanup,
+// so runs can share one Redis.
+func open(t testing.TB, cfg Config) *Client {
+	t.Helper()
+	b := make([]byte, 6)
+	rand.Read(b)
+	cfg.Prefix = "zantest" + hex.EncodeToString(b)
+	c, err := Open(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := c.clean(); err != nil {
+			t.Errorf("cleaning up %s: %v", cfg.Prefix, err)
+		}
+		c.Close()
+	})
+	return c
+}
+
+// clean deletes every key of c's prefix, on every node.
+func (c *Client) clean() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, n := range c.c.Nodes() {
+		var cursor uint64
+		for {
+			e, err := n.Do(ctx, n.B().Scan().Cursor(cursor).Match("{"+c.prefix+":*").Count(1000).Build()).AsScanEntry()
+			if err != nil {
+				return err
+			}
+			if len(e.Elements) > 0 {
+				cmds := make(rueidis.Commands, 0, len(e.Elements))
+				for _, k := range e.Elements {
+					cmds = append(cmds, c.c.B().Unlink().Key(k).Build())
+				}
+				for _, r := range c.c.DoMulti(ctx, cmds...) {
+					if err := r.Error(); err != nil {
+						return err
+					}
+				}
+			}
+			if cursor = e.Cursor; cursor == 0 {
+				break
+			}
+		}
+	}
+	return nil
+}
+
+func suites(t *testing.T, cfg Config) {
+	t.Run("LikeState", func(t *testing.T) {
+		conformance.TestLikeState(t, func(t *testing.T) zan.LikeState { return open(t, cfg).Likes() })
+	})
+	t.Run("CodeStore", func(t *testing.T) {
+		conformance.TestCodeStore(t, func(t *testing.T) zan.CodeStore { return open(t, cfg).Codes() })
+	})
+	t.Run("RateLimiter", func(t *testing.T) {
+		conformance.TestRateLimiter(t, func(t *testing.T) zan.RateLimiter { return open(t, cfg).Limiter() })
+	})
+	t.Run("BigLoad", func(t *testing.T) { testBigLoad(t, open(t, cfg).Likes()) })
+	t.Run("IdleIndex", func(t *testing.T) { testIdleIndex(t, open(t, cfg).Likes()) })
+}
+
+func TestStandalone(t *testing.T) {
+	suites(t, Config{Addrs: []string{testAddr(t)}})
+}
+
+func TestCluster(t *testing.T) {
+	bin := needServer(t)
+	start := time.Now()
+	addrs := startCluster(t, bin, 3)
+	t.Logf("cluster of %d masters up in %v", len(addrs), time.Since(start).Round(time.Millisecond))
+	suites(t, Config{Addrs: addrs, Cluster: true})
+}
+
+// testBigLoad loads in many chunks (made small here) and reads by SSCAN.
+func testBigLoad(t *testing.T, l *Likes) {
+	defer func(c, m int) { loadChunk, membersScanAbove = c, m }(loadChunk, membersScanAbove)
+	loadChunk, membersScanAbove = 1000, 1000
+	ctx := t.Context()
+	tg := zan.Target{Type: "blog", ID: 1}
+	users := make([]int64, 25_000)
+	for i := range users {
+		users[i] = int64(i + 1)
+	}
+	users = append(users, 7, 8) // duplicates must not trip the count check
+	if err := l.Load(ctx, tg, users); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Load(ctx, tg, []int64{1, 2, 3}); err != nil { // a late loader loses
+		t.Fatal(err)
+	}
+	st, err := l.State(ctx, []zan.Target{tg}, 25_000)
+	if err != nil || !st[0].Loaded || st[0].Count != 25_000 || !st[0].Liked {
+		t.Fatalf("State after a big load: %+v %v", st, err)
+	}
+	got, ok, err := l.Members(ctx, tg)
+	if err != nil || !ok {
+		t.Fatalf("Members: %v %v", ok, err)
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, users[:25_000]) {
+		t.Fatalf("Members: %d users, want 25000", len(got))
+	}
+	ch, err := l.Toggle(ctx, tg, 1, false)
+	if err != nil || !ch.Changed || ch.Count != 24_999 {
+		t.Fatalf("Toggle after a big load: %+v %v", ch, err)
+	}
+}
+
+// testIdleIndex checks that the index heals: a Toggle on a missing target
+// leaves a stale entry, which Idle offers and Evict drops.
+func testIdleIndex(t *testing.T, l *Likes) {
+	ctx := t.Context()
+	tg := zan.Target{Type: "comment", ID: 9}
+	if _, err := l.Toggle(ctx, tg, 1, true); err != zan.ErrNotLoaded {
+		t.Fatal(err)
+	}
+	if _, err := l.State(ctx, []zan.Target{{Type: "comment", ID: 10}}, 1); err != nil {
+		t.Fatal(err)
+	}
+	future := time.Now().Add(time.Hour)
+	idle, err := l.Idle(ctx, future, 100)
+	if err != nil || !slices.Equal(idle, []zan.Target{tg}) {
+		t.Fatalf("Idle: %v %v, want the stale entry only", idle, err)
+	}
+	if ok, err := l.Evict(ctx, tg, future); ok || err != nil {
+		t.Fatalf("Evict of a stale entry: %v %v", ok, err)
+	}
+	if idle, _ := l.Idle(ctx, future, 100); len(idle) != 0 {
+		t.Fatalf("stale entry survived Evict: %v", idle)
+	}
+}
+
+// TestFault kills Redis under a client: calls fail fast as unavailable;
+// a restarted, empty Redis answers ErrNotLoaded, so the caller reloads.
+func TestFault(t *testing.T) {
+	bin := needServer(t)
+	dir := t.TempDir()
+	port := freePort(t, false)
+	srv := startServer(t, bin, dir, port)
+	// Not open: the private server dies with the test, keys and all.
+	c, err := Open(t.Context(), Config{Addrs: []string{"127.0.0.1:" + strconv.Itoa(port)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	l := c.Likes()
+	tg := zan.Target{Type: "blog", ID: 1}
+	if err := l.Load(t.Context(), tg, []int64{1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Toggle(t.Context(), tg, 2, true); err != nil {
+		t.Fatal(err)
+	}
+
+	srv.Process.Kill()
+	srv.Wait()
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+	defer cancel()
+	start := time.Now()
+	_, err = l.Toggle(ctx, tg, 3, true)
+	if zan.ErrorCode(err) != zan.EUnavailable {
+		t.Fatalf("Toggle with Redis down: %v, want unavailable", err)
+	}
+	t.Logf("Toggle with Redis down failed in %v: %v", time.Since(start).Round(time.Microsecond), err)
+	if err := c.Ping(ctx); zan.ErrorCode(err) != zan.EUnavailable {
+		t.Fatalf("Ping with Redis down: %v", err)
+	}
+
+	startServer(t, bin, dir, port)
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		_, err = l.Toggle(t.Context(), tg, 3, true)
+		if err == zan.ErrNotLoaded || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != zan.ErrNotLoaded {
+		t.Fatalf("Toggle on a restarted, empty Redis: %v, want ErrNotLoaded", err)
+	}
+	if err := l.Load(t.Context(), tg, []int64{1, 2}); err != nil {
+		t.Fatal(err)
+	}
+	if ch, err := l.Toggle(t.Context(), tg, 3, true); err != nil || ch.Count != 3 {
+		t.Fatalf("Toggle after reload: %+v %v", ch, err)
+	}
+}
+
+// BenchmarkToggle measures likes/s from many goroutines through one client:
+// with auto-pipelining concurrent calls share connections and round trips;
+// without it each call takes a pooled connection of its own.
+func BenchmarkToggle(b *testing.B) {
+	addr := testAddr(b)
+	for _, bc := range []struct {
+		name string
+		off  bool
+	}{{"pipelined", false}, {"unpipelined", true}} {
+		b.Run(bc.name, func(b *testing.B) {
+			l := open(b, Config{Addrs: []string{addr}, DisableAutoPipelining: bc.off}).Likes()
+			ctx := context.Background()
+			const targets = 1000
+			for i := range targets {
+				if err := l.Load(ctx, zan.Target{Type: "blog", ID: int64(i + 1)}, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+			var seq atomic.Int64
+			b.SetParallelism(32)
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					n := seq.Add(1)
+					t := zan.Target{Type: "blog", ID: n%targets + 1}
+					if _, err := l.Toggle(ctx, t, n, true); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "likes/s")
+		})
+	}
+}
+
+// BenchmarkLoadMillion measures a Load of one target with a million likers.
+func BenchmarkLoadMillion(b *testing.B) {
+	l := open(b, Config{Addrs: []string{testAddr(b)}}).Likes()
+	users := make([]int64, 1_000_000)
+	for i := range users {
+		users[i] = int64(i + 1)
+	}
+	for i := 0; b.Loop(); i++ {
+		if err := l.Load(context.Background(), zan.Target{Type: "blog", ID: int64(i + 1)}, users); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// freePort returns a loopback port that is free; with bus, port+10000 (the
+// cluster bus) is free too.
+func freePort(t testing.TB, bus bool) int {
+	t.Helper()
+	for range 100 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		if !bus {
+			return p
+		}
+		if p+10000 > 65535 {
+			continue
+		}
+		if ln2, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p+10000)); err == nil {
+			ln2.Close()
+			return p
+		}
+	}
+	t.Fatal("no free port")
+	return 0
+}
+
+// startServer starts redis-server on port, without persistence, waits until
+// it answers, and kills it at cleanup.
+func startServer(t testing.TB, bin, dir string, port int, extra ...string) *exec.Cmd {
+	t.Helper()
+	args := append([]string{
+		"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir,
+		"--save", "", "--appendonly", "no",
+	}, extra...)
+	cmd := exec.Command(bin, args...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if reply, err := command(addr, "PING"); err == nil && reply == "+PONG" {
+			return cmd
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("redis-server on %s did not start", addr)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// command sends one inline command and returns the first line of the reply
+// (enough for PING and for waiting on CLUSTER INFO).
+func command(addr, cmd string) (string, error) {
+	conn, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(time.Second))
+	if _, err := conn.Write([]byte(cmd + "\r\n")); err != nil {
+		return "", err
+	}
+	r := bufio.NewReader(conn)
+	line, err := r.ReadString('\n')
+	if err != nil {
+		return "", err
+	}
+	line = strings.TrimRight(line, "\r\n")
+	if strings.HasPrefix(line, "$") { // a bulk string: return its body
+		n, _ := strconv.Atoi(line[1:])
+		buf := make([]byte, n+2)
+		if _, err := io.ReadFull(r, buf); err != nil {
+			return "", err
+		}
+		return string(buf[:n]), nil
+	}
+	return line, nil
+}
+
+// startCluster starts n masters and joins them into a cluster. Slots are
+// assigned with CLUSTER ADDSLOTSRANGE and the nodes introduced with CLUSTER
+// MEET directly, which is faster than redis-cli --cluster create's polling.
+func startCluster(t testing.TB, bin string, n int) []string {
+	t.Helper()
+	var addrs []string
+	for i := range n {
+		dir := filepath.Join(t.TempDir(), strconv.Itoa(i))
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		port := freePort(t, true)
+		startServer(t, bin, dir, port, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+			"--cluster-node-timeout", "2000")
+		addrs = append(addrs, "127.0.0.1:"+strconv.Itoa(port))
+	}
+	for i, a := range addrs {
+		lo, hi := i*16384/n, (i+1)*16384/n-1
+		if r, err := command(a, fmt.Sprintf("CLUSTER ADDSLOTSRANGE %d %d", lo, hi)); err != nil || r != "+OK" {
+			t.Fatalf("ADDSLOTSRANGE on %s: %q %v", a, r, err)
+		}
+		if i > 0 {
+			host, port, _ := net.SplitHostPort(addrs[0])
+			if r, err := command(a, "CLUSTER MEET "+host+" "+port); err != nil || r != "+OK" {
+				t.Fatalf("MEET on %s: %q %v", a, r, err)
+			}
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for _, a := range addrs {
+		for {
+			info, err := command(a, "CLUSTER INFO")
+			if err == nil && strings.Contains(info, "cluster_state:ok") && strings.Contains(info, "cluster_known_nodes:"+strconv.Itoa(n)) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("cluster not ok on %s: %q %v", a, info, err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	return addrs
+}
