@@ -20,11 +20,15 @@ type Config struct {
 	AccessLog  bool
 	DebugAddr  string
 
-	NATSURL    string
-	NATSListen string
-	Fsync      bool
-	Partitions int
-	NodeID     int
+	Name         string
+	NATSURL      string
+	RedisURL     string
+	RedisCluster string
+	DBURL        string
+	NATSListen   string
+	Fsync        bool
+	Partitions   int
+	NodeID       int
 
 	SMSWebhook string
 
@@ -52,7 +56,11 @@ func (c *Config) flags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.AccessLog, "access-log", true, "log every request at info level (else at debug)")
 	fs.StringVar(&c.DebugAddr, "debug-addr", "", "serve Go's pprof profiles on this host:port (keep it private)")
 
+	fs.StringVar(&c.Name, "name", "zan", "deployment name: prefixes NATS streams and subjects and Redis keys, so deployments can share servers")
 	fs.StringVar(&c.NATSURL, "nats", "", "external NATS JetStream URL(s); empty runs an embedded server")
+	fs.StringVar(&c.RedisURL, "redis", "", "hot state in Redis: redis://[user:pass@]host:port; empty keeps it in process")
+	fs.StringVar(&c.RedisCluster, "redis-cluster", "", "hot state in a Redis Cluster: host:port,host:port,...")
+	fs.StringVar(&c.DBURL, "db", "", `store in MySQL/MariaDB/TiDB: "mysql://user:pass@tcp(host:3306)/db"; empty uses SQLite under --data`)
 	fs.StringVar(&c.NATSListen, "nats-listen", "", "embedded NATS: also listen for clients on host:port")
 	fs.BoolVar(&c.Fsync, "fsync", false, "fsync every acknowledged like (JetStream and SQLite) to survive power loss")
 	fs.IntVar(&c.Partitions, "partitions", 4, "event log partitions (persister workers)")
@@ -102,6 +110,12 @@ func (c *Config) parse(name string, args []string) error {
 
 func (c *Config) validate() error {
 	switch {
+	case !validName(c.Name):
+		return fmt.Errorf("--name must be 1-32 letters, digits or underscores")
+	case c.RedisURL != "" && c.RedisCluster != "":
+		return fmt.Errorf("--redis and --redis-cluster exclude each other")
+	case c.DBURL != "" && !strings.HasPrefix(c.DBURL, "mysql://"):
+		return fmt.Errorf("--db must be a mysql:// URL")
 	case c.NodeID < 0 || c.NodeID > 1023:
 		return fmt.Errorf("--node-id must be 0-1023")
 	case c.Partitions < 1 || c.Partitions > 256:
@@ -114,4 +128,16 @@ func (c *Config) validate() error {
 		return fmt.Errorf("rate limits must be positive")
 	}
 	return nil
+}
+
+func validName(s string) bool {
+	if len(s) == 0 || len(s) > 32 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_') {
+			return false
+		}
+	}
+	return true
 }

@@ -12,7 +12,7 @@ import (
 
 func TestE2EOperations(t *testing.T) {
 	m := startServer(t)
-	a := newAPI(t, url(m))
+	a := newAPI(t, baseURL(m))
 	a.expect(200, "GET", "/healthz", nil)
 	a.expect(200, "GET", "/readyz", nil)
 	if r := a.expect(200, "GET", "/metrics", nil); !strings.Contains(string(r.Body), "zan_http_requests_total") {
@@ -29,7 +29,7 @@ func TestE2EOperations(t *testing.T) {
 
 func TestE2EAccounts(t *testing.T) {
 	m := startServer(t)
-	a := newAPI(t, url(m))
+	a := newAPI(t, baseURL(m))
 	for _, tc := range []struct {
 		body   string
 		status int
@@ -66,7 +66,7 @@ func TestE2EAccounts(t *testing.T) {
 	a.expect(401, "POST", "/api/v1/auth/login", map[string]string{"phone": phone, "code": code})
 
 	// Login, me, logout.
-	u, uid := login(t, url(m))
+	u, uid := login(t, baseURL(m))
 	me := u.expect(200, "GET", "/api/v1/me", nil).json(t)
 	if me["id"] != uid || me["nickname"] == "" || me["created_at"] == nil {
 		t.Errorf("me: %v", me)
@@ -85,9 +85,9 @@ func TestE2EAccounts(t *testing.T) {
 
 func TestE2ELikes(t *testing.T) {
 	m := startServer(t)
-	anon := newAPI(t, url(m))
-	u1, id1 := login(t, url(m))
-	u2, id2 := login(t, url(m))
+	anon := newAPI(t, baseURL(m))
+	u1, id1 := login(t, baseURL(m))
+	u2, id2 := login(t, baseURL(m))
 
 	anon.expect(401, "PUT", "/api/v1/likes/blog/42", nil)
 	anon.expect(401, "DELETE", "/api/v1/likes/blog/42", nil)
@@ -202,9 +202,9 @@ func TestE2ELikes(t *testing.T) {
 
 func TestE2EBlogs(t *testing.T) {
 	m := startServer(t)
-	anon := newAPI(t, url(m))
-	u1, id1 := login(t, url(m))
-	u2, _ := login(t, url(m))
+	anon := newAPI(t, baseURL(m))
+	u1, id1 := login(t, baseURL(m))
+	u2, _ := login(t, baseURL(m))
 	anon.expect(401, "POST", "/api/v1/blogs", map[string]string{"title": "t", "content": "c"})
 	for _, body := range []any{
 		map[string]string{"title": "", "content": "c"},
@@ -271,7 +271,7 @@ func TestE2EBlogs(t *testing.T) {
 
 func TestE2EBodyLimitAndMalformed(t *testing.T) {
 	m := startServer(t)
-	u, _ := login(t, url(m))
+	u, _ := login(t, baseURL(m))
 	big := `{"title":"t","content":"` + strings.Repeat("x", 70<<10) + `"}`
 	if r := u.expect(413, "POST", "/api/v1/blogs", big); r.errCode(t) != "too_large" {
 		t.Errorf("413 code: %s", r.Body)
@@ -295,7 +295,7 @@ func TestE2EBodyLimitAndMalformed(t *testing.T) {
 
 func TestE2ERateLimits(t *testing.T) {
 	m := startServer(t, func(c *Config) { c.LikeRate, c.LikeBurst = 1, 3 })
-	u, _ := login(t, url(m))
+	u, _ := login(t, baseURL(m))
 	for i := range 3 {
 		u.expect(200, "PUT", fmt.Sprintf("/api/v1/likes/blog/%d", i+1), nil)
 	}
@@ -304,15 +304,15 @@ func TestE2ERateLimits(t *testing.T) {
 		t.Errorf("429: %s %v", r.Body, r.Header)
 	}
 	// Another user has a budget of their own.
-	u2, _ := login(t, url(m))
+	u2, _ := login(t, baseURL(m))
 	u2.expect(200, "PUT", "/api/v1/likes/blog/9", nil)
 }
 
 func TestE2EAdmin(t *testing.T) {
 	m := startServer(t)
-	a := newAPI(t, url(m))
+	a := newAPI(t, baseURL(m))
 	a.expect(403, "GET", "/api/v1/admin/dlq", nil)
-	u, _ := login(t, url(m))
+	u, _ := login(t, baseURL(m))
 	u.expect(403, "GET", "/api/v1/admin/dlq", nil) // a session is never an admin token
 	a.token = "admin-secret"
 	if r := a.expect(200, "GET", "/api/v1/admin/dlq", nil).json(t); len(r["items"].([]any)) != 0 {
@@ -324,11 +324,11 @@ func TestE2EAdmin(t *testing.T) {
 	a.expect(400, "POST", "/api/v1/admin/dlq/replay", map[string]any{"seqs": []string{"x"}})
 }
 
-func url(m *Main) string { return "http://" + m.Addr() }
+func baseURL(m *Main) string { return "http://" + m.Addr() }
 
 func TestE2ELikeStream(t *testing.T) {
 	m := startServer(t)
-	base := "http://" + m.Addr()
+	base := baseURL(m)
 	a, _ := login(t, base)
 	anon := newAPI(t, base)
 	anon.expect(400, "GET", "/api/v1/likes/stream", nil)

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,8 +22,10 @@ import (
 	"github.com/zanlabs/zan/httpapi"
 	"github.com/zanlabs/zan/likes"
 	"github.com/zanlabs/zan/memory"
+	"github.com/zanlabs/zan/mysql"
 	"github.com/zanlabs/zan/natslog"
 	"github.com/zanlabs/zan/persist"
+	"github.com/zanlabs/zan/redis"
 	"github.com/zanlabs/zan/sms"
 	"github.com/zanlabs/zan/sqlite"
 )
@@ -35,6 +38,7 @@ type Main struct {
 	Logger *slog.Logger
 
 	store    zan.Store
+	pingHot  func(context.Context) error
 	log      *natslog.Log
 	closers  []func() error
 	http     *http.Server
@@ -73,15 +77,12 @@ func (m *Main) Start(ctx context.Context) (err error) {
 		return fmt.Errorf("data directory: %w", err)
 	}
 
-	// Adapters: the embedded engine.
-	db, err := sqlite.Open(ctx, filepath.Join(c.Data, "zan.db"), sqlite.Options{Fsync: c.Fsync})
-	if err != nil {
+	// Adapters: embedded unless a flag names a shared service.
+	if err := m.openStore(ctx); err != nil {
 		return fmt.Errorf("opening the store: %w", err)
 	}
-	m.store = db
-	m.closers = append(m.closers, db.Close)
 	m.log, err = natslog.Open(ctx, natslog.Config{
-		URL: c.NATSURL, Dir: filepath.Join(c.Data, "jetstream"), Listen: c.NATSListen,
+		Name: c.Name, URL: c.NATSURL, Dir: filepath.Join(c.Data, "jetstream"), Listen: c.NATSListen,
 		SyncAlways: c.Fsync, Partitions: c.Partitions, PublishTimeout: c.PublishTimeout,
 		Logger: m.Logger,
 	})
@@ -89,10 +90,11 @@ func (m *Main) Start(ctx context.Context) (err error) {
 		return fmt.Errorf("opening the event log: %w", err)
 	}
 	m.closers = append([]func() error{m.log.Close}, m.closers...) // log closes before the store
-	hot := memory.NewLikes()
-	codes := memory.NewCodes()
-	limiter := memory.NewLimiter()
-	m.closers = append([]func() error{codes.Close, limiter.Close}, m.closers...)
+	hot, codes, limiter, err := m.openHot(ctx)
+	if err != nil {
+		return fmt.Errorf("opening the hot state: %w", err)
+	}
+	db := m.store
 
 	// Services.
 	ids := zan.NewIDGen(c.NodeID)
@@ -103,7 +105,10 @@ func (m *Main) Start(ctx context.Context) (err error) {
 		m.Logger.Warn("SMS codes are written to this log, not sent: set --sms-webhook to send them")
 	}
 	acc := accounts.New(accounts.Config{
-		SessionTTL: c.SessionTTL, Dev: c.Dev, LocalCache: true,
+		// A session cache in process is safe only while this process owns
+		// the store: with a shared one, a logout on another node must end
+		// the token here at once.
+		SessionTTL: c.SessionTTL, Dev: c.Dev, LocalCache: c.DBURL == "",
 	}, db, db, codes, sender, ids, m.Logger)
 	types := strings.Split(c.Types, ",")
 	lk := likes.New(likes.Config{
@@ -120,7 +125,7 @@ func (m *Main) Start(ctx context.Context) (err error) {
 		Ready: func(ctx context.Context) error {
 			ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 			defer cancel()
-			return errors.Join(db.Ping(ctx), m.log.Ping(ctx))
+			return errors.Join(db.Ping(ctx), m.log.Ping(ctx), m.pingHot(ctx))
 		},
 	}
 
@@ -166,7 +171,9 @@ func (m *Main) Start(ctx context.Context) (err error) {
 		}
 	}()
 	m.Logger.Info("zan serving", "addr", "http://"+m.Addr(), "data", c.Data, "dev", c.Dev,
-		"event_log", map[bool]string{true: "embedded NATS JetStream", false: c.NATSURL}[c.NATSURL == ""])
+		"event_log", or(c.NATSURL, "embedded NATS JetStream"),
+		"hot_state", or(c.RedisURL, c.RedisCluster, "in process"),
+		"store", or(redactDB(c.DBURL), "SQLite"))
 	return nil
 }
 
@@ -186,6 +193,57 @@ func (m *Main) Close() error {
 	errs = append(errs, m.closeAdapters())
 	m.Logger.Info("zan stopped")
 	return errors.Join(errs...)
+}
+
+// openStore opens SQLite under --data, or MySQL/MariaDB/TiDB with --db.
+func (m *Main) openStore(ctx context.Context) error {
+	c := &m.Config
+	var (
+		db  zan.Store
+		err error
+	)
+	if c.DBURL != "" {
+		db, err = mysql.Open(ctx, c.DBURL)
+	} else {
+		db, err = sqlite.Open(ctx, filepath.Join(c.Data, "zan.db"), sqlite.Options{Fsync: c.Fsync})
+	}
+	if err != nil {
+		return err
+	}
+	m.store = db
+	m.closers = append(m.closers, db.Close)
+	return nil
+}
+
+// openHot opens the hot state, codes and rate limits: in process, or in
+// Redis with --redis / --redis-cluster so that every node shares them.
+func (m *Main) openHot(ctx context.Context) (zan.LikeState, zan.CodeStore, zan.RateLimiter, error) {
+	c := &m.Config
+	m.pingHot = func(context.Context) error { return nil }
+	if c.RedisURL == "" && c.RedisCluster == "" {
+		codes, limiter := memory.NewCodes(), memory.NewLimiter()
+		m.closers = append([]func() error{codes.Close, limiter.Close}, m.closers...)
+		return memory.NewLikes(), codes, limiter, nil
+	}
+	cfg := redis.Config{Cluster: c.RedisCluster != "", Prefix: c.Name}
+	if cfg.Cluster {
+		cfg.Addrs = strings.Split(c.RedisCluster, ",")
+	} else {
+		u, err := url.Parse(c.RedisURL)
+		if err != nil || u.Scheme != "redis" || u.Host == "" {
+			return nil, nil, nil, fmt.Errorf("--redis must be redis://[user:pass@]host:port")
+		}
+		cfg.Addrs = []string{u.Host}
+		cfg.Username = u.User.Username()
+		cfg.Password, _ = u.User.Password()
+	}
+	rc, err := redis.Open(ctx, cfg)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	m.closers = append([]func() error{rc.Close}, m.closers...)
+	m.pingHot = rc.Ping
+	return rc.Likes(), rc.Codes(), rc.Limiter(), nil
 }
 
 // serveDebug serves pprof on its own listener, away from the public API.
@@ -214,4 +272,27 @@ func (m *Main) closeAdapters() error {
 	}
 	m.closers = nil
 	return errors.Join(errs...)
+}
+
+func or(vals ...string) string {
+	for _, v := range vals {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// redactDB hides the password of a mysql:// URL in logs.
+func redactDB(dsn string) string {
+	rest, ok := strings.CutPrefix(dsn, "mysql://")
+	at := strings.LastIndex(rest, "@")
+	if !ok || at < 0 {
+		return dsn
+	}
+	user, _, hasPass := strings.Cut(rest[:at], ":")
+	if !hasPass {
+		return dsn
+	}
+	return "mysql://" + user + ":***" + rest[at:]
 }

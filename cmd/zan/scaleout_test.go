@@ -1,0 +1,85 @@
+package main
+
+import (
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+
+	_ "github.com/go-sql-driver/mysql"
+)
+
+// scaleOut configures a node against the machine's Redis, NATS and MariaDB
+// (ZAN_TEST_REDIS, ZAN_TEST_NATS, ZAN_TEST_MYSQL), in a database and a name
+// of its own so runs do not meet. It skips when a service is not given.
+func scaleOut(t *testing.T) func(*Config) {
+	t.Helper()
+	rd, nt, my := os.Getenv("ZAN_TEST_REDIS"), os.Getenv("ZAN_TEST_NATS"), os.Getenv("ZAN_TEST_MYSQL")
+	if rd == "" || nt == "" || my == "" {
+		t.Skip("ZAN_TEST_REDIS, ZAN_TEST_NATS and ZAN_TEST_MYSQL not all set: scale-out suite skipped")
+	}
+	b := make([]byte, 4)
+	rand.Read(b)
+	name := "t" + hex.EncodeToString(b)
+	admin, err := sql.Open("mysql", my)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		admin.Exec("DROP DATABASE " + name)
+		admin.Close()
+	})
+	// The DSN's database is swapped for the test's own.
+	dsn := my[:strings.LastIndex(my, "/")+1] + name
+	return func(c *Config) {
+		c.Name = name
+		c.RedisURL = "redis://" + rd
+		c.NATSURL = nt
+		c.DBURL = "mysql://" + dsn
+	}
+}
+
+// TestTwoNodes runs two nodes against the same services: they act as one.
+func TestTwoNodes(t *testing.T) {
+	cfg := scaleOut(t)
+	limit := func(c *Config) { c.LikeBurst, c.LikeRate = 5, 0.001 }
+	a := startServer(t, cfg, limit)
+	b := startServer(t, cfg, limit)
+	onA, uid := login(t, baseURL(a))
+	onB := newAPI(t, baseURL(b))
+	onB.token = onA.token // sessions are shared
+
+	onB.expect(200, "GET", "/api/v1/me", nil)
+	onA.expect(200, "PUT", "/api/v1/likes/blog/1", nil)
+	v := onB.expect(200, "GET", "/api/v1/likes/blog/1", nil).json(t)
+	if v["count"] != 1.0 || v["liked"] != true {
+		t.Fatalf("a like through node A seen on node B: %v", v)
+	}
+	eventually(t, "node B lists the liker", func() error {
+		items := onB.expect(200, "GET", "/api/v1/likes/blog/1/users", nil).json(t)["items"].([]any)
+		if len(items) != 1 || items[0].(map[string]any)["user_id"] != uid {
+			return fmt.Errorf("likers %v", items)
+		}
+		return nil
+	})
+
+	// Blogs are shared.
+	id := onA.expect(201, "POST", "/api/v1/blogs", map[string]string{"title": "t", "content": "c"}).json(t)["id"].(string)
+	onB.expect(200, "GET", "/api/v1/blogs/"+id, nil)
+
+	// One rate budget across nodes: burst 5, one used above.
+	for i, n := range []*api{onA, onB, onA, onB} {
+		n.expect(200, "PUT", fmt.Sprintf("/api/v1/likes/comment/%d", i+1), nil)
+	}
+	onB.expect(429, "PUT", "/api/v1/likes/comment/9", nil)
+
+	// A logout on A ends the token on B at once.
+	onA.expect(204, "POST", "/api/v1/auth/logout", nil)
+	onB.expect(401, "GET", "/api/v1/me", nil)
+}

@@ -1,0 +1,557 @@
+package mysql
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	mysqld "github.com/go-sql-driver/mysql"
+
+	"github.com/zanlabs/zan"
+)
+
+// scanChunk is how many user ids ScanLikers hands fn at a time; a variable so
+// tests can page through small targets.
+var scanChunk = 10000
+
+// applyChunk is how many rows one statement of ApplyLikes reads or writes:
+// 500 rows of six values stay far below max_allowed_packet (16 MB by
+// default, 4 MB on older servers) and the 65535 placeholders a prepared
+// statement may have, should interpolation ever be turned off. It is also
+// below MariaDB's in_predicate_conversion_threshold (1000), beyond which a
+// long IN list becomes a derived-table join instead of primary key lookups.
+const applyChunk = 500
+
+// applyAttempts bounds the retries of an ApplyLikes transaction that lost a
+// deadlock or timed out on a lock: both leave nothing applied.
+const applyAttempts = 5
+
+type likeKey struct {
+	typ  string
+	id   int64
+	user int64
+}
+
+type likeRow struct {
+	liked              bool
+	likedAt, changedAt int64
+}
+
+// ApplyLikes applies events in one transaction; see zan.LikeStore.
+//
+// A batch costs a handful of round trips whatever its size: per chunk of
+// applyChunk distinct (target, user) pairs, one locking read of the stored
+// rows, one multi-row INSERT of the new rows and one multi-row upsert of the
+// changed ones; then one upsert of the count deltas. The decisions are made
+// here, in Go, from what the read returned.
+func (db *DB) ApplyLikes(ctx context.Context, events []zan.Event) (zan.ApplyResult, error) {
+	if len(events) == 0 {
+		return zan.ApplyResult{}, nil
+	}
+
+	// Only the last event per (target, user) can matter; the rest are stale
+	// before they reach the database.
+	var collapsed int
+	idx := make(map[likeKey]int, len(events))
+	batch := make([]zan.Event, 0, len(events))
+	for _, ev := range events {
+		k := likeKey{ev.Target.Type, ev.Target.ID, ev.User}
+		i, ok := idx[k]
+		if !ok {
+			idx[k] = len(batch)
+			batch = append(batch, ev)
+			continue
+		}
+		collapsed++
+		if cur := batch[i]; ev.At > cur.At || ev.At == cur.At && ev.ID > cur.ID {
+			batch[i] = ev
+		}
+	}
+	// Key order makes the writes of a batch neighbours in the clustered
+	// index, and makes every transaction take its row locks in the same
+	// order, which keeps concurrent appliers from deadlocking each other.
+	slices.SortFunc(batch, func(a, b zan.Event) int {
+		return cmp.Or(
+			cmp.Compare(a.Target.Type, b.Target.Type),
+			cmp.Compare(a.Target.ID, b.Target.ID),
+			cmp.Compare(a.User, b.User))
+	})
+
+	for attempt := 1; ; attempt++ {
+		res, err := db.applyOnce(ctx, batch)
+		if err == nil {
+			res.Stale += collapsed
+			return res, nil
+		}
+		if !retryable(err) || attempt == applyAttempts {
+			return zan.ApplyResult{}, dbErr(ctx, err)
+		}
+		// A short, growing pause lets the winner of the lock commit.
+		select {
+		case <-ctx.Done():
+			return zan.ApplyResult{}, ctx.Err()
+		case <-time.After(time.Duration(attempt*attempt) * 5 * time.Millisecond):
+		}
+	}
+}
+
+// errRaced marks a row another transaction inserted after this one found
+// it missing: running the transaction again reads (and locks) it.
+var errRaced = errors.New("mysql: a like row appeared concurrently")
+
+// retryable reports whether err rolled back a transaction that may well
+// succeed when run again.
+func retryable(err error) bool {
+	if errors.Is(err, errRaced) {
+		return true
+	}
+	var me *mysqld.MySQLError
+	if !errors.As(err, &me) {
+		return false
+	}
+	switch me.Number {
+	case 1213, // ER_LOCK_DEADLOCK
+		1205, // ER_LOCK_WAIT_TIMEOUT
+		9007: // TiDB write conflict (optimistic transactions)
+		return true
+	}
+	return false
+}
+
+type delta struct {
+	t zan.Target
+	n int64
+}
+
+const likeColumns = `INSERT INTO zan_likes (target_type, target_id, user_id, liked, liked_at, changed_at) VALUES `
+
+// applyOnce runs the transaction of ApplyLikes on a collapsed, sorted batch;
+// its error is raw, for the caller to classify.
+//
+// Correctness does not rest on the isolation level. The locking read locks
+// every row that exists, so no one else changes them until commit; rows it
+// did not find are written with a plain INSERT, which fails with a duplicate
+// key if another transaction created one meanwhile, and the whole
+// transaction is run again. That allows READ COMMITTED, where InnoDB takes
+// no gap locks for the missing rows: measured 10-15% faster on MariaDB, and
+// concurrent appliers inserting into the same gap no longer deadlock.
+// (binlog_format=STATEMENT refuses writes under READ COMMITTED; the
+// defaults, ROW on MySQL and MIXED on MariaDB, are fine.)
+func (db *DB) applyOnce(ctx context.Context, batch []zan.Event) (zan.ApplyResult, error) {
+	var res zan.ApplyResult
+	tx, err := db.db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
+	if err != nil {
+		return res, err
+	}
+	defer tx.Rollback()
+
+	var (
+		deltas  []delta // in key order, one per target at most
+		args    []any
+		insArgs []any // rows that were missing
+		updArgs []any // rows that exist, locked
+		stored  = make(map[likeKey]likeRow, min(len(batch), applyChunk))
+		sb      strings.Builder
+	)
+	for start := 0; start < len(batch); start += applyChunk {
+		chunk := batch[start:min(start+applyChunk, len(batch))]
+
+		// FORCE INDEX: left alone, the optimizer may read (and lock) the
+		// range through a secondary index's user_id or target prefix;
+		// through the primary key each pair is one point lookup.
+		sb.Reset()
+		sb.WriteString(`SELECT target_type, target_id, user_id, liked, liked_at, changed_at
+			FROM zan_likes FORCE INDEX (PRIMARY) WHERE (target_type, target_id, user_id) IN (`)
+		writeTuples(&sb, len(chunk), "(?,?,?)")
+		sb.WriteString(`) FOR UPDATE`)
+		args = args[:0]
+		for _, ev := range chunk {
+			args = append(args, ev.Target.Type, ev.Target.ID, ev.User)
+		}
+		clear(stored)
+		rows, err := tx.QueryContext(ctx, sb.String(), args...)
+		if err != nil {
+			return res, err
+		}
+		for rows.Next() {
+			var k likeKey
+			var r likeRow
+			if err := rows.Scan(&k.typ, &k.id, &k.user, &r.liked, &r.likedAt, &r.changedAt); err != nil {
+				rows.Close()
+				return res, err
+			}
+			stored[k] = r
+		}
+		if err := rows.Close(); err != nil {
+			return res, err
+		}
+		if err := rows.Err(); err != nil {
+			return res, err
+		}
+
+		insArgs, updArgs = insArgs[:0], updArgs[:0]
+		for _, ev := range chunk {
+			cur, exists := stored[likeKey{ev.Target.Type, ev.Target.ID, ev.User}]
+			if exists && ev.At <= cur.changedAt {
+				res.Stale++
+				continue
+			}
+			now := ev.Liked()
+			// A like written here is either a flip or a like that follows
+			// an unlike the batch (or the log) collapsed away: either way
+			// the user liked at ev.At. An unlike keeps the time of the
+			// like it ends; a first-seen unlike is a tombstone whose
+			// liked_at is unused.
+			likedAt := cur.likedAt
+			if now || !exists {
+				likedAt = ev.At
+			}
+			if exists {
+				updArgs = append(updArgs, ev.Target.Type, ev.Target.ID, ev.User, now, likedAt, ev.At)
+			} else {
+				insArgs = append(insArgs, ev.Target.Type, ev.Target.ID, ev.User, now, likedAt, ev.At)
+			}
+			if now == cur.liked {
+				continue
+			}
+			res.Changed++
+			d := int64(1)
+			if !now {
+				d = -1
+			}
+			if n := len(deltas); n > 0 && deltas[n-1].t == ev.Target {
+				deltas[n-1].n += d
+			} else {
+				deltas = append(deltas, delta{ev.Target, d})
+			}
+		}
+		if len(insArgs) > 0 {
+			sb.Reset()
+			sb.WriteString(likeColumns)
+			writeTuples(&sb, len(insArgs)/6, "(?,?,?,?,?,?)")
+			if _, err := tx.ExecContext(ctx, sb.String(), insArgs...); err != nil {
+				var me *mysqld.MySQLError
+				if errors.As(err, &me) && me.Number == 1062 { // ER_DUP_ENTRY
+					return res, fmt.Errorf("%w: %w", errRaced, err)
+				}
+				return res, err
+			}
+		}
+		if len(updArgs) > 0 {
+			// A multi-row upsert rewrites many locked rows in one
+			// statement, where UPDATE would take one per row. VALUES(col)
+			// is deprecated in MySQL 8.0.20+ for a row alias that MariaDB
+			// and TiDB do not parse; VALUES() works on all three.
+			sb.Reset()
+			sb.WriteString(likeColumns)
+			writeTuples(&sb, len(updArgs)/6, "(?,?,?,?,?,?)")
+			sb.WriteString(` ON DUPLICATE KEY UPDATE liked = VALUES(liked), liked_at = VALUES(liked_at), changed_at = VALUES(changed_at)`)
+			if _, err := tx.ExecContext(ctx, sb.String(), updArgs...); err != nil {
+				return res, err
+			}
+		}
+	}
+
+	deltas = slices.DeleteFunc(deltas, func(d delta) bool { return d.n == 0 })
+	for start := 0; start < len(deltas); start += applyChunk {
+		chunk := deltas[start:min(start+applyChunk, len(deltas))]
+		args = args[:0]
+		for _, d := range chunk {
+			args = append(args, d.t.Type, d.t.ID, d.n)
+		}
+		sb.Reset()
+		sb.WriteString(`INSERT INTO zan_like_counts (target_type, target_id, count) VALUES `)
+		writeTuples(&sb, len(chunk), "(?,?,?)")
+		sb.WriteString(` ON DUPLICATE KEY UPDATE count = count + VALUES(count)`)
+		if _, err := tx.ExecContext(ctx, sb.String(), args...); err != nil {
+			return res, err
+		}
+	}
+	// A commit whose answer is lost may or may not have happened; the
+	// caller retries and, the batch being idempotent, a replay of a
+	// committed batch is all stale.
+	if err := tx.Commit(); err != nil {
+		return zan.ApplyResult{}, err
+	}
+	return res, nil
+}
+
+// writeTuples writes n copies of tuple, comma-separated.
+func writeTuples(sb *strings.Builder, n int, tuple string) {
+	sb.Grow(n * (len(tuple) + 1))
+	for i := range n {
+		if i > 0 {
+			sb.WriteByte(',')
+		}
+		sb.WriteString(tuple)
+	}
+}
+
+// byType groups the positions of ts by target type, so each type is one
+// indexed IN query.
+func byType(ts []zan.Target) map[string][]int {
+	m := make(map[string][]int)
+	for i, t := range ts {
+		m[t.Type] = append(m[t.Type], i)
+	}
+	return m
+}
+
+// LikeCounts returns the stored counts of ts, in order; 0 for unknown targets.
+func (db *DB) LikeCounts(ctx context.Context, ts []zan.Target) ([]int64, error) {
+	return perTarget(ctx, db, ts,
+		func(typ string) []any { return []any{typ} },
+		func(in string) string {
+			return `SELECT target_id, count FROM zan_like_counts WHERE target_type = ? AND target_id IN (` + in + `)`
+		},
+		func(rows *sql.Rows) (id, n int64, err error) { return id, n, rows.Scan(&id, &n) })
+}
+
+// Liked reports, in order, whether user likes each of ts.
+func (db *DB) Liked(ctx context.Context, ts []zan.Target, user int64) ([]bool, error) {
+	return perTarget(ctx, db, ts,
+		func(typ string) []any { return []any{typ, user} },
+		func(in string) string {
+			return `SELECT target_id FROM zan_likes WHERE target_type = ? AND user_id = ? AND liked = 1 AND target_id IN (` + in + `)`
+		},
+		func(rows *sql.Rows) (id int64, ok bool, err error) { return id, true, rows.Scan(&id) })
+}
+
+// perTarget answers a batch of targets with one IN query per target type:
+// lead gives the arguments before the ids, query the SQL for an IN list,
+// and scan one row's target id and value. Targets without a row get T's
+// zero value; the result is in the order of ts.
+func perTarget[T any](ctx context.Context, db *DB, ts []zan.Target,
+	lead func(typ string) []any, query func(in string) string,
+	scan func(*sql.Rows) (int64, T, error)) ([]T, error) {
+	out := make([]T, len(ts))
+	for typ, pos := range byType(ts) {
+		args := lead(typ)
+		for _, i := range pos {
+			args = append(args, ts[i].ID)
+		}
+		found := make(map[int64]T, len(pos))
+		err := db.query(ctx, query(placeholders(len(pos))), args, func(rows *sql.Rows) error {
+			id, v, err := scan(rows)
+			found[id] = v
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		for _, i := range pos {
+			out[i] = found[ts[i].ID]
+		}
+	}
+	return out, nil
+}
+
+// timeBounds appends the Since/Until conditions of q on liked_at.
+func timeBounds(sqlText string, args []any, q zan.LikeQuery) (string, []any) {
+	if !q.Since.IsZero() {
+		sqlText += ` AND liked_at >= ?`
+		args = append(args, micros(q.Since))
+	}
+	if !q.Until.IsZero() {
+		sqlText += ` AND liked_at < ?`
+		args = append(args, micros(q.Until))
+	}
+	return sqlText, args
+}
+
+// Keyset conditions are spelled out rather than written as row comparisons
+// ((a, b) < (?, ?)): MySQL and MariaDB do not turn a row inequality into an
+// index range, so a deep page would scan every row before the cursor. The
+// redundant bound on the leading column is the range; the OR filters within
+// it.
+
+// Likers lists the users who like t, by liked_at then user id.
+func (db *DB) Likers(ctx context.Context, t zan.Target, q zan.LikeQuery) (zan.LikerPage, error) {
+	limit := limitOf(q.Limit)
+	s := `SELECT user_id, liked_at FROM zan_likes WHERE target_type = ? AND target_id = ? AND liked = 1`
+	args := []any{t.Type, t.ID}
+	s, args = timeBounds(s, args, q)
+	dir, op := "DESC", "<"
+	if q.Order == zan.Earliest {
+		dir, op = "ASC", ">"
+	}
+	if q.After != nil {
+		s += ` AND liked_at ` + op + `= ? AND (liked_at ` + op + ` ? OR user_id ` + op + ` ?)`
+		args = append(args, q.After.At, q.After.At, q.After.ID)
+	}
+	s += ` ORDER BY liked_at ` + dir + `, user_id ` + dir + ` LIMIT ?`
+	args = append(args, limit+1)
+
+	var page zan.LikerPage
+	err := db.query(ctx, s, args, func(rows *sql.Rows) error {
+		var l zan.Liker
+		var at int64
+		if err := rows.Scan(&l.UserID, &at); err != nil {
+			return err
+		}
+		l.LikedAt = fromMicros(at)
+		page.Items = append(page.Items, l)
+		return nil
+	})
+	if err != nil {
+		return zan.LikerPage{}, err
+	}
+	if len(page.Items) > limit {
+		page.Items = page.Items[:limit]
+		last := page.Items[limit-1]
+		page.Next = &zan.Cursor{At: micros(last.LikedAt), ID: last.UserID}
+	}
+	return page, nil
+}
+
+// UserLikes lists what user likes, by liked_at then target.
+func (db *DB) UserLikes(ctx context.Context, user int64, q zan.LikeQuery) (zan.UserLikePage, error) {
+	limit := limitOf(q.Limit)
+	s := `SELECT target_type, target_id, liked_at FROM zan_likes WHERE user_id = ? AND liked = 1`
+	args := []any{user}
+	if q.Type != "" {
+		s += ` AND target_type = ?`
+		args = append(args, q.Type)
+	}
+	s, args = timeBounds(s, args, q)
+	dir, op := "DESC", "<"
+	if q.Order == zan.Earliest {
+		dir, op = "ASC", ">"
+	}
+	if q.After != nil {
+		s += ` AND liked_at ` + op + `= ? AND (liked_at ` + op + ` ? OR target_type ` + op +
+			` ? OR target_type = ? AND target_id ` + op + ` ?)`
+		args = append(args, q.After.At, q.After.At, q.After.Type, q.After.Type, q.After.ID)
+	}
+	s += ` ORDER BY liked_at ` + dir + `, target_type ` + dir + `, target_id ` + dir + ` LIMIT ?`
+	args = append(args, limit+1)
+
+	var page zan.UserLikePage
+	err := db.query(ctx, s, args, func(rows *sql.Rows) error {
+		var l zan.UserLike
+		var at int64
+		if err := rows.Scan(&l.Target.Type, &l.Target.ID, &at); err != nil {
+			return err
+		}
+		l.LikedAt = fromMicros(at)
+		page.Items = append(page.Items, l)
+		return nil
+	})
+	if err != nil {
+		return zan.UserLikePage{}, err
+	}
+	if len(page.Items) > limit {
+		page.Items = page.Items[:limit]
+		last := page.Items[limit-1]
+		page.Next = &zan.Cursor{At: micros(last.LikedAt), Type: last.Target.Type, ID: last.Target.ID}
+	}
+	return page, nil
+}
+
+// ScanLikers calls fn with every user who likes t, in chunks. Each chunk is
+// read and its rows closed before fn runs, so fn may be slow without holding
+// a read open. The scan follows the likers index, (liked_at, user_id): a
+// covering range read per chunk, and a like made during the scan has a later
+// liked_at than the cursor, so it is still reached.
+func (db *DB) ScanLikers(ctx context.Context, t zan.Target, fn func(users []int64) error) error {
+	var afterAt, afterUser int64
+	first := true
+	for {
+		s := `SELECT user_id, liked_at FROM zan_likes WHERE target_type = ? AND target_id = ? AND liked = 1`
+		args := []any{t.Type, t.ID}
+		if !first {
+			s += ` AND liked_at >= ? AND (liked_at > ? OR user_id > ?)`
+			args = append(args, afterAt, afterAt, afterUser)
+		}
+		s += ` ORDER BY liked_at, user_id LIMIT ?`
+		args = append(args, scanChunk)
+		users := make([]int64, 0, min(scanChunk, 1024))
+		var lastAt int64
+		err := db.query(ctx, s, args, func(rows *sql.Rows) error {
+			var u int64
+			if err := rows.Scan(&u, &lastAt); err != nil {
+				return err
+			}
+			users = append(users, u)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if len(users) == 0 {
+			return nil
+		}
+		if err := fn(users); err != nil {
+			return err
+		}
+		if len(users) < scanChunk {
+			return nil
+		}
+		first, afterAt, afterUser = false, lastAt, users[len(users)-1]
+	}
+}
+
+// CommonLikers returns up to limit users who like both a and b, by user id.
+func (db *DB) CommonLikers(ctx context.Context, a, b zan.Target, limit int) ([]int64, error) {
+	// a's rows in primary key order are already by user id; each is
+	// matched with one primary key lookup in b.
+	var users []int64
+	err := db.query(ctx,
+		`SELECT x.user_id FROM zan_likes x FORCE INDEX (PRIMARY)
+		 JOIN zan_likes y FORCE INDEX (PRIMARY)
+		   ON y.target_type = ? AND y.target_id = ? AND y.user_id = x.user_id AND y.liked = 1
+		 WHERE x.target_type = ? AND x.target_id = ? AND x.liked = 1
+		 ORDER BY x.user_id LIMIT ?`,
+		[]any{b.Type, b.ID, a.Type, a.ID, limitOf(limit)}, func(rows *sql.Rows) error {
+			var u int64
+			if err := rows.Scan(&u); err != nil {
+				return err
+			}
+			users = append(users, u)
+			return nil
+		})
+	if err != nil {
+		return nil, err
+	}
+	return users, nil
+}
+
+// RecountLikes sets t's stored count to its number of liking rows.
+func (db *DB) RecountLikes(ctx context.Context, t zan.Target) (before, after int64, err error) {
+	tx, err := db.db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead})
+	if err != nil {
+		return 0, 0, dbErr(ctx, err)
+	}
+	defer tx.Rollback()
+	// Locking the count row (or, when it is missing, its gap) first holds
+	// back every ApplyLikes that would change it; InnoDB takes the snapshot
+	// of the count below at that first plain read, after the lock, so the
+	// recount includes every committed flip and no later one.
+	err = tx.QueryRowContext(ctx,
+		`SELECT count FROM zan_like_counts WHERE target_type = ? AND target_id = ? FOR UPDATE`,
+		t.Type, t.ID).Scan(&before)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return 0, 0, dbErr(ctx, err)
+	}
+	err = tx.QueryRowContext(ctx,
+		`SELECT COUNT(*) FROM zan_likes WHERE target_type = ? AND target_id = ? AND liked = 1`,
+		t.Type, t.ID).Scan(&after)
+	if err != nil {
+		return 0, 0, dbErr(ctx, err)
+	}
+	_, err = tx.ExecContext(ctx,
+		`INSERT INTO zan_like_counts (target_type, target_id, count) VALUES (?, ?, ?)
+		 ON DUPLICATE KEY UPDATE count = VALUES(count)`, t.Type, t.ID, after)
+	if err != nil {
+		return 0, 0, dbErr(ctx, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, 0, dbErr(ctx, err)
+	}
+	return before, after, nil
+}

@@ -1,0 +1,489 @@
+package mysql
+
+import (
+	"context"
+	crand "crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	mysqld "github.com/go-sql-driver/mysql"
+	"github.com/pressly/goose/v3"
+
+	"github.com/zanlabs/zan"
+	"github.com/zanlabs/zan/conformance"
+)
+
+// serverDSN returns the DSN of the test server from ZAN_TEST_MYSQL, or
+// skips the test.
+func serverDSN(t testing.TB) string {
+	t.Helper()
+	dsn := os.Getenv("ZAN_TEST_MYSQL")
+	if dsn == "" {
+		t.Skip("ZAN_TEST_MYSQL not set: a DSN of a MariaDB/MySQL/TiDB server where databases may be created, e.g. root@tcp(127.0.0.1:3306)/test")
+	}
+	return dsn
+}
+
+// freshDatabase creates a database of its own on the server of dsn, drops
+// it when the test ends, and returns a DSN for it.
+func freshDatabase(t testing.TB, dsn string) string {
+	t.Helper()
+	cfg, err := ParseDSN(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b [6]byte
+	crand.Read(b[:])
+	name := "zan_t_" + hex.EncodeToString(b[:])
+	admin, err := sql.Open("mysql", cfg.FormatDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.ExecContext(t.Context(), "CREATE DATABASE "+name+" CHARACTER SET utf8mb4"); err != nil {
+		admin.Close()
+		t.Fatalf("CREATE DATABASE: %v", err)
+	}
+	t.Cleanup(func() {
+		defer admin.Close()
+		if _, err := admin.ExecContext(context.Background(), "DROP DATABASE "+name); err != nil {
+			t.Errorf("DROP DATABASE %s: %v", name, err)
+		}
+	})
+	cfg.DBName = name
+	return cfg.FormatDSN()
+}
+
+func openFresh(t testing.TB) (*DB, string) {
+	t.Helper()
+	dsn := freshDatabase(t, serverDSN(t))
+	db, err := Open(t.Context(), dsn)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db, dsn
+}
+
+func TestStore(t *testing.T) {
+	serverDSN(t)
+	// Small chunks, so the suite's ScanLikers target spans several.
+	old := scanChunk
+	scanChunk = 700
+	t.Cleanup(func() { scanChunk = old })
+	conformance.TestStore(t, func(t *testing.T) zan.Store {
+		db, _ := openFresh(t)
+		return db
+	})
+}
+
+func TestParseDSN(t *testing.T) {
+	for _, dsn := range []string{
+		"u:p@tcp(db:3306)/zan?multiStatements=true&interpolateParams=false&parseTime=true&loc=Local",
+		"mysql://u:p@tcp(db:3306)/zan?multiStatements=true",
+	} {
+		cfg, err := ParseDSN(dsn)
+		if err != nil {
+			t.Fatalf("ParseDSN(%q): %v", dsn, err)
+		}
+		if cfg.User != "u" || cfg.Passwd != "p" || cfg.Addr != "db:3306" || cfg.DBName != "zan" {
+			t.Errorf("ParseDSN(%q): %+v", dsn, cfg)
+		}
+		if cfg.MultiStatements || !cfg.InterpolateParams || cfg.ParseTime || cfg.Loc != time.UTC {
+			t.Errorf("ParseDSN(%q) did not force the settings: %+v", dsn, cfg)
+		}
+	}
+	for _, bad := range []string{"u:p@tcp(db:3306)/", "not a dsn"} {
+		if _, err := ParseDSN(bad); err == nil {
+			t.Errorf("ParseDSN(%q): no error", bad)
+		}
+	}
+}
+
+func TestErrorClasses(t *testing.T) {
+	ctx := t.Context()
+	for _, tc := range []struct {
+		err  error
+		code string
+	}{
+		{mysqld.ErrInvalidConn, zan.EUnavailable},
+		{&net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}, zan.EUnavailable},
+		{&mysqld.MySQLError{Number: 1040, Message: "Too many connections"}, zan.EUnavailable},
+		{&mysqld.MySQLError{Number: 2006, Message: "MySQL server has gone away"}, zan.EUnavailable},
+		{&mysqld.MySQLError{Number: 1290, Message: "read-only"}, zan.EUnavailable},
+		{&mysqld.MySQLError{Number: 1062, Message: "Duplicate entry"}, zan.EInternal},
+		{&mysqld.MySQLError{Number: 1064, Message: "syntax"}, zan.EInternal},
+	} {
+		if got := zan.ErrorCode(dbErr(ctx, tc.err)); got != tc.code {
+			t.Errorf("dbErr(%v): code %q, want %q", tc.err, got, tc.code)
+		}
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := dbErr(cctx, mysqld.ErrInvalidConn); !errors.Is(err, context.Canceled) || errors.Is(err, zan.ErrUnavailable) {
+		t.Errorf("dbErr with a cancelled context: %v", err)
+	}
+}
+
+func TestOpenTwice(t *testing.T) {
+	ctx := t.Context()
+	db, dsn := openFresh(t)
+	tg := zan.Target{Type: "blog", ID: 1}
+	e := zan.Event{ID: "e1", Op: zan.OpLike, Target: tg, User: 1, At: 10}
+	if _, err := db.ApplyLikes(ctx, []zan.Event{e}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	fsys, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Twice more, once through the mysql:// form the server's flag uses:
+	// migrations are found applied and the data is still there.
+	for _, d := range []string{dsn, "mysql://" + dsn} {
+		db, err := Open(ctx, d)
+		if err != nil {
+			t.Fatalf("reopen %s: %v", d, err)
+		}
+		p, err := goose.NewProvider(goose.DialectMySQL, db.db, fsys, goose.WithTableName(versionTable))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v, err := p.GetDBVersion(ctx); err != nil || v != 1 {
+			t.Fatalf("schema version: %d, %v; want 1", v, err)
+		}
+		if pending, err := p.HasPending(ctx); err != nil || pending {
+			t.Fatalf("pending migrations after Open: %v, %v", pending, err)
+		}
+		r, err := db.ApplyLikes(ctx, []zan.Event{e})
+		if err != nil || r != (zan.ApplyResult{Stale: 1}) {
+			t.Fatalf("ApplyLikes after reopen: %+v, %v", r, err)
+		}
+		if c, err := db.LikeCounts(ctx, []zan.Target{tg}); err != nil || c[0] != 1 {
+			t.Fatalf("LikeCounts after reopen: %v, %v", c, err)
+		}
+		db.Close()
+	}
+}
+
+func TestClosedIsUnavailable(t *testing.T) {
+	db, _ := openFresh(t)
+	db.Close()
+	ctx := t.Context()
+	if _, err := db.User(ctx, 1); !errors.Is(err, zan.ErrUnavailable) {
+		t.Fatalf("User on a closed store: %v, want unavailable", err)
+	}
+	_, err := db.ApplyLikes(ctx, []zan.Event{{ID: "a", Op: zan.OpLike, Target: zan.Target{Type: "blog", ID: 1}, User: 1, At: 1}})
+	if zan.ErrorCode(err) != zan.EUnavailable {
+		t.Fatalf("ApplyLikes on a closed store: %v, want unavailable", err)
+	}
+}
+
+func TestUnreachableIsUnavailable(t *testing.T) {
+	serverDSN(t)
+	port := freePort(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	_, err := Open(ctx, "mysql://root@tcp(127.0.0.1:"+strconv.Itoa(port)+")/zan")
+	if zan.ErrorCode(err) != zan.EUnavailable {
+		t.Fatalf("Open of a closed port: %v, want unavailable", err)
+	}
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// privateServer is a mariadbd of the test's own, on a temporary data
+// directory and a free loopback port: it may be killed, unlike the shared
+// server.
+type privateServer struct {
+	t       *testing.T
+	bin     string
+	dir     string
+	port    int
+	cmd     *exec.Cmd
+	exited  chan struct{}
+	logPath string
+}
+
+func startPrivateServer(t *testing.T) *privateServer {
+	t.Helper()
+	var bin, install string
+	for _, b := range []string{"mariadbd", "mysqld"} {
+		if p, err := exec.LookPath(b); err == nil {
+			bin = p
+			break
+		}
+	}
+	for _, b := range []string{"mariadb-install-db", "mysql_install_db"} {
+		if p, err := exec.LookPath(b); err == nil {
+			install = p
+			break
+		}
+	}
+	if bin == "" || install == "" {
+		t.Skip("no mariadbd and mariadb-install-db on PATH: cannot start a private server")
+	}
+	dir := t.TempDir()
+	args := []string{"--no-defaults", "--datadir=" + filepath.Join(dir, "data"), "--skip-test-db",
+		"--auth-root-authentication-method=normal"}
+	if os.Geteuid() == 0 {
+		args = append(args, "--user=root")
+	}
+	out, err := exec.CommandContext(t.Context(), install, args...).CombinedOutput()
+	if err != nil {
+		t.Skipf("cannot initialise a private server: %v\n%s", err, out)
+	}
+	s := &privateServer{t: t, bin: bin, dir: dir, port: freePort(t), logPath: filepath.Join(dir, "server.log")}
+	t.Cleanup(s.kill)
+	if err := s.start(); err != nil {
+		t.Skipf("cannot start a private server: %v", err)
+	}
+	return s
+}
+
+func (s *privateServer) dsn(db string) string {
+	return fmt.Sprintf("root@tcp(127.0.0.1:%d)/%s?timeout=2s", s.port, db)
+}
+
+// start runs the server and waits until it answers.
+func (s *privateServer) start() error {
+	args := []string{"--no-defaults", "--datadir=" + filepath.Join(s.dir, "data"),
+		"--port=" + strconv.Itoa(s.port), "--bind-address=127.0.0.1",
+		"--socket=" + filepath.Join(s.dir, "s.sock"), "--pid-file=" + filepath.Join(s.dir, "s.pid"),
+		"--skip-grant-tables", "--skip-name-resolve", "--innodb-buffer-pool-size=32M",
+		"--log-error=" + s.logPath}
+	if os.Geteuid() == 0 {
+		args = append(args, "--user=root")
+	}
+	s.cmd = exec.Command(s.bin, args...)
+	if err := s.cmd.Start(); err != nil {
+		return err
+	}
+	s.exited = make(chan struct{})
+	go func(cmd *exec.Cmd, done chan struct{}) { cmd.Wait(); close(done) }(s.cmd, s.exited)
+
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-s.exited:
+			log, _ := os.ReadFile(s.logPath)
+			return fmt.Errorf("server exited:\n%s", log)
+		default:
+		}
+		db, err := sql.Open("mysql", s.dsn(""))
+		if err == nil {
+			err = db.PingContext(s.t.Context())
+			db.Close()
+			if err == nil {
+				return nil
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	s.kill()
+	return errors.New("server not ready after 20s")
+}
+
+// kill stops the server the hard way, as a crash would.
+func (s *privateServer) kill() {
+	if s.cmd == nil || s.cmd.Process == nil {
+		return
+	}
+	select {
+	case <-s.exited:
+	default:
+		s.cmd.Process.Kill()
+		<-s.exited
+	}
+}
+
+func TestServerKilled(t *testing.T) {
+	serverDSN(t)
+	ctx := t.Context()
+	srv := startPrivateServer(t)
+	admin, err := sql.Open("mysql", srv.dsn(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.ExecContext(ctx, "CREATE DATABASE zan"); err != nil {
+		t.Fatal(err)
+	}
+	admin.Close()
+	db, err := Open(ctx, "mysql://"+srv.dsn("zan"))
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer db.Close()
+
+	// Batch i likes target blog/i by 2000 users: after a crash a target
+	// has all of them or none.
+	const users = 2000
+	batch := func(i int64) []zan.Event {
+		evs := make([]zan.Event, users)
+		for u := range evs {
+			evs[u] = zan.Event{ID: fmt.Sprint(i, "-", u), Op: zan.OpLike,
+				Target: zan.Target{Type: "blog", ID: i}, User: int64(u + 1), At: i*10_000 + int64(u)}
+		}
+		return evs
+	}
+	var i int64
+	for ; i < 3; i++ {
+		if _, err := db.ApplyLikes(ctx, batch(i+1)); err != nil {
+			t.Fatalf("ApplyLikes before the crash: %v", err)
+		}
+	}
+	// Kill the server while batches are being applied.
+	applied := make(chan error)
+	go func() {
+		for j := int64(100); ; j++ {
+			if _, err := db.ApplyLikes(ctx, batch(j)); err != nil {
+				applied <- err
+				return
+			}
+		}
+	}()
+	time.Sleep(150 * time.Millisecond)
+	srv.kill()
+	if err := <-applied; zan.ErrorCode(err) != zan.EUnavailable {
+		t.Fatalf("ApplyLikes as the server dies: %v, want unavailable", err)
+	}
+	_, err = db.ApplyLikes(ctx, batch(50))
+	if zan.ErrorCode(err) != zan.EUnavailable {
+		t.Fatalf("ApplyLikes with the server down: %v, want unavailable", err)
+	}
+	if err := db.Ping(ctx); zan.ErrorCode(err) != zan.EUnavailable {
+		t.Fatalf("Ping with the server down: %v, want unavailable", err)
+	}
+
+	if err := srv.start(); err != nil {
+		t.Fatalf("restart: %v", err)
+	}
+	// The pool's connections died with the server; the store recovers
+	// without being reopened.
+	if r, err := db.ApplyLikes(ctx, batch(50)); err != nil || r.Changed != users {
+		t.Fatalf("ApplyLikes after restart: %+v, %v", r, err)
+	}
+	// Every target holds all of its batch or none, and its count agrees.
+	rows, err := db.db.QueryContext(ctx,
+		`SELECT l.target_id, COUNT(*), COALESCE(MAX(c.count), -1) FROM zan_likes l
+		 LEFT JOIN zan_like_counts c ON c.target_type = l.target_type AND c.target_id = l.target_id
+		 WHERE l.liked = 1 GROUP BY l.target_id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	seen := 0
+	for rows.Next() {
+		var id, n, count int64
+		if err := rows.Scan(&id, &n, &count); err != nil {
+			t.Fatal(err)
+		}
+		if n != users || count != users {
+			t.Errorf("target %d: %d liking rows, count %d; want %d of both", id, n, count, users)
+		}
+		seen++
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if seen < 4 {
+		t.Errorf("%d targets with likes, want at least 4", seen)
+	}
+	t.Logf("%d batches survived the crash", seen)
+}
+
+// TestConcurrentAppliers runs overlapping batches from several goroutines,
+// as persisters sharing a store might: rows created by one while another
+// found them missing must be retried, never double counted.
+func TestConcurrentAppliers(t *testing.T) {
+	db, _ := openFresh(t)
+	const (
+		workers = 4
+		rounds  = 15
+		targets = 5
+		users   = 60
+	)
+	errs := make(chan error, workers)
+	for w := range workers {
+		go func() {
+			rng := rand.New(rand.NewPCG(uint64(w), 7))
+			for r := range rounds {
+				evs := make([]zan.Event, 200)
+				for i := range evs {
+					op := zan.OpLike
+					if rng.IntN(3) == 0 {
+						op = zan.OpUnlike
+					}
+					evs[i] = zan.Event{ID: fmt.Sprint(w, "-", r, "-", i), Op: op,
+						Target: zan.Target{Type: "blog", ID: 1 + rng.Int64N(targets)},
+						User:   1 + rng.Int64N(users), At: int64(r*1000 + rng.IntN(2000))}
+				}
+				if _, err := db.ApplyLikes(t.Context(), evs); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range workers {
+		if err := <-errs; err != nil {
+			t.Fatalf("ApplyLikes: %v", err)
+		}
+	}
+	for id := int64(1); id <= targets; id++ {
+		before, after, err := db.RecountLikes(t.Context(), zan.Target{Type: "blog", ID: id})
+		if err != nil || before != after {
+			t.Errorf("blog %d: stored count %d, %d liking rows (%v)", id, before, after, err)
+		}
+	}
+}
+
+// BenchmarkApplyLikes applies batches of 1000 events, the persister's batch
+// size, on random users of random targets; a tenth are unlikes.
+func BenchmarkApplyLikes(b *testing.B) {
+	db, _ := openFresh(b)
+	const batch = 1000
+	rng := rand.New(rand.NewPCG(1, 2))
+	evs := make([]zan.Event, batch)
+	n, at := 0, int64(0)
+	for b.Loop() {
+		for i := range evs {
+			at++
+			op := zan.OpLike
+			if rng.IntN(10) == 0 {
+				op = zan.OpUnlike
+			}
+			evs[i] = zan.Event{ID: strconv.FormatInt(at, 10), Op: op,
+				Target: zan.Target{Type: "blog", ID: 1 + rng.Int64N(10_000)}, User: 1 + rng.Int64N(1_000_000), At: at}
+		}
+		if _, err := db.ApplyLikes(b.Context(), evs); err != nil {
+			b.Fatal(err)
+		}
+		n += batch
+	}
+	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "likes/s")
+}
