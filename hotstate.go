@@ -49,6 +49,10 @@ type LikeState interface {
 	Evict(ctx context.Context, t Target, idleSince time.Time) (bool, error)
 	// Idle returns up to limit targets not read or written since since.
 	Idle(ctx context.Context, since time.Time, limit int) ([]Target, error)
+	// Epoch names the hot state's current life: it changes when the state
+	// was lost while the service ran (Redis restarted empty), so that the
+	// service knows loads must wait for the persister again.
+	Epoch(ctx context.Context) (string, error)
 }
 
 // CodeStore keeps SMS login codes.

@@ -126,6 +126,17 @@ func TestLikeState(t *testing.T, open func(t *testing.T) zan.LikeState) {
 		}
 	})
 
+	t.Run("Epoch", func(t *testing.T) {
+		h := open(t)
+		e1, err := h.Epoch(t.Context())
+		must(t, err)
+		e2, err := h.Epoch(t.Context())
+		must(t, err)
+		if e1 == "" || e1 != e2 {
+			t.Fatalf("epoch %q then %q: want one stable, non-empty epoch", e1, e2)
+		}
+	})
+
 	t.Run("LoadKeepsPresentState", func(t *testing.T) {
 		h := open(t)
 		tg := target()

@@ -76,7 +76,9 @@ type Service struct {
 	timeOrdered map[string]bool
 	loads       singleflight.Group
 	barrier     singleflight.Group
-	caughtUp    atomic.Bool // the persister applied what the log held at start
+	// caughtUp holds the hot state's epoch once the persister applied what
+	// the log held when that epoch began; nil: loads must wait.
+	caughtUp atomic.Pointer[string]
 	now         func() time.Time
 }
 
@@ -318,8 +320,16 @@ func (s *Service) load(ctx context.Context, t zan.Target) error {
 // take changes only while loaded, and leave the hot state only when the
 // store holds all their events (EvictCold). So only the first loads after a
 // start wait; concurrent waits share one flight.
+//
+// A shared hot state (Redis) can lose its data while this service runs; its
+// epoch then changes, and loads wait again. A loss between the epoch check
+// and the load it guards is left to reconciliation.
 func (s *Service) waitApplied(ctx context.Context) error {
-	if s.caughtUp.Load() {
+	epoch, err := s.hot.Epoch(ctx)
+	if err != nil {
+		return zan.Unavailable("hot state", err)
+	}
+	if e := s.caughtUp.Load(); e != nil && *e == epoch {
 		return nil
 	}
 	ch := s.barrier.DoChan("", func() (any, error) {
@@ -328,7 +338,7 @@ func (s *Service) waitApplied(ctx context.Context) error {
 		if err := s.log.WaitApplied(wctx); err != nil {
 			return nil, zan.Unavailable("persister catching up", err)
 		}
-		s.caughtUp.Store(true)
+		s.caughtUp.Store(&epoch)
 		return nil, nil
 	})
 	select {

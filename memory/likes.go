@@ -187,6 +187,10 @@ func (l *Likes) Idle(_ context.Context, since time.Time, limit int) ([]zan.Targe
 	return out, nil
 }
 
+// Epoch implements zan.LikeState: process memory is lost only with the
+// process, which starts a new service too.
+func (l *Likes) Epoch(context.Context) (string, error) { return "memory", nil }
+
 // Len returns the number of targets in the hot state.
 func (l *Likes) Len() int {
 	n := 0

@@ -445,3 +445,24 @@ func (l *Likes) Idle(ctx context.Context, since time.Time, limit int) ([]zan.Tar
 	}
 	return out, nil
 }
+
+// epochScript returns the epoch key's value, setting a new random one when
+// the key is missing: a Redis that restarted empty gets a new epoch.
+var epochScript = newScript(`
+local v = redis.call('GET', KEYS[1])
+if v then return v end
+redis.call('SET', KEYS[1], ARGV[1])
+return ARGV[1]
+`)
+
+// Epoch implements zan.LikeState.
+func (l *Likes) Epoch(ctx context.Context) (string, error) {
+	b := make([]byte, 8)
+	rand.Read(b)
+	key := "{" + l.c.prefix + ":epoch}"
+	v, err := epochScript.run(ctx, l.c.c, []string{key}, hex.EncodeToString(b)).ToString()
+	if err != nil {
+		return "", wrap(err)
+	}
+	return v, nil
+}
