@@ -79,7 +79,7 @@ type Service struct {
 	// caughtUp holds the hot state's epoch once the persister applied what
 	// the log held when that epoch began; nil: loads must wait.
 	caughtUp atomic.Pointer[string]
-	now         func() time.Time
+	now      func() time.Time
 }
 
 // New returns a like service over the given adapters.
