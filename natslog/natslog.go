@@ -88,7 +88,11 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 	if cfg.URL == "" {
 		err = l.startEmbedded()
 	} else {
+		// No reconnect buffer: a publish while disconnected must fail now.
+		// Buffered, it would reach the stream after the like service gave
+		// up on it, undid the hot state and answered 503: half-applied.
 		l.nc, err = nats.Connect(cfg.URL, nats.Name("zan"), nats.MaxReconnects(-1),
+			nats.ReconnectBufSize(-1),
 			nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 				if err != nil {
 					cfg.Logger.Warn("nats disconnected", "err", err)
