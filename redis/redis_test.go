@@ -103,6 +103,9 @@ func suites(t *testing.T, cfg Config) {
 	t.Run("RateLimiter", func(t *testing.T) {
 		conformance.TestRateLimiter(t, func(t *testing.T) zan.RateLimiter { return open(t, cfg).Limiter() })
 	})
+	t.Run("SessionStore", func(t *testing.T) {
+		conformance.TestSessionStore(t, func(t *testing.T) zan.SessionStore { return open(t, cfg).Sessions() })
+	})
 	t.Run("BigLoad", func(t *testing.T) { testBigLoad(t, open(t, cfg).Likes()) })
 	t.Run("IdleIndex", func(t *testing.T) { testIdleIndex(t, open(t, cfg).Likes()) })
 }

@@ -35,6 +35,13 @@ func TestStore(t *testing.T) {
 	})
 }
 
+func TestSessionStore(t *testing.T) {
+	conformance.TestSessionStore(t, func(t *testing.T) zan.SessionStore {
+		db, _ := openTemp(t, Options{})
+		return db
+	})
+}
+
 func TestReopen(t *testing.T) {
 	ctx := t.Context()
 	db, path := openTemp(t, Options{Fsync: true})

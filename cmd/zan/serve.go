@@ -90,11 +90,11 @@ func (m *Main) Start(ctx context.Context) (err error) {
 		return fmt.Errorf("opening the event log: %w", err)
 	}
 	m.closers = append([]func() error{m.log.Close}, m.closers...) // log closes before the store
-	hot, codes, limiter, err := m.openHot(ctx)
+	hs, err := m.openHot(ctx)
 	if err != nil {
 		return fmt.Errorf("opening the hot state: %w", err)
 	}
-	db := m.store
+	db, hot, limiter := m.store, hs.likes, hs.limiter
 
 	// Services.
 	ids := zan.NewIDGen(c.NodeID)
@@ -106,10 +106,10 @@ func (m *Main) Start(ctx context.Context) (err error) {
 	}
 	acc := accounts.New(accounts.Config{
 		// A session cache in process is safe only while this process owns
-		// the store: with a shared one, a logout on another node must end
+		// the sessions: with shared ones, a logout on another node must end
 		// the token here at once.
-		SessionTTL: c.SessionTTL, Dev: c.Dev, LocalCache: c.DBURL == "",
-	}, db, db, codes, sender, ids, m.Logger)
+		SessionTTL: c.SessionTTL, Dev: c.Dev, LocalCache: c.DBURL == "" && c.RedisURL == "" && c.RedisCluster == "",
+	}, db, hs.sessions, hs.codes, sender, ids, m.Logger)
 	types := strings.Split(c.Types, ",")
 	lk := likes.New(likes.Config{
 		Types: types, Limit: zan.Limit{Rate: c.LikeRate, Burst: c.LikeBurst},
@@ -215,15 +215,25 @@ func (m *Main) openStore(ctx context.Context) error {
 	return nil
 }
 
-// openHot opens the hot state, codes and rate limits: in process, or in
-// Redis with --redis / --redis-cluster so that every node shares them.
-func (m *Main) openHot(ctx context.Context) (zan.LikeState, zan.CodeStore, zan.RateLimiter, error) {
+// hotParts is what lives in the hot state: like sets, and the short-lived
+// account data every node must share.
+type hotParts struct {
+	likes    zan.LikeState
+	sessions zan.SessionStore
+	codes    zan.CodeStore
+	limiter  zan.RateLimiter
+}
+
+// openHot opens the hot state, codes and rate limits: in process (sessions
+// then live in the store), or in Redis with --redis / --redis-cluster so
+// that every node shares them, sessions included.
+func (m *Main) openHot(ctx context.Context) (hotParts, error) {
 	c := &m.Config
 	m.pingHot = func(context.Context) error { return nil }
 	if c.RedisURL == "" && c.RedisCluster == "" {
 		codes, limiter := memory.NewCodes(), memory.NewLimiter()
 		m.closers = append([]func() error{codes.Close, limiter.Close}, m.closers...)
-		return memory.NewLikes(), codes, limiter, nil
+		return hotParts{memory.NewLikes(), m.store, codes, limiter}, nil
 	}
 	cfg := redis.Config{Cluster: c.RedisCluster != "", Prefix: c.Name}
 	if cfg.Cluster {
@@ -231,7 +241,7 @@ func (m *Main) openHot(ctx context.Context) (zan.LikeState, zan.CodeStore, zan.R
 	} else {
 		u, err := url.Parse(c.RedisURL)
 		if err != nil || u.Scheme != "redis" || u.Host == "" {
-			return nil, nil, nil, fmt.Errorf("--redis must be redis://[user:pass@]host:port")
+			return hotParts{}, fmt.Errorf("--redis must be redis://[user:pass@]host:port")
 		}
 		cfg.Addrs = []string{u.Host}
 		cfg.Username = u.User.Username()
@@ -239,11 +249,11 @@ func (m *Main) openHot(ctx context.Context) (zan.LikeState, zan.CodeStore, zan.R
 	}
 	rc, err := redis.Open(ctx, cfg)
 	if err != nil {
-		return nil, nil, nil, err
+		return hotParts{}, err
 	}
 	m.closers = append([]func() error{rc.Close}, m.closers...)
 	m.pingHot = rc.Ping
-	return rc.Likes(), rc.Codes(), rc.Limiter(), nil
+	return hotParts{rc.Likes(), rc.Sessions(), rc.Codes(), rc.Limiter()}, nil
 }
 
 // serveDebug serves pprof on its own listener, away from the public API.
