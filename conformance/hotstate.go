@@ -126,6 +126,23 @@ func TestLikeState(t *testing.T, open func(t *testing.T) zan.LikeState) {
 		}
 	})
 
+	t.Run("MembersLeavesIdle", func(t *testing.T) {
+		// Reconciliation reads members and then evicts only targets not used
+		// since: its own read must not count as use.
+		h := open(t)
+		tg := target()
+		must(t, h.Load(t.Context(), tg, []int64{1}))
+		time.Sleep(5 * time.Millisecond)
+		since := time.Now()
+		time.Sleep(5 * time.Millisecond)
+		if _, _, err := h.Members(t.Context(), tg); err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := h.Evict(t.Context(), tg, since); !ok || err != nil {
+			t.Fatalf("Evict after Members: %v, %v; want evicted", ok, err)
+		}
+	})
+
 	t.Run("Epoch", func(t *testing.T) {
 		h := open(t)
 		e1, err := h.Epoch(t.Context())

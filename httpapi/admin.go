@@ -3,6 +3,7 @@ package httpapi
 import (
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/zanlabs/zan"
 )
@@ -62,4 +63,48 @@ func (s *Server) replayDeadLetters(w http.ResponseWriter, r *http.Request) error
 		return zan.Unavailable("event log", err)
 	}
 	return writeJSON(w, http.StatusOK, map[string]int{"replayed": n})
+}
+
+// reconcile compares hot state and store for the targets named ("type:id"
+// or "type/id"), or for every hot target with {"all":true}, and repairs.
+func (s *Server) reconcile(w http.ResponseWriter, r *http.Request) error {
+	if s.Reconciler == nil {
+		return zan.Errorf(zan.ENotFound, "reconciliation is not configured")
+	}
+	var req struct {
+		Targets []string `json:"targets"`
+		All     bool     `json:"all"`
+	}
+	if err := decodeBody(r, &req); err != nil {
+		return err
+	}
+	if req.All == (len(req.Targets) > 0) {
+		return zan.Errorf(zan.EBadRequest, `give either "targets" or "all":true`)
+	}
+	if len(req.Targets) > 10000 {
+		return zan.Errorf(zan.EBadRequest, "at most 10000 targets per call")
+	}
+	if req.All {
+		res, err := s.Reconciler.All(r.Context(), nil)
+		if err != nil {
+			return err
+		}
+		return writeJSON(w, http.StatusOK, res)
+	}
+	ts := make([]zan.Target, len(req.Targets))
+	for i, v := range req.Targets {
+		t, err := zan.ParseTargetPair(strings.Replace(v, "/", ":", 1))
+		if err != nil {
+			return err
+		}
+		if err := s.Likes.CheckTarget(t); err != nil {
+			return err
+		}
+		ts[i] = t
+	}
+	res, err := s.Reconciler.Targets(r.Context(), ts)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, res)
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/zanlabs/zan/accounts"
 	"github.com/zanlabs/zan/blogs"
 	"github.com/zanlabs/zan/likes"
+	"github.com/zanlabs/zan/reconcile"
 )
 
 // MaxBody is the largest request body accepted.
@@ -28,6 +29,8 @@ type Server struct {
 	Blogs    *blogs.Service
 	// Log is the event log, for the dead-letter admin calls.
 	Log zan.EventLog
+	// Reconciler serves the reconcile admin call.
+	Reconciler *reconcile.Reconciler
 	// Ready checks every configured dependency for /readyz.
 	Ready func(ctx context.Context) error
 	// AdminToken enables admin calls; empty: they answer 403.
@@ -69,6 +72,7 @@ func (s *Server) Handler() http.Handler {
 
 	h("GET /api/v1/admin/dlq", s.admin(s.listDeadLetters))
 	h("POST /api/v1/admin/dlq/replay", s.admin(s.replayDeadLetters))
+	h("POST /api/v1/admin/reconcile", s.admin(s.reconcile))
 
 	h("GET /healthz", func(w http.ResponseWriter, r *http.Request) error {
 		return writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})

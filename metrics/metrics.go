@@ -54,4 +54,10 @@ var (
 	RateLimited = promauto.NewCounterVec(prometheus.CounterOpts{
 		Name: "zan_rate_limited_total", Help: "Requests refused by a rate limit, by limit.",
 	}, []string{"limit"})
+	ReconcileDrift = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "zan_reconcile_drift_total", Help: "Drift found by reconciliation: count (stored count vs rows) or set (hot vs store).",
+	}, []string{"kind"})
+	ReconcileRepaired = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "zan_reconcile_repaired_total", Help: "Targets whose hot like set was dropped to reload from the store.",
+	})
 )

@@ -45,6 +45,7 @@ type Config struct {
 	EvictIdle      time.Duration
 	IdleTTL        time.Duration
 	SessionTTL     time.Duration
+	ReconcileEvery time.Duration
 }
 
 func (c *Config) flags(fs *flag.FlagSet) {
@@ -81,6 +82,7 @@ func (c *Config) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.EvictIdle, "evict-idle", 10*time.Minute, "idle time before an old blog leaves the hot state")
 	fs.DurationVar(&c.IdleTTL, "idle-ttl", 24*time.Hour, "idle time before any target leaves the hot state")
 	fs.DurationVar(&c.SessionTTL, "session-ttl", 30*time.Minute, "sessions expire after this long without use")
+	fs.DurationVar(&c.ReconcileEvery, "reconcile-every", 10*time.Minute, "reconcile every hot target with the store this often (0: only on demand)")
 }
 
 // parse reads the environment, then args.

@@ -11,50 +11,116 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/zanlabs/zan/reconcile"
 )
 
-// runDLQ lists or replays dead letters through a running server's admin
-// calls, so it works the same against an embedded or an external log.
+// adminClient calls a running server's admin API, so that the commands work
+// the same whatever the server runs on (embedded or shared services).
+type adminClient struct {
+	url, token string
+}
+
+func (a *adminClient) flags(fs *flag.FlagSet) {
+	fs.StringVar(&a.url, "url", envOr("ZAN_URL", "http://127.0.0.1:8080"), "the running server (env ZAN_URL)")
+	fs.StringVar(&a.token, "admin-token", os.Getenv("ZAN_ADMIN_TOKEN"), "the server's admin token (env ZAN_ADMIN_TOKEN)")
+}
+
+func (a *adminClient) call(ctx context.Context, method, path string, body any) ([]byte, error) {
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(a.url, "/")+path, rd)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+a.token)
+	// Reconciling every hot target can take a while on a big node.
+	resp, err := (&http.Client{Timeout: 10 * time.Minute}).Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(b)))
+	}
+	return b, nil
+}
+
+// runDLQ lists or replays dead letters.
 func runDLQ(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(args) == 0 || (args[0] != "list" && args[0] != "replay") {
 		return fmt.Errorf("usage: zan dlq list|replay [--url URL] [--admin-token T] [seq...]")
 	}
 	cmd := args[0]
 	fs := newFlagSet()
-	url := fs.String("url", envOr("ZAN_URL", "http://127.0.0.1:8080"), "the running server (env ZAN_URL)")
-	token := fs.String("admin-token", os.Getenv("ZAN_ADMIN_TOKEN"), "the server's admin token (env ZAN_ADMIN_TOKEN)")
+	var a adminClient
+	a.flags(fs)
 	limit := fs.Int("limit", 100, "list: how many")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
-	client := &http.Client{Timeout: 30 * time.Second}
-	var req *http.Request
-	var err error
-	base := strings.TrimRight(*url, "/")
+	var (
+		b   []byte
+		err error
+	)
 	if cmd == "list" {
-		req, err = http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/api/v1/admin/dlq?limit=%d", base, *limit), nil)
+		b, err = a.call(ctx, http.MethodGet, fmt.Sprintf("/api/v1/admin/dlq?limit=%d", *limit), nil)
 	} else {
-		body, _ := json.Marshal(map[string][]string{"seqs": append([]string{}, fs.Args()...)})
-		req, err = http.NewRequestWithContext(ctx, http.MethodPost, base+"/api/v1/admin/dlq/replay", bytes.NewReader(body))
+		b, err = a.call(ctx, http.MethodPost, "/api/v1/admin/dlq/replay",
+			map[string][]string{"seqs": append([]string{}, fs.Args()...)})
 	}
 	if err != nil {
 		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+*token)
-	resp, err := client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(b)))
 	}
 	var out bytes.Buffer
 	if json.Indent(&out, b, "", "  ") != nil {
 		out.Write(b)
 	}
+	out.WriteByte('\n')
 	_, err = stdout.Write(out.Bytes())
+	return err
+}
+
+// runReconcile asks the server to reconcile targets or everything hot, and
+// prints what was found.
+func runReconcile(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := newFlagSet()
+	var a adminClient
+	a.flags(fs)
+	var targets []string
+	fs.Func("target", "a target to reconcile, type/id (repeatable)", func(v string) error {
+		targets = append(targets, v)
+		return nil
+	})
+	all := fs.Bool("all", false, "reconcile every target in the hot state")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *all == (len(targets) > 0) {
+		return fmt.Errorf("usage: zan reconcile [--url URL] [--admin-token T] (--target type/id ... | --all)")
+	}
+	body := map[string]any{"targets": targets}
+	if *all {
+		body = map[string]any{"all": true}
+	}
+	fmt.Fprintln(stdout, "reconciling (waits for the persister to catch up first)...")
+	b, err := a.call(ctx, http.MethodPost, "/api/v1/admin/reconcile", body)
+	if err != nil {
+		return err
+	}
+	var res reconcile.Result
+	if err := json.Unmarshal(b, &res); err != nil {
+		return fmt.Errorf("reading the answer: %w", err)
+	}
+	for _, d := range res.Differences {
+		fmt.Fprintln(stdout, "  "+d)
+	}
+	_, err = fmt.Fprintf(stdout, "checked %d targets: %d count drifts repaired, %d like-set drifts (%d repaired, %d busy: next round)\n",
+		res.Checked, res.CountDrift, res.SetDrift, res.Repaired, res.Busy)
 	return err
 }
 

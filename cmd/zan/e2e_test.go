@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -375,5 +376,35 @@ func TestE2ELikeStream(t *testing.T) {
 	a.expect(200, "PUT", "/api/v1/likes/comment/2", nil)
 	if got, want := next(), `{"type":"comment","id":"2","count":1}`; got != want {
 		t.Fatalf("event after a like: %s, want %s", got, want)
+	}
+}
+
+func TestE2EReconcile(t *testing.T) {
+	m := startServer(t)
+	u, _ := login(t, baseURL(m))
+	u.expect(200, "PUT", "/api/v1/likes/blog/1", nil)
+	u.expect(403, "POST", "/api/v1/admin/reconcile", map[string]any{"all": true})
+	a := newAPI(t, baseURL(m))
+	a.token = "admin-secret"
+	for _, bad := range []any{
+		map[string]any{}, map[string]any{"all": true, "targets": []string{"blog/1"}},
+		map[string]any{"targets": []string{"blog"}}, `{"all":"yes"}`,
+	} {
+		a.expect(400, "POST", "/api/v1/admin/reconcile", bad)
+	}
+	a.expect(404, "POST", "/api/v1/admin/reconcile", map[string]any{"targets": []string{"nope/1"}})
+	r := a.expect(200, "POST", "/api/v1/admin/reconcile", map[string]any{"targets": []string{"blog/1", "comment:2"}}).json(t)
+	if r["checked"] != 2.0 || r["set_drift"] != 0.0 || r["count_drift"] != 0.0 {
+		t.Fatalf("reconcile: %v", r)
+	}
+
+	// The command talks to the same call.
+	var out strings.Builder
+	err := run(t.Context(), []string{"reconcile", "--url", baseURL(m), "--admin-token", "admin-secret", "--all"}, &out, io.Discard)
+	if err != nil || !strings.Contains(out.String(), "checked 1 targets: 0 count drifts") {
+		t.Fatalf("zan reconcile --all: %v: %s", err, out.String())
+	}
+	if err := run(t.Context(), []string{"reconcile", "--url", baseURL(m)}, io.Discard, io.Discard); err == nil {
+		t.Fatal("zan reconcile without --target or --all: no error")
 	}
 }

@@ -2,6 +2,7 @@
 //
 //	zan serve     run the server (embedded by default)
 //	zan dlq       list or replay dead-lettered like events
+//	zan reconcile repair drift between the hot state and the store
 //	zan version   print the version
 package main
 
@@ -37,6 +38,8 @@ Usage:
   zan dlq list [flags]       list dead-lettered like events
   zan dlq replay [flags] [seq...]
                              send dead letters back to the persister (all when no seq)
+  zan reconcile [flags] (--target type/id ... | --all)
+                             repair drift between the hot state and the store
   zan version                print the version
 
 Run 'zan serve -h' for the server's flags.
@@ -61,6 +64,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return m.Close()
 	case "dlq":
 		return runDLQ(ctx, args[1:], stdout)
+	case "reconcile":
+		return runReconcile(ctx, args[1:], stdout)
 	case "version":
 		fmt.Fprintln(stdout, "zan", Version)
 		return nil

@@ -25,6 +25,7 @@ import (
 	"github.com/zanlabs/zan/mysql"
 	"github.com/zanlabs/zan/natslog"
 	"github.com/zanlabs/zan/persist"
+	"github.com/zanlabs/zan/reconcile"
 	"github.com/zanlabs/zan/redis"
 	"github.com/zanlabs/zan/sms"
 	"github.com/zanlabs/zan/sqlite"
@@ -119,8 +120,9 @@ func (m *Main) Start(ctx context.Context) (err error) {
 	bl := blogs.New(blogs.Config{Limit: zan.Limit{Rate: c.BlogRate, Burst: c.BlogBurst}}, db, db, lk, limiter, ids)
 	m.persist = persist.New(persist.Config{BatchSize: c.BatchSize, MaxWait: c.BatchWait, Retries: c.Retries}, m.log, db, m.Logger)
 
+	rc := &reconcile.Reconciler{Hot: hot, Log: m.log, Store: db, Logger: m.Logger}
 	api := &httpapi.Server{
-		Accounts: acc, Likes: lk, Blogs: bl, Log: m.log, AdminToken: c.AdminToken,
+		Accounts: acc, Likes: lk, Blogs: bl, Log: m.log, Reconciler: rc, AdminToken: c.AdminToken,
 		Logger: m.Logger, AccessLog: c.AccessLog,
 		Ready: func(ctx context.Context) error {
 			ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
@@ -134,6 +136,7 @@ func (m *Main) Start(ctx context.Context) (err error) {
 	m.cancel = cancel
 	for name, run := range map[string]func(context.Context) error{
 		"persister": m.persist.Run, "evictor": lk.Run, "sessions": acc.Run,
+		"reconciler": func(ctx context.Context) error { return rc.Run(ctx, c.ReconcileEvery) },
 	} {
 		m.workers.Add(1)
 		go func() {
