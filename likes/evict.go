@@ -8,7 +8,8 @@ import (
 	"github.com/zanlabs/zan/metrics"
 )
 
-// Run evicts cold targets from the hot state every interval until ctx ends.
+// Run evicts cold targets from the hot state every interval, and ages the
+// hot-key sketch, until ctx ends.
 func (s *Service) Run(ctx context.Context) error {
 	interval := s.cfg.EvictIdle / 4
 	if interval > time.Minute {
@@ -16,10 +17,14 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	aging := time.NewTicker(10 * time.Second) // "hot" is hot in the last few of these
+	defer aging.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-aging.C:
+			s.l1.age()
 		case <-t.C:
 			if n, err := s.EvictCold(ctx); err != nil {
 				s.logger.Warn("evicting cold targets", "err", err)

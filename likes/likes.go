@@ -37,6 +37,10 @@ type Config struct {
 	// LoadTimeout bounds a load from the store (the wait for the persister
 	// to catch up included).
 	LoadTimeout time.Duration
+	// L1TTL bounds how long a hot target's count or first liker page is
+	// served from this process's L1 cache, so how long a change made on
+	// another node can stay unseen here (default 100 ms).
+	L1TTL time.Duration
 }
 
 func (c *Config) defaults() {
@@ -54,6 +58,7 @@ func (c *Config) defaults() {
 	setDefault(&c.IdleTTL, 24*time.Hour)
 	setDefault(&c.PublishTimeout, 2*time.Second)
 	setDefault(&c.LoadTimeout, 5*time.Second)
+	setDefault(&c.L1TTL, 100*time.Millisecond)
 }
 
 func setDefault(d *time.Duration, v time.Duration) {
@@ -71,6 +76,7 @@ type Service struct {
 	limiter zan.RateLimiter
 	ids     *zan.EventIDs
 	logger  *slog.Logger
+	l1      *l1
 
 	types       map[string]bool
 	timeOrdered map[string]bool
@@ -90,7 +96,7 @@ func New(cfg Config, hot zan.LikeState, log zan.EventLog, store zan.LikeStore, l
 	}
 	s := &Service{
 		cfg: cfg, hot: hot, log: log, store: store, limiter: limiter,
-		ids: zan.NewEventIDs(), logger: logger, now: time.Now,
+		ids: zan.NewEventIDs(), logger: logger, now: time.Now, l1: newL1(cfg.L1TTL),
 		types: map[string]bool{}, timeOrdered: map[string]bool{},
 	}
 	for _, t := range cfg.Types {
@@ -134,7 +140,11 @@ func (s *Service) Toggle(ctx context.Context, user int64, t zan.Target, like boo
 		if !ch.Changed {
 			return ch, nil
 		}
-		return ch, s.publish(ctx, user, t, like, ch)
+		if err := s.publish(ctx, user, t, like, ch); err != nil {
+			return zan.Change{}, err
+		}
+		s.l1.changed(t, ch.Count)
+		return ch, nil
 	}
 }
 
@@ -185,14 +195,54 @@ type Item struct {
 }
 
 // Get returns count and liked (for user; 0 = anonymous) of each target, in
-// order. Hot targets come from the hot state; missing ones are loaded, or
-// read from the store when they are cold.
+// order. Anonymous reads of hot keys come from the L1 cache; the rest from
+// the hot state; missing targets are loaded, or read from the store when
+// they are cold.
 func (s *Service) Get(ctx context.Context, ts []zan.Target, user int64) ([]Item, error) {
 	for _, t := range ts {
 		if err := s.CheckTarget(t); err != nil {
 			return nil, err
 		}
 	}
+	hot := make([]bool, len(ts))
+	for i, t := range ts {
+		hot[i] = s.l1.seen(t)
+	}
+	if user != 0 { // liked is per reader: not cached
+		return s.get(ctx, ts, user)
+	}
+	items := make([]Item, len(ts))
+	var rest []int
+	for i, t := range ts {
+		if hot[i] {
+			if n, ok := s.l1.count(t); ok {
+				items[i] = Item{Target: t, Count: n}
+				continue
+			}
+		}
+		rest = append(rest, i)
+	}
+	if len(rest) == 0 {
+		return items, nil
+	}
+	sub := make([]zan.Target, len(rest))
+	for j, i := range rest {
+		sub[j] = ts[i]
+	}
+	got, err := s.get(ctx, sub, 0)
+	if err != nil {
+		return nil, err
+	}
+	for j, i := range rest {
+		items[i] = got[j]
+		if hot[i] {
+			s.l1.counts.Set(ts[i], got[j].Count)
+		}
+	}
+	return items, nil
+}
+
+func (s *Service) get(ctx context.Context, ts []zan.Target, user int64) ([]Item, error) {
 	states, err := s.hot.State(ctx, ts, user)
 	if err != nil {
 		return nil, zan.Unavailable("hot state", err)

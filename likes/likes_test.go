@@ -293,3 +293,50 @@ func BenchmarkLike(b *testing.B) {
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "likes/s")
 }
+
+// TestL1: anonymous reads of a hot target come from L1; a change through
+// this node shows at once, a change made elsewhere within L1TTL.
+func TestL1(t *testing.T) {
+	const ttl = 150 * time.Millisecond
+	e := newEnv(t, Config{L1TTL: ttl})
+	ctx := t.Context()
+	tg := zan.Target{Type: "comment", ID: 77}
+	if _, err := e.svc.Toggle(ctx, 1, tg, true); err != nil {
+		t.Fatal(err)
+	}
+	for range 200 { // make it hot
+		if it := e.get(t, tg, 0); it.Count != 1 {
+			t.Fatalf("count %d", it.Count)
+		}
+	}
+	if !e.svc.l1.keys.Hot(tg.String()) {
+		t.Fatal("a target read 200 times is not hot")
+	}
+	if _, ok := e.svc.l1.counts.GetIfPresent(tg); !ok {
+		t.Fatal("a hot target's count is not in L1")
+	}
+
+	// Through this node: seen at once.
+	if _, err := e.svc.Toggle(ctx, 2, tg, true); err != nil {
+		t.Fatal(err)
+	}
+	if it := e.get(t, tg, 0); it.Count != 2 {
+		t.Fatalf("after a like on this node: count %d, want 2", it.Count)
+	}
+
+	// Elsewhere (straight into the shared hot state): seen within the TTL.
+	if _, err := e.hot.Toggle(ctx, tg, 3, true); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	for e.get(t, tg, 0).Count != 3 {
+		if time.Since(start) > 2*ttl {
+			t.Fatalf("a like made elsewhere still hidden after %v", time.Since(start))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// A reader with a token never reads L1.
+	if it := e.get(t, tg, 3); it.Count != 3 || !it.Liked {
+		t.Fatalf("authenticated read: %+v", it)
+	}
+}

@@ -34,9 +34,19 @@ func (s *Service) Likers(ctx context.Context, t zan.Target, q zan.LikeQuery) (za
 	if err := checkQuery(&q); err != nil {
 		return zan.LikerPage{}, err
 	}
+	key, cacheable := pageKey(t, q)
+	cacheable = cacheable && s.l1.seen(t)
+	if cacheable {
+		if p, ok := s.l1.page(key); ok {
+			return p, nil
+		}
+	}
 	p, err := s.store.Likers(ctx, t, q)
 	if err != nil {
 		return p, zan.Unavailable("store", err)
+	}
+	if cacheable {
+		s.l1.pages.Set(key, p)
 	}
 	return p, nil
 }

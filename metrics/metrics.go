@@ -60,4 +60,10 @@ var (
 	ReconcileRepaired = promauto.NewCounter(prometheus.CounterOpts{
 		Name: "zan_reconcile_repaired_total", Help: "Targets whose hot like set was dropped to reload from the store.",
 	})
+	L1Requests = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "zan_l1_requests_total", Help: "Reads of hot targets from the in-process L1 cache, by hit or miss.",
+	}, []string{"result"})
+	HotKeys = promauto.NewGauge(prometheus.GaugeOpts{
+		Name: "zan_hot_keys", Help: "Targets the HeavyKeeper sketch reports hot now on this node.",
+	})
 )
