@@ -40,6 +40,8 @@ Usage:
                              send dead letters back to the persister (all when no seq)
   zan reconcile [flags] (--target type/id ... | --all)
                              repair drift between the hot state and the store
+  zan migrate --from <data dir | mysql://...> --to mysql://... [flags]
+                             copy a store into MySQL/MariaDB/TiDB, resumably, and verify
   zan version                print the version
 
 Run 'zan serve -h' for the server's flags.
@@ -66,6 +68,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runDLQ(ctx, args[1:], stdout)
 	case "reconcile":
 		return runReconcile(ctx, args[1:], stdout)
+	case "migrate":
+		return runMigrate(ctx, args[1:], stdout)
 	case "version":
 		fmt.Fprintln(stdout, "zan", Version)
 		return nil

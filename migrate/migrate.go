@@ -1,0 +1,389 @@
+// Package migrate copies a zan store into another, typically the embedded
+// SQLite store into MySQL/MariaDB/TiDB when a deployment scales out.
+//
+// Users, blogs and like rows are copied in key order, in batches, each batch
+// read by keyset from the source and written idempotently to the
+// destination: users and blogs that are already there are left alone, and
+// like rows are applied as events (zan.LikeStore.ApplyLikes), which per
+// (user, target) keep the newest state and maintain the counts. A run can
+// therefore be interrupted and resumed (from the checkpoint file) or simply
+// repeated.
+//
+// The source may keep serving while it is copied. A row changed behind the
+// copy's position is picked up by the next run, and running again converges,
+// since every run reapplies the source's current state and only newer states
+// win. The switch-over is then:
+//
+//  1. run migrate while the source serves (the bulk copy);
+//  2. stop the writes to the source (stop its nodes);
+//  3. run migrate once more: it copies what changed and verifies;
+//  4. start the nodes on the destination.
+//
+// Verification compares the totals (users, blogs, liked rows) and, for every
+// target with a stored count in the source, the destination's count. While
+// the source still serves, differences are expected; after step 2 there
+// must be none.
+package migrate
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/zanlabs/zan"
+)
+
+// Destination is what a migration writes to: *mysql.DB and *sqlite.DB.
+type Destination interface {
+	zan.Exporter // for verification
+	zan.Importer
+	ApplyLikes(ctx context.Context, events []zan.Event) (zan.ApplyResult, error)
+	LikeCounts(ctx context.Context, ts []zan.Target) ([]int64, error)
+}
+
+// Options configure Run.
+type Options struct {
+	// Batch is the number of rows read and written at a time (default 1000).
+	Batch int
+	// Checkpoint is a file where the position of the copy is saved after
+	// every batch; a run finding one resumes after it. It is removed when
+	// the copy completes, so that the next run copies everything again
+	// (which converges, see the package documentation). Empty: none.
+	Checkpoint string
+	// Label names the migration (source and destination) in the
+	// checkpoint; a checkpoint with another label is refused.
+	Label string
+	// VerifyOnly skips the copy.
+	VerifyOnly bool
+	// MaxDifferences bounds Verification.Differences (default 100).
+	MaxDifferences int
+	// Progress, when set, is called after every batch.
+	Progress func(Progress)
+}
+
+// Progress is the state of a running migration.
+type Progress struct {
+	Phase string // "users", "blogs", "likes" or "verify"
+	Done  int64  // rows (targets, in verify) done in this phase, this run
+	Total int64  // the source's total for the phase, as counted at the start; likes: liked rows only (tombstones are copied too)
+}
+
+// Report says what a run did.
+type Report struct {
+	Users, Blogs, Likes int64 // rows copied (likes: tombstones included), resumed runs included
+	LikesChanged        int64 // like rows whose state the copy changed in the destination
+	Resumed             bool  // the run started from a checkpoint
+	Elapsed             time.Duration
+	Verification        Verification
+}
+
+// Verification compares the source and the destination.
+type Verification struct {
+	SourceUsers, SourceBlogs, SourceLikes int64 // likes: liked rows
+	DestUsers, DestBlogs, DestLikes       int64
+	Targets                               int64    // targets whose counts were compared
+	EqualTargets                          int64    // of which equal
+	Differences                           []string // the first MaxDifferences differences
+	NDifferences                          int64    // all of them, totals included
+}
+
+// OK reports whether no difference was found.
+func (v Verification) OK() bool { return v.NDifferences == 0 }
+
+// ErrDifferent is returned (wrapped) by Run when verification finds
+// differences.
+var ErrDifferent = errors.New("migrate: the destination differs from the source")
+
+// checkpoint is the position of an interrupted copy.
+type checkpoint struct {
+	Label   string      `json:"label"`
+	Phase   string      `json:"phase"`
+	User    int64       `json:"user"`
+	Blog    int64       `json:"blog"`
+	Like    zan.LikeKey `json:"like"`
+	Users   int64       `json:"users"`
+	Blogs   int64       `json:"blogs"`
+	Likes   int64       `json:"likes"`
+	Changed int64       `json:"changed"`
+	Saved   time.Time   `json:"saved"`
+}
+
+// Run copies src into dst (unless opts.VerifyOnly) and verifies the result.
+// The error wraps ErrDifferent when the copy completed but verification
+// found differences; the report is complete then.
+func Run(ctx context.Context, src zan.Exporter, dst Destination, opts Options) (Report, error) {
+	start := time.Now()
+	if opts.Batch <= 0 {
+		opts.Batch = 1000
+	}
+	if opts.MaxDifferences <= 0 {
+		opts.MaxDifferences = 100
+	}
+	if opts.Progress == nil {
+		opts.Progress = func(Progress) {}
+	}
+	var rep Report
+	if !opts.VerifyOnly {
+		if err := runCopy(ctx, src, dst, opts, &rep); err != nil {
+			rep.Elapsed = time.Since(start)
+			return rep, err
+		}
+	}
+	v, err := Verify(ctx, src, dst, opts)
+	rep.Verification = v
+	rep.Elapsed = time.Since(start)
+	if err != nil {
+		return rep, err
+	}
+	if !v.OK() {
+		return rep, fmt.Errorf("%w: %d differences", ErrDifferent, v.NDifferences)
+	}
+	return rep, nil
+}
+
+func runCopy(ctx context.Context, src zan.Exporter, dst Destination, opts Options, rep *Report) error {
+	cp, err := loadCheckpoint(opts.Checkpoint)
+	if err != nil {
+		return err
+	}
+	if cp != nil {
+		if cp.Label != opts.Label {
+			return fmt.Errorf("migrate: checkpoint %s is for %q, not %q: remove it to start over",
+				opts.Checkpoint, cp.Label, opts.Label)
+		}
+		rep.Resumed = true
+	} else {
+		cp = &checkpoint{Label: opts.Label, Phase: "users"}
+	}
+	defer func() { rep.Users, rep.Blogs, rep.Likes, rep.LikesChanged = cp.Users, cp.Blogs, cp.Likes, cp.Changed }()
+
+	users, blogs, likes, err := src.CountTotals(ctx)
+	if err != nil {
+		return fmt.Errorf("migrate: counting the source: %w", err)
+	}
+	save := func() error { return saveCheckpoint(opts.Checkpoint, cp) }
+
+	if cp.Phase == "users" {
+		var done int64
+		for {
+			us, err := src.ExportUsers(ctx, cp.User, opts.Batch)
+			if err != nil {
+				return fmt.Errorf("migrate: reading users after %d: %w", cp.User, err)
+			}
+			if len(us) == 0 {
+				break
+			}
+			if err := retry(ctx, func() error { return dst.ImportUsers(ctx, us) }); err != nil {
+				return fmt.Errorf("migrate: writing users after %d: %w", cp.User, err)
+			}
+			cp.User = us[len(us)-1].ID
+			cp.Users += int64(len(us))
+			done += int64(len(us))
+			if err := save(); err != nil {
+				return err
+			}
+			opts.Progress(Progress{"users", done, users})
+		}
+		cp.Phase = "blogs"
+	}
+	if cp.Phase == "blogs" {
+		var done int64
+		for {
+			bs, err := src.ExportBlogs(ctx, cp.Blog, opts.Batch)
+			if err != nil {
+				return fmt.Errorf("migrate: reading blogs after %d: %w", cp.Blog, err)
+			}
+			if len(bs) == 0 {
+				break
+			}
+			if err := retry(ctx, func() error { return dst.ImportBlogs(ctx, bs) }); err != nil {
+				return fmt.Errorf("migrate: writing blogs after %d: %w", cp.Blog, err)
+			}
+			cp.Blog = bs[len(bs)-1].ID
+			cp.Blogs += int64(len(bs))
+			done += int64(len(bs))
+			if err := save(); err != nil {
+				return err
+			}
+			opts.Progress(Progress{"blogs", done, blogs})
+		}
+		cp.Phase = "likes"
+	}
+	if cp.Phase == "likes" {
+		var done int64
+		for {
+			evs, err := src.ExportLikes(ctx, cp.Like, opts.Batch)
+			if err != nil {
+				return fmt.Errorf("migrate: reading likes after %v: %w", cp.Like, err)
+			}
+			if len(evs) == 0 {
+				break
+			}
+			var res zan.ApplyResult
+			err = retry(ctx, func() (err error) {
+				res, err = dst.ApplyLikes(ctx, evs)
+				return err
+			})
+			if err != nil {
+				return fmt.Errorf("migrate: writing likes after %v: %w", cp.Like, err)
+			}
+			cp.Like = evs[len(evs)-1].Key()
+			cp.Likes += int64(len(evs))
+			cp.Changed += int64(res.Changed)
+			done += int64(len(evs))
+			if err := save(); err != nil {
+				return err
+			}
+			opts.Progress(Progress{"likes", done, likes})
+		}
+		cp.Phase = "done"
+	}
+	// The copy is complete: the next run starts from the beginning.
+	if opts.Checkpoint != "" {
+		if err := os.Remove(opts.Checkpoint); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("migrate: removing the checkpoint: %w", err)
+		}
+	}
+	return nil
+}
+
+// retry runs f again, a few times with growing pauses, while the store
+// reports it is unavailable (a restart, a lost connection).
+func retry(ctx context.Context, f func() error) error {
+	for attempt := 1; ; attempt++ {
+		err := f()
+		if err == nil || zan.ErrorCode(err) != zan.EUnavailable || attempt == 5 {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Duration(attempt*attempt) * 200 * time.Millisecond):
+		}
+	}
+}
+
+func loadCheckpoint(path string) (*checkpoint, error) {
+	if path == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("migrate: checkpoint: %w", err)
+	}
+	var cp checkpoint
+	if err := json.Unmarshal(b, &cp); err != nil {
+		return nil, fmt.Errorf("migrate: checkpoint %s: %w", path, err)
+	}
+	switch cp.Phase {
+	case "users", "blogs", "likes":
+	default:
+		return nil, fmt.Errorf("migrate: checkpoint %s: phase %q", path, cp.Phase)
+	}
+	return &cp, nil
+}
+
+// saveCheckpoint replaces the file atomically: a crash leaves the old
+// position or the new one, never half a file.
+func saveCheckpoint(path string, cp *checkpoint) error {
+	if path == "" {
+		return nil
+	}
+	cp.Saved = time.Now().UTC()
+	b, err := json.Marshal(cp)
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*")
+	if err != nil {
+		return fmt.Errorf("migrate: checkpoint: %w", err)
+	}
+	_, err = tmp.Write(append(b, '\n'))
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("migrate: checkpoint: %w", err)
+	}
+	return nil
+}
+
+// Verify compares src and dst: the totals, and the count of every target
+// that has a stored count in the source. The destination's counts are
+// rebuilt from the copied rows, so a source count that had drifted from its
+// rows (what zan reconcile repairs) shows as a difference too.
+func Verify(ctx context.Context, src zan.Exporter, dst Destination, opts Options) (Verification, error) {
+	if opts.Batch <= 0 {
+		opts.Batch = 1000
+	}
+	if opts.MaxDifferences <= 0 {
+		opts.MaxDifferences = 100
+	}
+	var v Verification
+	diff := func(format string, args ...any) {
+		v.NDifferences++
+		if len(v.Differences) < opts.MaxDifferences {
+			v.Differences = append(v.Differences, fmt.Sprintf(format, args...))
+		}
+	}
+	var err error
+	if v.SourceUsers, v.SourceBlogs, v.SourceLikes, err = src.CountTotals(ctx); err != nil {
+		return v, fmt.Errorf("migrate: counting the source: %w", err)
+	}
+	if v.DestUsers, v.DestBlogs, v.DestLikes, err = dst.CountTotals(ctx); err != nil {
+		return v, fmt.Errorf("migrate: counting the destination: %w", err)
+	}
+	for _, c := range []struct {
+		what     string
+		src, dst int64
+	}{{"users", v.SourceUsers, v.DestUsers}, {"blogs", v.SourceBlogs, v.DestBlogs}, {"liked rows", v.SourceLikes, v.DestLikes}} {
+		if c.src != c.dst {
+			diff("%s: source %d, destination %d", c.what, c.src, c.dst)
+		}
+	}
+
+	var after zan.Target
+	for {
+		cs, err := src.ExportCounts(ctx, after, opts.Batch)
+		if err != nil {
+			return v, fmt.Errorf("migrate: reading counts after %v: %w", after, err)
+		}
+		if len(cs) == 0 {
+			return v, nil
+		}
+		ts := make([]zan.Target, len(cs))
+		for i, c := range cs {
+			ts[i] = c.Target
+		}
+		var got []int64
+		err = retry(ctx, func() (err error) {
+			got, err = dst.LikeCounts(ctx, ts)
+			return err
+		})
+		if err != nil {
+			return v, fmt.Errorf("migrate: reading the destination's counts: %w", err)
+		}
+		for i, c := range cs {
+			v.Targets++
+			if got[i] == c.Count {
+				v.EqualTargets++
+			} else {
+				diff("count of %v: source %d, destination %d", c.Target, c.Count, got[i])
+			}
+		}
+		after = cs[len(cs)-1].Target
+		opts.Progress(Progress{"verify", v.Targets, 0})
+	}
+}
