@@ -32,9 +32,9 @@ type Config struct {
 	// client does not write its session on every request (expiry is exact
 	// to within this).
 	TouchEvery time.Duration // 1 min
-	// LocalCache keeps sessions in process for CacheTTL. Only for a session
-	// store that one process owns (SQLite): with shared stores a logout on
-	// another node must end the token at once.
+	// LocalCache keeps sessions in process for CacheTTL. Only when one
+	// process owns the sessions: with shared ones a logout on another node
+	// must end the token at once.
 	LocalCache bool
 	CacheTTL   time.Duration // 1 s
 	// Dev returns codes to the caller (serve --dev).
@@ -179,15 +179,19 @@ func (s *Service) Authenticate(ctx context.Context, token string) (int64, error)
 		}
 	}
 	if exp := now.Add(s.cfg.SessionTTL); exp.Sub(sess.ExpiresAt) >= s.cfg.TouchEvery {
-		if err := s.sessions.TouchSession(ctx, h, exp); err != nil {
-			if zan.IsNotFound(err) {
-				s.forget(h)
-				return 0, errUnauthorized
-			}
-			return 0, zan.Unavailable("session store", err)
+		switch err := s.sessions.TouchSession(ctx, h, exp); {
+		case err == nil:
+			sess.ExpiresAt = exp
+			cached = false
+		case zan.IsNotFound(err):
+			s.forget(h)
+			return 0, errUnauthorized
+		default:
+			// The session is valid until its current expiry; sliding it is
+			// worth a retry on the next request, not refusing this one
+			// while the store is down.
+			s.logger.Debug("session touch failed", "err", err)
 		}
-		sess.ExpiresAt = exp
-		cached = false
 	}
 	if s.cache != nil && !cached {
 		s.cache.Set(h, sess)

@@ -11,8 +11,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -22,6 +20,7 @@ import (
 
 	"github.com/zanlabs/zan"
 	"github.com/zanlabs/zan/conformance"
+	"github.com/zanlabs/zan/internal/mariadbtest"
 )
 
 // serverDSN returns the DSN of the test server from ZAN_TEST_MYSQL, or
@@ -215,124 +214,11 @@ func freePort(t testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// privateServer is a mariadbd of the test's own, on a temporary data
-// directory and a free loopback port: it may be killed, unlike the shared
-// server.
-type privateServer struct {
-	t       *testing.T
-	bin     string
-	dir     string
-	port    int
-	cmd     *exec.Cmd
-	exited  chan struct{}
-	logPath string
-}
-
-func startPrivateServer(t *testing.T) *privateServer {
-	t.Helper()
-	var bin, install string
-	for _, b := range []string{"mariadbd", "mysqld"} {
-		if p, err := exec.LookPath(b); err == nil {
-			bin = p
-			break
-		}
-	}
-	for _, b := range []string{"mariadb-install-db", "mysql_install_db"} {
-		if p, err := exec.LookPath(b); err == nil {
-			install = p
-			break
-		}
-	}
-	if bin == "" || install == "" {
-		t.Skip("no mariadbd and mariadb-install-db on PATH: cannot start a private server")
-	}
-	dir := t.TempDir()
-	args := []string{"--no-defaults", "--datadir=" + filepath.Join(dir, "data"), "--skip-test-db",
-		"--auth-root-authentication-method=normal"}
-	if os.Geteuid() == 0 {
-		args = append(args, "--user=root")
-	}
-	out, err := exec.CommandContext(t.Context(), install, args...).CombinedOutput()
-	if err != nil {
-		t.Skipf("cannot initialise a private server: %v\n%s", err, out)
-	}
-	s := &privateServer{t: t, bin: bin, dir: dir, port: freePort(t), logPath: filepath.Join(dir, "server.log")}
-	t.Cleanup(s.kill)
-	if err := s.start(); err != nil {
-		t.Skipf("cannot start a private server: %v", err)
-	}
-	return s
-}
-
-func (s *privateServer) dsn(db string) string {
-	return fmt.Sprintf("root@tcp(127.0.0.1:%d)/%s?timeout=2s", s.port, db)
-}
-
-// start runs the server and waits until it answers.
-func (s *privateServer) start() error {
-	args := []string{"--no-defaults", "--datadir=" + filepath.Join(s.dir, "data"),
-		"--port=" + strconv.Itoa(s.port), "--bind-address=127.0.0.1",
-		"--socket=" + filepath.Join(s.dir, "s.sock"), "--pid-file=" + filepath.Join(s.dir, "s.pid"),
-		"--skip-grant-tables", "--skip-name-resolve", "--innodb-buffer-pool-size=32M",
-		"--log-error=" + s.logPath}
-	if os.Geteuid() == 0 {
-		args = append(args, "--user=root")
-	}
-	s.cmd = exec.Command(s.bin, args...)
-	if err := s.cmd.Start(); err != nil {
-		return err
-	}
-	s.exited = make(chan struct{})
-	go func(cmd *exec.Cmd, done chan struct{}) { cmd.Wait(); close(done) }(s.cmd, s.exited)
-
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case <-s.exited:
-			log, _ := os.ReadFile(s.logPath)
-			return fmt.Errorf("server exited:\n%s", log)
-		default:
-		}
-		db, err := sql.Open("mysql", s.dsn(""))
-		if err == nil {
-			err = db.PingContext(s.t.Context())
-			db.Close()
-			if err == nil {
-				return nil
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	s.kill()
-	return errors.New("server not ready after 20s")
-}
-
-// kill stops the server the hard way, as a crash would.
-func (s *privateServer) kill() {
-	if s.cmd == nil || s.cmd.Process == nil {
-		return
-	}
-	select {
-	case <-s.exited:
-	default:
-		s.cmd.Process.Kill()
-		<-s.exited
-	}
-}
-
 func TestServerKilled(t *testing.T) {
 	serverDSN(t)
 	ctx := t.Context()
-	srv := startPrivateServer(t)
-	admin, err := sql.Open("mysql", srv.dsn(""))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := admin.ExecContext(ctx, "CREATE DATABASE zan"); err != nil {
-		t.Fatal(err)
-	}
-	admin.Close()
-	db, err := Open(ctx, "mysql://"+srv.dsn("zan"))
+	srv := mariadbtest.Start(t)
+	db, err := Open(ctx, "mysql://"+srv.DSN())
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -366,7 +252,7 @@ func TestServerKilled(t *testing.T) {
 		}
 	}()
 	time.Sleep(150 * time.Millisecond)
-	srv.kill()
+	srv.Kill()
 	if err := <-applied; zan.ErrorCode(err) != zan.EUnavailable {
 		t.Fatalf("ApplyLikes as the server dies: %v, want unavailable", err)
 	}
@@ -378,9 +264,7 @@ func TestServerKilled(t *testing.T) {
 		t.Fatalf("Ping with the server down: %v, want unavailable", err)
 	}
 
-	if err := srv.start(); err != nil {
-		t.Fatalf("restart: %v", err)
-	}
+	srv.Restart(t)
 	// The pool's connections died with the server; the store recovers
 	// without being reopened.
 	if r, err := db.ApplyLikes(ctx, batch(50)); err != nil || r.Changed != users {

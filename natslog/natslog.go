@@ -56,6 +56,7 @@ type Log struct {
 	likes    jetstream.Stream
 	dlq      jetstream.Stream
 	cons     []jetstream.Consumer
+	pulls    []partitionPull
 	subjects []string
 	dlqSubj  string
 
@@ -208,6 +209,7 @@ func (l *Log) setup(ctx context.Context) error {
 	}
 	l.subjects = make([]string, l.cfg.Partitions)
 	l.cons = make([]jetstream.Consumer, l.cfg.Partitions)
+	l.pulls = make([]partitionPull, l.cfg.Partitions)
 	for p := range l.cons {
 		l.subjects[p] = name + ".likes." + strconv.Itoa(p)
 		durable := name + "-persister-" + strconv.Itoa(p)
@@ -325,19 +327,10 @@ func (l *Log) Fetch(ctx context.Context, partition, max int, wait time.Duration)
 	if d, ok := ctx.Deadline(); ok && time.Until(d) < wait {
 		wait = time.Until(d)
 	}
-	cons := l.cons[partition]
-	var (
-		mb  jetstream.MessageBatch
-		err error
-	)
-	// The server ends the pull after wait; the caller's context is not
-	// handed to the client library, because messages the server already
-	// sent would then be dropped on the floor until AckWait.
-	if wait < time.Millisecond {
-		mb, err = cons.FetchNoWait(max)
-	} else {
-		mb, err = cons.Fetch(max, jetstream.FetchMaxWait(wait))
-	}
+	pl := &l.pulls[partition]
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	got, err := l.pull(pl, partition, max, wait)
 	if err != nil {
 		return zan.Batch{}, zan.Unavailable("event log", err)
 	}
@@ -346,7 +339,7 @@ func (l *Log) Fetch(ctx context.Context, partition, max int, wait time.Duration)
 		events []zan.Event
 		oldest time.Time
 	)
-	for m := range mb.Messages() {
+	for _, m := range got {
 		msgs = append(msgs, m)
 		if md, err := m.Metadata(); err == nil && (oldest.IsZero() || md.Timestamp.Before(oldest)) {
 			oldest = md.Timestamp
@@ -363,9 +356,6 @@ func (l *Log) Fetch(ctx context.Context, partition, max int, wait time.Duration)
 		}
 		events = append(events, ev)
 	}
-	if err := mb.Error(); err != nil && len(msgs) == 0 {
-		return zan.Batch{}, zan.Unavailable("event log", err)
-	}
 	if len(msgs) == 0 {
 		return zan.Batch{}, nil
 	}
@@ -378,6 +368,75 @@ func (l *Log) Fetch(ctx context.Context, partition, max int, wait time.Duration)
 	}
 	b.Nak = func() { once.Do(func() { l.nakAll(msgs) }) }
 	return b, nil
+}
+
+// partitionPull is one partition's continuous pull. Short fetches (one pull
+// request per batch, expiring after the batch wait) lose messages that the
+// server sends as a request expires on the client: they come back only
+// after AckWait, and the same can happen again on every redelivery (seen
+// under load with a node killed). A continuous pull keeps long-lived
+// requests open with heartbeats, buffers what arrives, and Fetch takes
+// batches from that buffer.
+type partitionPull struct {
+	mu sync.Mutex
+	it jetstream.MessagesContext
+}
+
+// pull takes up to n messages from the partition's pull, waiting up to
+// wait for the batch to fill.
+func (l *Log) pull(pl *partitionPull, partition, n int, wait time.Duration) ([]jetstream.Msg, error) {
+	if pl.it == nil {
+		it, err := l.cons[partition].Messages(jetstream.PullMaxMessages(max(2*n, 500)))
+		if err != nil {
+			return nil, err
+		}
+		pl.it = it
+	}
+	var msgs []jetstream.Msg
+	deadline := time.Now().Add(wait)
+	for len(msgs) < n {
+		left := max(time.Until(deadline), time.Millisecond)
+		if len(msgs) > 0 && time.Now().After(deadline) {
+			break
+		}
+		m, err := pl.it.Next(jetstream.NextMaxWait(left))
+		if errors.Is(err, nats.ErrTimeout) {
+			break
+		}
+		if err != nil {
+			// A broken pull is started afresh on the next call; what it
+			// had buffered comes back after AckWait.
+			pl.it.Stop()
+			pl.it = nil
+			if len(msgs) > 0 {
+				return msgs, nil
+			}
+			return nil, err
+		}
+		msgs = append(msgs, m)
+	}
+	return msgs, nil
+}
+
+// stopPulls ends the continuous pulls, handing back at once what they had
+// buffered but nobody fetched.
+func (l *Log) stopPulls() {
+	for i := range l.pulls {
+		pl := &l.pulls[i]
+		pl.mu.Lock()
+		if pl.it != nil {
+			pl.it.Drain()
+			for {
+				m, err := pl.it.Next(jetstream.NextMaxWait(10 * time.Millisecond))
+				if err != nil {
+					break
+				}
+				_ = m.Nak()
+			}
+			pl.it = nil
+		}
+		pl.mu.Unlock()
+	}
 }
 
 // ack acknowledges msgs and flushes, so that once it returns the server has
@@ -563,6 +622,7 @@ func (l *Log) Ping(ctx context.Context) error {
 // Close implements zan.EventLog; it is safe to call more than once.
 func (l *Log) Close() error {
 	l.closeOnce.Do(func() {
+		l.stopPulls()
 		if l.nc != nil {
 			// Pending acks reach the server before the connection goes.
 			if err := l.nc.FlushTimeout(2 * time.Second); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {

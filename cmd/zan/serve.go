@@ -96,6 +96,7 @@ func (m *Main) Start(ctx context.Context) (err error) {
 		return fmt.Errorf("opening the hot state: %w", err)
 	}
 	db, hot, limiter := m.store, hs.likes, hs.limiter
+	shared := c.RedisURL != "" || c.RedisCluster != ""
 
 	// Services.
 	ids := zan.NewIDGen(c.NodeID)
@@ -106,10 +107,13 @@ func (m *Main) Start(ctx context.Context) (err error) {
 		m.Logger.Warn("SMS codes are written to this log, not sent: set --sms-webhook to send them")
 	}
 	acc := accounts.New(accounts.Config{
-		// A session cache in process is safe only while this process owns
-		// the sessions: with shared ones, a logout on another node must end
-		// the token here at once.
-		SessionTTL: c.SessionTTL, Dev: c.Dev, LocalCache: c.DBURL == "" && c.RedisURL == "" && c.RedisCluster == "",
+		// Without Redis the hot state is this process's own, so this is the
+		// only node and every session change passes through it: the cache
+		// can hold sessions until their next touch, which also keeps
+		// logged-in users liking while the SQL store is down. With Redis,
+		// sessions live there and a logout on another node must end the
+		// token here at once: no cache.
+		SessionTTL: c.SessionTTL, Dev: c.Dev, LocalCache: !shared, CacheTTL: time.Minute,
 	}, db, hs.sessions, hs.codes, sender, ids, m.Logger)
 	types := strings.Split(c.Types, ",")
 	lk := likes.New(likes.Config{
