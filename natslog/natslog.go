@@ -386,7 +386,11 @@ type partitionPull struct {
 // wait for the batch to fill.
 func (l *Log) pull(pl *partitionPull, partition, n int, wait time.Duration) ([]jetstream.Msg, error) {
 	if pl.it == nil {
-		it, err := l.cons[partition].Messages(jetstream.PullMaxMessages(max(2*n, 500)))
+		// Short-lived pull requests: the server keeps a dead node's waiting
+		// requests until they expire and may hand a redelivered message to
+		// one of them, losing it for another AckWait (seen on NATS 2.9).
+		it, err := l.cons[partition].Messages(jetstream.PullMaxMessages(max(2*n, 500)),
+			jetstream.PullExpiry(5*time.Second))
 		if err != nil {
 			return nil, err
 		}
