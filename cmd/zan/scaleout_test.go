@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
@@ -8,8 +9,11 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	_ "github.com/go-sql-driver/mysql"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // scaleOut configures a node against the machine's Redis, NATS and MariaDB
@@ -34,6 +38,7 @@ func scaleOut(t *testing.T) func(*Config) {
 	t.Cleanup(func() {
 		admin.Exec("DROP DATABASE " + name)
 		admin.Close()
+		dropStreams(nt, name)
 	})
 	// The DSN's database is swapped for the test's own.
 	dsn := my[:strings.LastIndex(my, "/")+1] + name
@@ -42,6 +47,24 @@ func scaleOut(t *testing.T) func(*Config) {
 		c.RedisURL = "redis://" + rd
 		c.NATSURL = nt
 		c.DBURL = "mysql://" + dsn
+	}
+}
+
+// dropStreams removes the test's streams from the shared NATS server.
+func dropStreams(url, name string) {
+	nc, err := nats.Connect(url)
+	if err != nil {
+		return
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, s := range []string{"_LIKES", "_DLQ"} {
+		js.DeleteStream(ctx, strings.ToUpper(name)+s)
 	}
 }
 
