@@ -20,6 +20,7 @@ import (
 	"github.com/pressly/goose/v3"
 
 	"github.com/zanlabs/zan"
+	"github.com/zanlabs/zan/internal/sqlstore"
 )
 
 //go:embed migrations/*.sql
@@ -38,6 +39,9 @@ const (
 
 // DB is a zan.Store on a MySQL-compatible server.
 type DB struct {
+	// Reader answers the queries both SQL stores share.
+	sqlstore.Reader
+
 	db        *sql.DB
 	closeOnce sync.Once
 	closeErr  error
@@ -101,7 +105,9 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		db.Close()
 		return nil, err
 	}
-	return &DB{db: db}, nil
+	d := &DB{db: db}
+	d.Reader = sqlstore.NewReader("zan_", d.query)
+	return d, nil
 }
 
 // migrate applies the embedded migrations under a server-side named lock,
@@ -213,29 +219,6 @@ func dbErr(ctx context.Context, err error) error {
 	return err
 }
 
-func micros(t time.Time) int64 { return t.UnixMicro() }
-
-func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }
-
-// defaultLimit applies when a caller passes no limit; the services validate
-// limits before they get here.
-const defaultLimit = 20
-
-func limitOf(n int) int {
-	if n <= 0 {
-		return defaultLimit
-	}
-	return n
-}
-
-// placeholders returns "?,?,...,?" with n marks.
-func placeholders(n int) string {
-	if n <= 0 {
-		return ""
-	}
-	return strings.Repeat("?,", n-1) + "?"
-}
-
 // query runs q and calls scan for each row.
 func (db *DB) query(ctx context.Context, q string, args []any, scan func(*sql.Rows) error) error {
 	rows, err := db.db.QueryContext(ctx, q, args...)
@@ -250,3 +233,13 @@ func (db *DB) query(ctx context.Context, q string, args []any, scan func(*sql.Ro
 	}
 	return dbErr(ctx, rows.Err())
 }
+
+// Helpers shared with the other SQL store.
+var (
+	micros       = sqlstore.Micros
+	fromMicros   = sqlstore.FromMicros
+	limitOf      = sqlstore.LimitOf
+	placeholders = sqlstore.Placeholders
+	scanUser     = sqlstore.ScanUser
+	scanBlog     = sqlstore.ScanBlog
+)

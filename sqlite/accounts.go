@@ -71,18 +71,6 @@ func (db *DB) Users(ctx context.Context, ids []int64) (map[int64]zan.User, error
 	return m, nil
 }
 
-type scanner interface{ Scan(dest ...any) error }
-
-func scanUser(s scanner) (zan.User, error) {
-	var u zan.User
-	var created int64
-	if err := s.Scan(&u.ID, &u.Phone, &u.Nickname, &created); err != nil {
-		return zan.User{}, err
-	}
-	u.CreatedAt = fromMicros(created)
-	return u, nil
-}
-
 // CreateSession stores a login.
 func (db *DB) CreateSession(ctx context.Context, s zan.Session) error {
 	_, err := db.w.ExecContext(ctx,

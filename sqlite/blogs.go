@@ -37,17 +37,6 @@ func (db *DB) DeleteBlog(ctx context.Context, id int64) error {
 	return dbErr(ctx, err)
 }
 
-func scanBlog(s scanner, extra ...any) (zan.Blog, error) {
-	var b zan.Blog
-	var created int64
-	dest := append([]any{&b.ID, &b.AuthorID, &b.Title, &b.Content, &b.ShopID, &created}, extra...)
-	if err := s.Scan(dest...); err != nil {
-		return zan.Blog{}, err
-	}
-	b.CreatedAt = fromMicros(created)
-	return b, nil
-}
-
 // Blogs returns a page of blogs.
 func (db *DB) Blogs(ctx context.Context, f zan.BlogFilter) (zan.BlogPage, error) {
 	limit := limitOf(f.Limit)

@@ -145,65 +145,6 @@ func (db *DB) ApplyLikes(ctx context.Context, events []zan.Event) (zan.ApplyResu
 	return res, nil
 }
 
-// byType groups the positions of ts by target type, so each type is one
-// indexed IN query.
-func byType(ts []zan.Target) map[string][]int {
-	m := make(map[string][]int)
-	for i, t := range ts {
-		m[t.Type] = append(m[t.Type], i)
-	}
-	return m
-}
-
-// LikeCounts returns the stored counts of ts, in order; 0 for unknown targets.
-func (db *DB) LikeCounts(ctx context.Context, ts []zan.Target) ([]int64, error) {
-	return perTarget(ctx, db, ts,
-		func(typ string) []any { return []any{typ} },
-		func(in string) string {
-			return `SELECT target_id, count FROM like_counts WHERE target_type = ? AND target_id IN (` + in + `)`
-		},
-		func(rows *sql.Rows) (id, n int64, err error) { return id, n, rows.Scan(&id, &n) })
-}
-
-// Liked reports, in order, whether user likes each of ts.
-func (db *DB) Liked(ctx context.Context, ts []zan.Target, user int64) ([]bool, error) {
-	return perTarget(ctx, db, ts,
-		func(typ string) []any { return []any{typ, user} },
-		func(in string) string {
-			return `SELECT target_id FROM likes WHERE target_type = ? AND user_id = ? AND liked = 1 AND target_id IN (` + in + `)`
-		},
-		func(rows *sql.Rows) (id int64, ok bool, err error) { return id, true, rows.Scan(&id) })
-}
-
-// perTarget answers a batch of targets with one IN query per target type:
-// lead gives the arguments before the ids, query the SQL for an IN list,
-// and scan one row's target id and value. Targets without a row get T's
-// zero value; the result is in the order of ts.
-func perTarget[T any](ctx context.Context, db *DB, ts []zan.Target,
-	lead func(typ string) []any, query func(in string) string,
-	scan func(*sql.Rows) (int64, T, error)) ([]T, error) {
-	out := make([]T, len(ts))
-	for typ, pos := range byType(ts) {
-		args := lead(typ)
-		for _, i := range pos {
-			args = append(args, ts[i].ID)
-		}
-		found := make(map[int64]T, len(pos))
-		err := db.query(ctx, query(placeholders(len(pos))), args, func(rows *sql.Rows) error {
-			id, v, err := scan(rows)
-			found[id] = v
-			return err
-		})
-		if err != nil {
-			return nil, err
-		}
-		for _, i := range pos {
-			out[i] = found[ts[i].ID]
-		}
-	}
-	return out, nil
-}
-
 // query runs q on the reader pool and calls scan for each row.
 func (db *DB) query(ctx context.Context, q string, args []any, scan func(*sql.Rows) error) error {
 	st, err := db.prepared(ctx, q)

@@ -12,12 +12,12 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/pressly/goose/v3"
 	msqlite "modernc.org/sqlite"
 
 	"github.com/zanlabs/zan"
+	"github.com/zanlabs/zan/internal/sqlstore"
 )
 
 //go:embed migrations/*.sql
@@ -37,6 +37,9 @@ const readers = 8
 
 // DB is a zan.Store on a SQLite file.
 type DB struct {
+	// Reader answers the queries both SQL stores share.
+	sqlstore.Reader
+
 	w *sql.DB // the only writer: SQLite serialises writes anyway
 	r *sql.DB // readers
 
@@ -127,7 +130,9 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 		w.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, dbErr(ctx, err))
 	}
-	return &DB{w: w, r: r}, nil
+	db := &DB{w: w, r: r}
+	db.Reader = sqlstore.NewReader("", db.query)
+	return db, nil
 }
 
 func migrate(ctx context.Context, db *sql.DB) error {
@@ -208,25 +213,12 @@ func dbErr(ctx context.Context, err error) error {
 	return err
 }
 
-func micros(t time.Time) int64 { return t.UnixMicro() }
-
-func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }
-
-// defaultLimit applies when a caller passes no limit; the services validate
-// limits before they get here.
-const defaultLimit = 20
-
-func limitOf(n int) int {
-	if n <= 0 {
-		return defaultLimit
-	}
-	return n
-}
-
-// placeholders returns "?,?,...,?" with n marks.
-func placeholders(n int) string {
-	if n <= 0 {
-		return ""
-	}
-	return strings.Repeat("?,", n-1) + "?"
-}
+// Helpers shared with the other SQL store.
+var (
+	micros       = sqlstore.Micros
+	fromMicros   = sqlstore.FromMicros
+	limitOf      = sqlstore.LimitOf
+	placeholders = sqlstore.Placeholders
+	scanUser     = sqlstore.ScanUser
+	scanBlog     = sqlstore.ScanBlog
+)
