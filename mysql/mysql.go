@@ -39,8 +39,8 @@ const (
 
 // DB is a zan.Store on a MySQL-compatible server.
 type DB struct {
-	// Reader answers the queries both SQL stores share.
-	sqlstore.Reader
+	// Common answers the queries both SQL stores share.
+	sqlstore.Common
 
 	db        *sql.DB
 	closeOnce sync.Once
@@ -106,7 +106,10 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		return nil, err
 	}
 	d := &DB{db: db}
-	d.Reader = sqlstore.NewReader("zan_", d.query)
+	d.Common = sqlstore.NewCommon("zan_", d.query, func(ctx context.Context, q string, args ...any) error {
+		_, err := db.ExecContext(ctx, q, args...)
+		return dbErr(ctx, err)
+	})
 	return d, nil
 }
 

@@ -37,8 +37,8 @@ const readers = 8
 
 // DB is a zan.Store on a SQLite file.
 type DB struct {
-	// Reader answers the queries both SQL stores share.
-	sqlstore.Reader
+	// Common answers the queries both SQL stores share.
+	sqlstore.Common
 
 	w *sql.DB // the only writer: SQLite serialises writes anyway
 	r *sql.DB // readers
@@ -131,7 +131,10 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, dbErr(ctx, err))
 	}
 	db := &DB{w: w, r: r}
-	db.Reader = sqlstore.NewReader("", db.query)
+	db.Common = sqlstore.NewCommon("", db.query, func(ctx context.Context, q string, args ...any) error {
+		_, err := db.w.ExecContext(ctx, q, args...)
+		return dbErr(ctx, err)
+	})
 	return db, nil
 }
 

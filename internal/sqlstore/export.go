@@ -8,7 +8,7 @@ import (
 )
 
 // ExportUsers returns up to limit users with ID > afterID, by ID.
-func (r Reader) ExportUsers(ctx context.Context, afterID int64, limit int) ([]zan.User, error) {
+func (r Common) ExportUsers(ctx context.Context, afterID int64, limit int) ([]zan.User, error) {
 	var us []zan.User
 	err := r.query(ctx, `SELECT id, phone, nickname, created_at FROM `+r.table("users")+` WHERE id > ? ORDER BY id LIMIT ?`,
 		[]any{afterID, LimitOf(limit)}, func(rows *sql.Rows) error {
@@ -20,7 +20,7 @@ func (r Reader) ExportUsers(ctx context.Context, afterID int64, limit int) ([]za
 }
 
 // ExportBlogs returns up to limit blogs with ID > afterID, by ID.
-func (r Reader) ExportBlogs(ctx context.Context, afterID int64, limit int) ([]zan.Blog, error) {
+func (r Common) ExportBlogs(ctx context.Context, afterID int64, limit int) ([]zan.Blog, error) {
 	var bs []zan.Blog
 	err := r.query(ctx,
 		`SELECT id, author_id, title, content, shop_id, created_at FROM `+r.table("blogs")+` WHERE id > ? ORDER BY id LIMIT ?`,
@@ -36,7 +36,7 @@ func (r Reader) ExportBlogs(ctx context.Context, afterID int64, limit int) ([]za
 // zan.Exporter. The keyset is split into three plain ranges of the primary
 // key (rest of the target, rest of the type, later types), each an index
 // range scan.
-func (r Reader) ExportLikes(ctx context.Context, after zan.LikeKey, limit int) ([]zan.Event, error) {
+func (r Common) ExportLikes(ctx context.Context, after zan.LikeKey, limit int) ([]zan.Event, error) {
 	limit = LimitOf(limit)
 	sel := `SELECT target_type, target_id, user_id, liked, changed_at FROM ` + r.table("likes") + ` WHERE `
 	const order = ` ORDER BY target_type, target_id, user_id LIMIT ?`
@@ -78,7 +78,7 @@ func (r Reader) ExportLikes(ctx context.Context, after zan.LikeKey, limit int) (
 
 // ExportCounts returns up to limit stored counts after target after, by
 // (type, id).
-func (r Reader) ExportCounts(ctx context.Context, after zan.Target, limit int) ([]zan.TargetCount, error) {
+func (r Common) ExportCounts(ctx context.Context, after zan.Target, limit int) ([]zan.TargetCount, error) {
 	limit = LimitOf(limit)
 	sel := `SELECT target_type, target_id, count FROM ` + r.table("like_counts") + ` WHERE `
 	const order = ` ORDER BY target_type, target_id LIMIT ?`
@@ -110,7 +110,7 @@ func (r Reader) ExportCounts(ctx context.Context, after zan.Target, limit int) (
 }
 
 // CountTotals counts users, blogs and liked rows.
-func (r Reader) CountTotals(ctx context.Context) (users, blogs, likedRows int64, err error) {
+func (r Common) CountTotals(ctx context.Context) (users, blogs, likedRows int64, err error) {
 	err = r.query(ctx, `SELECT
 		(SELECT COUNT(*) FROM `+r.table("users")+`),
 		(SELECT COUNT(*) FROM `+r.table("blogs")+`),

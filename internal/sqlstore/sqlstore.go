@@ -13,23 +13,40 @@ import (
 	"github.com/zanlabs/zan"
 )
 
-// QueryFunc runs a query and calls scan for each row; the adapter's own,
-// with its statement cache and error mapping.
-type QueryFunc func(ctx context.Context, q string, args []any, scan func(*sql.Rows) error) error
+// QueryFunc runs a query and calls scan for each row; ExecFunc runs a
+// statement. Both are the adapter's own: its pools, statement cache and
+// error mapping (errors come back classified).
+type (
+	QueryFunc func(ctx context.Context, q string, args []any, scan func(*sql.Rows) error) error
+	ExecFunc  func(ctx context.Context, q string, args ...any) error
+)
 
-// Reader answers the shared read queries. Embedded in an adapter's DB, its
-// methods become the adapter's (zan.Exporter, LikeCounts, Liked).
-type Reader struct {
+// Common answers the queries whose text both dialects share. Embedded in
+// an adapter's DB, its methods become the adapter's.
+type Common struct {
 	query  QueryFunc
+	exec   ExecFunc
 	prefix string
 }
 
-// NewReader returns a Reader over tables named prefix+"users", and so on.
-func NewReader(prefix string, query QueryFunc) Reader {
-	return Reader{query: query, prefix: prefix}
+// NewCommon returns a Common over tables named prefix+"users", and so on.
+func NewCommon(prefix string, query QueryFunc, exec ExecFunc) Common {
+	return Common{query: query, exec: exec, prefix: prefix}
 }
 
-func (r Reader) table(name string) string { return r.prefix + name }
+// one runs q for a single row; found is false when there was none.
+func (r Common) one(ctx context.Context, q string, args []any, scan func(*sql.Rows) error) (found bool, err error) {
+	err = r.query(ctx, q, args, func(rows *sql.Rows) error {
+		if found {
+			return nil
+		}
+		found = true
+		return scan(rows)
+	})
+	return found, err
+}
+
+func (r Common) table(name string) string { return r.prefix + name }
 
 // Scanner is a *sql.Row or *sql.Rows.
 type Scanner interface{ Scan(dest ...any) error }
@@ -92,7 +109,7 @@ func ByType(ts []zan.Target) map[string][]int {
 }
 
 // LikeCounts returns the stored counts of ts, in order; 0 for unknown targets.
-func (r Reader) LikeCounts(ctx context.Context, ts []zan.Target) ([]int64, error) {
+func (r Common) LikeCounts(ctx context.Context, ts []zan.Target) ([]int64, error) {
 	return perTarget(ctx, r, ts,
 		func(typ string) []any { return []any{typ} },
 		`SELECT target_id, count FROM `+r.table("like_counts")+` WHERE target_type = ? AND target_id IN (`,
@@ -100,7 +117,7 @@ func (r Reader) LikeCounts(ctx context.Context, ts []zan.Target) ([]int64, error
 }
 
 // Liked reports, in order, whether user likes each of ts.
-func (r Reader) Liked(ctx context.Context, ts []zan.Target, user int64) ([]bool, error) {
+func (r Common) Liked(ctx context.Context, ts []zan.Target, user int64) ([]bool, error) {
 	return perTarget(ctx, r, ts,
 		func(typ string) []any { return []any{typ, user} },
 		`SELECT target_id FROM `+r.table("likes")+` WHERE target_type = ? AND user_id = ? AND liked = 1 AND target_id IN (`,
@@ -111,7 +128,7 @@ func (r Reader) Liked(ctx context.Context, ts []zan.Target, user int64) ([]bool,
 // lead gives the arguments before the ids, head the SQL up to the IN list,
 // and scan one row's target id and value. Targets without a row get T's
 // zero value; the result is in the order of ts.
-func perTarget[T any](ctx context.Context, r Reader, ts []zan.Target,
+func perTarget[T any](ctx context.Context, r Common, ts []zan.Target,
 	lead func(typ string) []any, head string,
 	scan func(*sql.Rows) (int64, T, error)) ([]T, error) {
 	out := make([]T, len(ts))

@@ -1,45 +1,39 @@
-package mysql
+package sqlstore
 
 import (
 	"context"
 	"database/sql"
-	"errors"
 
 	"github.com/zanlabs/zan"
 )
 
 // CreateBlog stores b; its ID is chosen by the caller.
-func (db *DB) CreateBlog(ctx context.Context, b zan.Blog) error {
-	_, err := db.db.ExecContext(ctx,
-		`INSERT INTO zan_blogs (id, author_id, title, content, shop_id, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
-		b.ID, b.AuthorID, b.Title, b.Content, b.ShopID, micros(b.CreatedAt))
-	return dbErr(ctx, err)
+func (r Common) CreateBlog(ctx context.Context, b zan.Blog) error {
+	return r.exec(ctx,
+		`INSERT INTO `+r.table("blogs")+` (id, author_id, title, content, shop_id, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+		b.ID, b.AuthorID, b.Title, b.Content, b.ShopID, Micros(b.CreatedAt))
 }
 
 // Blog returns the blog with id.
-func (db *DB) Blog(ctx context.Context, id int64) (zan.Blog, error) {
-	row := db.db.QueryRowContext(ctx,
-		`SELECT id, author_id, title, content, shop_id, created_at FROM zan_blogs WHERE id = ?`, id)
-	b, err := scanBlog(row)
-	if errors.Is(err, sql.ErrNoRows) {
-		return zan.Blog{}, zan.Errorf(zan.ENotFound, "blog not found")
+func (r Common) Blog(ctx context.Context, id int64) (zan.Blog, error) {
+	var b zan.Blog
+	found, err := r.one(ctx, `SELECT id, author_id, title, content, shop_id, created_at FROM `+r.table("blogs")+` WHERE id = ?`,
+		[]any{id}, func(rows *sql.Rows) (err error) { b, err = ScanBlog(rows); return err })
+	if err == nil && !found {
+		err = zan.Errorf(zan.ENotFound, "blog not found")
 	}
-	if err != nil {
-		return zan.Blog{}, dbErr(ctx, err)
-	}
-	return b, nil
+	return b, err
 }
 
 // DeleteBlog removes a blog for good; a missing one is no error. Its likes
 // stay: they belong to the like store, which does not know about blogs.
-func (db *DB) DeleteBlog(ctx context.Context, id int64) error {
-	_, err := db.db.ExecContext(ctx, `DELETE FROM zan_blogs WHERE id = ?`, id)
-	return dbErr(ctx, err)
+func (r Common) DeleteBlog(ctx context.Context, id int64) error {
+	return r.exec(ctx, `DELETE FROM `+r.table("blogs")+` WHERE id = ?`, id)
 }
 
 // Blogs returns a page of blogs.
-func (db *DB) Blogs(ctx context.Context, f zan.BlogFilter) (zan.BlogPage, error) {
-	limit := limitOf(f.Limit)
+func (r Common) Blogs(ctx context.Context, f zan.BlogFilter) (zan.BlogPage, error) {
+	limit := LimitOf(f.Limit)
 	var (
 		q    string
 		args []any
@@ -51,10 +45,10 @@ func (db *DB) Blogs(ctx context.Context, f zan.BlogFilter) (zan.BlogPage, error)
 		// likes, so scoring every candidate is affordable.
 		q = `SELECT id, author_id, title, content, shop_id, created_at, score FROM (
 			SELECT b.id, b.author_id, b.title, b.content, b.shop_id, b.created_at,
-				(SELECT COUNT(*) FROM zan_likes l
+				(SELECT COUNT(*) FROM ` + r.table("likes") + ` l
 				 WHERE l.target_type = 'blog' AND l.target_id = b.id AND l.liked = 1 AND l.liked_at >= ?) AS score
-			FROM zan_blogs b`
-		args = append(args, micros(f.HotSince))
+			FROM ` + r.table("blogs") + ` b`
+		args = append(args, Micros(f.HotSince))
 		if f.AuthorID != 0 {
 			q += ` WHERE b.author_id = ?`
 			args = append(args, f.AuthorID)
@@ -66,7 +60,7 @@ func (db *DB) Blogs(ctx context.Context, f zan.BlogFilter) (zan.BlogPage, error)
 		}
 		q += ` ORDER BY score DESC, id DESC LIMIT ?`
 	} else {
-		q = `SELECT id, author_id, title, content, shop_id, created_at FROM zan_blogs WHERE 1 = 1`
+		q = `SELECT id, author_id, title, content, shop_id, created_at FROM ` + r.table("blogs") + ` WHERE 1 = 1`
 		if f.AuthorID != 0 {
 			q += ` AND author_id = ?`
 			args = append(args, f.AuthorID)
@@ -81,16 +75,16 @@ func (db *DB) Blogs(ctx context.Context, f zan.BlogFilter) (zan.BlogPage, error)
 	args = append(args, limit+1)
 
 	var page zan.BlogPage
-	err := db.query(ctx, q, args, func(rows *sql.Rows) error {
+	err := r.query(ctx, q, args, func(rows *sql.Rows) error {
 		var (
 			b     zan.Blog
 			score int64
 			err   error
 		)
 		if hot {
-			b, err = scanBlog(rows, &score)
+			b, err = ScanBlog(rows, &score)
 		} else {
-			b, err = scanBlog(rows)
+			b, err = ScanBlog(rows)
 		}
 		if err != nil {
 			return err
