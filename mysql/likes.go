@@ -15,10 +15,6 @@ import (
 	"github.com/zanlabs/zan"
 )
 
-// scanChunk is how many user ids ScanLikers hands fn at a time; a variable so
-// tests can page through small targets.
-var scanChunk = 10000
-
 // applyChunk is how many rows one statement of ApplyLikes reads or writes:
 // 500 rows of six values stay far below max_allowed_packet (16 MB by
 // default, 4 MB on older servers) and the 65535 placeholders a prepared
@@ -292,176 +288,6 @@ func writeTuples(sb *strings.Builder, n int, tuple string) {
 	}
 }
 
-// timeBounds appends the Since/Until conditions of q on liked_at.
-func timeBounds(sqlText string, args []any, q zan.LikeQuery) (string, []any) {
-	if !q.Since.IsZero() {
-		sqlText += ` AND liked_at >= ?`
-		args = append(args, micros(q.Since))
-	}
-	if !q.Until.IsZero() {
-		sqlText += ` AND liked_at < ?`
-		args = append(args, micros(q.Until))
-	}
-	return sqlText, args
-}
-
-// Keyset conditions are spelled out rather than written as row comparisons
-// ((a, b) < (?, ?)): MySQL and MariaDB do not turn a row inequality into an
-// index range, so a deep page would scan every row before the cursor. The
-// redundant bound on the leading column is the range; the OR filters within
-// it.
-
-// Likers lists the users who like t, by liked_at then user id.
-func (db *DB) Likers(ctx context.Context, t zan.Target, q zan.LikeQuery) (zan.LikerPage, error) {
-	limit := limitOf(q.Limit)
-	s := `SELECT user_id, liked_at FROM zan_likes WHERE target_type = ? AND target_id = ? AND liked = 1`
-	args := []any{t.Type, t.ID}
-	s, args = timeBounds(s, args, q)
-	dir, op := "DESC", "<"
-	if q.Order == zan.Earliest {
-		dir, op = "ASC", ">"
-	}
-	if q.After != nil {
-		s += ` AND liked_at ` + op + `= ? AND (liked_at ` + op + ` ? OR user_id ` + op + ` ?)`
-		args = append(args, q.After.At, q.After.At, q.After.ID)
-	}
-	s += ` ORDER BY liked_at ` + dir + `, user_id ` + dir + ` LIMIT ?`
-	args = append(args, limit+1)
-
-	var page zan.LikerPage
-	err := db.query(ctx, s, args, func(rows *sql.Rows) error {
-		var l zan.Liker
-		var at int64
-		if err := rows.Scan(&l.UserID, &at); err != nil {
-			return err
-		}
-		l.LikedAt = fromMicros(at)
-		page.Items = append(page.Items, l)
-		return nil
-	})
-	if err != nil {
-		return zan.LikerPage{}, err
-	}
-	if len(page.Items) > limit {
-		page.Items = page.Items[:limit]
-		last := page.Items[limit-1]
-		page.Next = &zan.Cursor{At: micros(last.LikedAt), ID: last.UserID}
-	}
-	return page, nil
-}
-
-// UserLikes lists what user likes, by liked_at then target.
-func (db *DB) UserLikes(ctx context.Context, user int64, q zan.LikeQuery) (zan.UserLikePage, error) {
-	limit := limitOf(q.Limit)
-	s := `SELECT target_type, target_id, liked_at FROM zan_likes WHERE user_id = ? AND liked = 1`
-	args := []any{user}
-	if q.Type != "" {
-		s += ` AND target_type = ?`
-		args = append(args, q.Type)
-	}
-	s, args = timeBounds(s, args, q)
-	dir, op := "DESC", "<"
-	if q.Order == zan.Earliest {
-		dir, op = "ASC", ">"
-	}
-	if q.After != nil {
-		s += ` AND liked_at ` + op + `= ? AND (liked_at ` + op + ` ? OR target_type ` + op +
-			` ? OR target_type = ? AND target_id ` + op + ` ?)`
-		args = append(args, q.After.At, q.After.At, q.After.Type, q.After.Type, q.After.ID)
-	}
-	s += ` ORDER BY liked_at ` + dir + `, target_type ` + dir + `, target_id ` + dir + ` LIMIT ?`
-	args = append(args, limit+1)
-
-	var page zan.UserLikePage
-	err := db.query(ctx, s, args, func(rows *sql.Rows) error {
-		var l zan.UserLike
-		var at int64
-		if err := rows.Scan(&l.Target.Type, &l.Target.ID, &at); err != nil {
-			return err
-		}
-		l.LikedAt = fromMicros(at)
-		page.Items = append(page.Items, l)
-		return nil
-	})
-	if err != nil {
-		return zan.UserLikePage{}, err
-	}
-	if len(page.Items) > limit {
-		page.Items = page.Items[:limit]
-		last := page.Items[limit-1]
-		page.Next = &zan.Cursor{At: micros(last.LikedAt), Type: last.Target.Type, ID: last.Target.ID}
-	}
-	return page, nil
-}
-
-// ScanLikers calls fn with every user who likes t, in chunks. Each chunk is
-// read and its rows closed before fn runs, so fn may be slow without holding
-// a read open. The scan follows the likers index, (liked_at, user_id): a
-// covering range read per chunk, and a like made during the scan has a later
-// liked_at than the cursor, so it is still reached.
-func (db *DB) ScanLikers(ctx context.Context, t zan.Target, fn func(users []int64) error) error {
-	var afterAt, afterUser int64
-	first := true
-	for {
-		s := `SELECT user_id, liked_at FROM zan_likes WHERE target_type = ? AND target_id = ? AND liked = 1`
-		args := []any{t.Type, t.ID}
-		if !first {
-			s += ` AND liked_at >= ? AND (liked_at > ? OR user_id > ?)`
-			args = append(args, afterAt, afterAt, afterUser)
-		}
-		s += ` ORDER BY liked_at, user_id LIMIT ?`
-		args = append(args, scanChunk)
-		users := make([]int64, 0, min(scanChunk, 1024))
-		var lastAt int64
-		err := db.query(ctx, s, args, func(rows *sql.Rows) error {
-			var u int64
-			if err := rows.Scan(&u, &lastAt); err != nil {
-				return err
-			}
-			users = append(users, u)
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		if len(users) == 0 {
-			return nil
-		}
-		if err := fn(users); err != nil {
-			return err
-		}
-		if len(users) < scanChunk {
-			return nil
-		}
-		first, afterAt, afterUser = false, lastAt, users[len(users)-1]
-	}
-}
-
-// CommonLikers returns up to limit users who like both a and b, by user id.
-func (db *DB) CommonLikers(ctx context.Context, a, b zan.Target, limit int) ([]int64, error) {
-	// a's rows in primary key order are already by user id; each is
-	// matched with one primary key lookup in b.
-	var users []int64
-	err := db.query(ctx,
-		`SELECT x.user_id FROM zan_likes x FORCE INDEX (PRIMARY)
-		 JOIN zan_likes y FORCE INDEX (PRIMARY)
-		   ON y.target_type = ? AND y.target_id = ? AND y.user_id = x.user_id AND y.liked = 1
-		 WHERE x.target_type = ? AND x.target_id = ? AND x.liked = 1
-		 ORDER BY x.user_id LIMIT ?`,
-		[]any{b.Type, b.ID, a.Type, a.ID, limitOf(limit)}, func(rows *sql.Rows) error {
-			var u int64
-			if err := rows.Scan(&u); err != nil {
-				return err
-			}
-			users = append(users, u)
-			return nil
-		})
-	if err != nil {
-		return nil, err
-	}
-	return users, nil
-}
-
 // RecountLikes sets t's stored count to its number of liking rows.
 func (db *DB) RecountLikes(ctx context.Context, t zan.Target) (before, after int64, err error) {
 	tx, err := db.db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead})
@@ -495,4 +321,29 @@ func (db *DB) RecountLikes(ctx context.Context, t zan.Target) (before, after int
 		return 0, 0, dbErr(ctx, err)
 	}
 	return before, after, nil
+}
+
+// CommonLikers returns up to limit users who like both a and b, by user id.
+func (db *DB) CommonLikers(ctx context.Context, a, b zan.Target, limit int) ([]int64, error) {
+	// a's rows in primary key order are already by user id; each is
+	// matched with one primary key lookup in b.
+	var users []int64
+	err := db.query(ctx,
+		`SELECT x.user_id FROM zan_likes x FORCE INDEX (PRIMARY)
+		 JOIN zan_likes y FORCE INDEX (PRIMARY)
+		   ON y.target_type = ? AND y.target_id = ? AND y.user_id = x.user_id AND y.liked = 1
+		 WHERE x.target_type = ? AND x.target_id = ? AND x.liked = 1
+		 ORDER BY x.user_id LIMIT ?`,
+		[]any{b.Type, b.ID, a.Type, a.ID, limitOf(limit)}, func(rows *sql.Rows) error {
+			var u int64
+			if err := rows.Scan(&u); err != nil {
+				return err
+			}
+			users = append(users, u)
+			return nil
+		})
+	if err != nil {
+		return nil, err
+	}
+	return users, nil
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/zanlabs/zan"
 	"github.com/zanlabs/zan/conformance"
 	"github.com/zanlabs/zan/internal/mariadbtest"
+	"github.com/zanlabs/zan/internal/sqlstore"
 )
 
 // serverDSN returns the DSN of the test server from ZAN_TEST_MYSQL, or
@@ -77,9 +78,9 @@ func openFresh(t testing.TB) (*DB, string) {
 func TestStore(t *testing.T) {
 	serverDSN(t)
 	// Small chunks, so the suite's ScanLikers target spans several.
-	old := scanChunk
-	scanChunk = 700
-	t.Cleanup(func() { scanChunk = old })
+	old := sqlstore.ScanChunk
+	sqlstore.ScanChunk = 700
+	t.Cleanup(func() { sqlstore.ScanChunk = old })
 	conformance.TestStore(t, func(t *testing.T) zan.Store {
 		db, _ := openFresh(t)
 		return db

@@ -10,10 +10,6 @@ import (
 	"github.com/zanlabs/zan"
 )
 
-// scanChunk is how many user ids ScanLikers hands fn at a time; a variable so
-// tests can page through small targets.
-var scanChunk = 10000
-
 type likeKey struct {
 	typ  string
 	id   int64
@@ -169,157 +165,6 @@ func (db *DB) query(ctx context.Context, q string, args []any, scan func(*sql.Ro
 	return dbErr(ctx, rows.Err())
 }
 
-// timeBounds appends the Since/Until conditions of q on liked_at.
-func timeBounds(sqlText string, args []any, q zan.LikeQuery) (string, []any) {
-	if !q.Since.IsZero() {
-		sqlText += ` AND liked_at >= ?`
-		args = append(args, micros(q.Since))
-	}
-	if !q.Until.IsZero() {
-		sqlText += ` AND liked_at < ?`
-		args = append(args, micros(q.Until))
-	}
-	return sqlText, args
-}
-
-// Likers lists the users who like t, by liked_at then user id.
-func (db *DB) Likers(ctx context.Context, t zan.Target, q zan.LikeQuery) (zan.LikerPage, error) {
-	limit := limitOf(q.Limit)
-	s := `SELECT user_id, liked_at FROM likes WHERE target_type = ? AND target_id = ? AND liked = 1`
-	args := []any{t.Type, t.ID}
-	s, args = timeBounds(s, args, q)
-	dir, cmpOp := "DESC", "<"
-	if q.Order == zan.Earliest {
-		dir, cmpOp = "ASC", ">"
-	}
-	if q.After != nil {
-		s += ` AND (liked_at, user_id) ` + cmpOp + ` (?, ?)`
-		args = append(args, q.After.At, q.After.ID)
-	}
-	s += ` ORDER BY liked_at ` + dir + `, user_id ` + dir + ` LIMIT ?`
-	args = append(args, limit+1)
-
-	var page zan.LikerPage
-	err := db.query(ctx, s, args, func(rows *sql.Rows) error {
-		var l zan.Liker
-		var at int64
-		if err := rows.Scan(&l.UserID, &at); err != nil {
-			return err
-		}
-		l.LikedAt = fromMicros(at)
-		page.Items = append(page.Items, l)
-		return nil
-	})
-	if err != nil {
-		return zan.LikerPage{}, err
-	}
-	if len(page.Items) > limit {
-		page.Items = page.Items[:limit]
-		last := page.Items[limit-1]
-		page.Next = &zan.Cursor{At: micros(last.LikedAt), ID: last.UserID}
-	}
-	return page, nil
-}
-
-// UserLikes lists what user likes, by liked_at then target.
-func (db *DB) UserLikes(ctx context.Context, user int64, q zan.LikeQuery) (zan.UserLikePage, error) {
-	limit := limitOf(q.Limit)
-	s := `SELECT target_type, target_id, liked_at FROM likes WHERE user_id = ? AND liked = 1`
-	args := []any{user}
-	if q.Type != "" {
-		s += ` AND target_type = ?`
-		args = append(args, q.Type)
-	}
-	s, args = timeBounds(s, args, q)
-	dir, cmpOp := "DESC", "<"
-	if q.Order == zan.Earliest {
-		dir, cmpOp = "ASC", ">"
-	}
-	if q.After != nil {
-		s += ` AND (liked_at, target_type, target_id) ` + cmpOp + ` (?, ?, ?)`
-		args = append(args, q.After.At, q.After.Type, q.After.ID)
-	}
-	s += ` ORDER BY liked_at ` + dir + `, target_type ` + dir + `, target_id ` + dir + ` LIMIT ?`
-	args = append(args, limit+1)
-
-	var page zan.UserLikePage
-	err := db.query(ctx, s, args, func(rows *sql.Rows) error {
-		var l zan.UserLike
-		var at int64
-		if err := rows.Scan(&l.Target.Type, &l.Target.ID, &at); err != nil {
-			return err
-		}
-		l.LikedAt = fromMicros(at)
-		page.Items = append(page.Items, l)
-		return nil
-	})
-	if err != nil {
-		return zan.UserLikePage{}, err
-	}
-	if len(page.Items) > limit {
-		page.Items = page.Items[:limit]
-		last := page.Items[limit-1]
-		page.Next = &zan.Cursor{At: micros(last.LikedAt), Type: last.Target.Type, ID: last.Target.ID}
-	}
-	return page, nil
-}
-
-// ScanLikers calls fn with every user who likes t, in chunks by user id. Each
-// chunk is read and its rows closed before fn runs, so fn may be slow without
-// holding a read snapshot open.
-func (db *DB) ScanLikers(ctx context.Context, t zan.Target, fn func(users []int64) error) error {
-	after := int64(-1 << 63)
-	for {
-		users := make([]int64, 0, min(scanChunk, 1024))
-		err := db.query(ctx,
-			`SELECT user_id FROM likes WHERE target_type = ? AND target_id = ? AND liked = 1 AND user_id > ?
-			 ORDER BY user_id LIMIT ?`,
-			[]any{t.Type, t.ID, after, scanChunk}, func(rows *sql.Rows) error {
-				var u int64
-				if err := rows.Scan(&u); err != nil {
-					return err
-				}
-				users = append(users, u)
-				return nil
-			})
-		if err != nil {
-			return err
-		}
-		if len(users) == 0 {
-			return nil
-		}
-		if err := fn(users); err != nil {
-			return err
-		}
-		if len(users) < scanChunk {
-			return nil
-		}
-		after = users[len(users)-1]
-	}
-}
-
-// CommonLikers returns up to limit users who like both a and b, by user id.
-func (db *DB) CommonLikers(ctx context.Context, a, b zan.Target, limit int) ([]int64, error) {
-	var users []int64
-	err := db.query(ctx,
-		`SELECT x.user_id FROM likes x
-		 JOIN likes y ON y.target_type = ? AND y.target_id = ? AND y.user_id = x.user_id AND y.liked = 1
-		 WHERE x.target_type = ? AND x.target_id = ? AND x.liked = 1
-		 ORDER BY x.user_id LIMIT ?`,
-		[]any{b.Type, b.ID, a.Type, a.ID, limitOf(limit)}, func(rows *sql.Rows) error {
-			var u int64
-			if err := rows.Scan(&u); err != nil {
-				return err
-			}
-			users = append(users, u)
-			return nil
-		})
-	if err != nil {
-		return nil, err
-	}
-	return users, nil
-}
-
 // RecountLikes sets t's stored count to its number of liking rows.
 func (db *DB) RecountLikes(ctx context.Context, t zan.Target) (before, after int64, err error) {
 	tx, err := db.w.BeginTx(ctx, nil)
@@ -347,4 +192,26 @@ func (db *DB) RecountLikes(ctx context.Context, t zan.Target) (before, after int
 		return 0, 0, dbErr(ctx, err)
 	}
 	return before, after, nil
+}
+
+// CommonLikers returns up to limit users who like both a and b, by user id.
+func (db *DB) CommonLikers(ctx context.Context, a, b zan.Target, limit int) ([]int64, error) {
+	var users []int64
+	err := db.query(ctx,
+		`SELECT x.user_id FROM likes x
+		 JOIN likes y ON y.target_type = ? AND y.target_id = ? AND y.user_id = x.user_id AND y.liked = 1
+		 WHERE x.target_type = ? AND x.target_id = ? AND x.liked = 1
+		 ORDER BY x.user_id LIMIT ?`,
+		[]any{b.Type, b.ID, a.Type, a.ID, limitOf(limit)}, func(rows *sql.Rows) error {
+			var u int64
+			if err := rows.Scan(&u); err != nil {
+				return err
+			}
+			users = append(users, u)
+			return nil
+		})
+	if err != nil {
+		return nil, err
+	}
+	return users, nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/pressly/goose/v3"
 	"github.com/zanlabs/zan"
 	"github.com/zanlabs/zan/conformance"
+	"github.com/zanlabs/zan/internal/sqlstore"
 )
 
 func openTemp(t testing.TB, opts Options) (*DB, string) {
@@ -26,9 +27,9 @@ func openTemp(t testing.TB, opts Options) (*DB, string) {
 
 func TestStore(t *testing.T) {
 	// Small chunks, so the suite's ScanLikers target spans several.
-	old := scanChunk
-	scanChunk = 700
-	t.Cleanup(func() { scanChunk = old })
+	old := sqlstore.ScanChunk
+	sqlstore.ScanChunk = 700
+	t.Cleanup(func() { sqlstore.ScanChunk = old })
 	conformance.TestStore(t, func(t *testing.T) zan.Store {
 		db, _ := openTemp(t, Options{})
 		return db
