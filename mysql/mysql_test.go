@@ -196,23 +196,13 @@ func TestClosedIsUnavailable(t *testing.T) {
 
 func TestUnreachableIsUnavailable(t *testing.T) {
 	serverDSN(t)
-	port := freePort(t)
+	port := mariadbtest.FreePort(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	_, err := Open(ctx, "mysql://root@tcp(127.0.0.1:"+strconv.Itoa(port)+")/zan")
 	if zan.ErrorCode(err) != zan.EUnavailable {
 		t.Fatalf("Open of a closed port: %v, want unavailable", err)
 	}
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 func TestServerKilled(t *testing.T) {

@@ -60,7 +60,7 @@ func Start(t testing.TB) *Server {
 	if err != nil {
 		t.Skipf("cannot initialise a private MariaDB with %s: %v\n%s", install, err, out)
 	}
-	s := &Server{bin: bin, dir: dir, port: freePort(t), logPath: filepath.Join(dir, "server.log")}
+	s := &Server{bin: bin, dir: dir, port: FreePort(t), logPath: filepath.Join(dir, "server.log")}
 	t.Cleanup(s.Kill)
 	if err := s.start(); err != nil {
 		t.Skipf("cannot start a private MariaDB: %v", err)
@@ -91,7 +91,8 @@ func lookPath(names ...string) string {
 	return ""
 }
 
-func freePort(t testing.TB) int {
+// FreePort returns a loopback port nobody listens on.
+func FreePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
