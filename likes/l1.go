@@ -51,10 +51,14 @@ func (c *l1) count(t zan.Target) (int64, bool) {
 }
 
 // changed keeps a cached count in step with a change made on this node.
+// Only hot targets have entries, so a like of any other target costs one
+// lookup here, not the page keys built below. (A page cached without its
+// count expires within the TTL; listings trail the store by more anyway.)
 func (c *l1) changed(t zan.Target, count int64) {
-	if _, ok := c.counts.GetIfPresent(t); ok {
-		c.counts.Set(t, count)
+	if _, ok := c.counts.GetIfPresent(t); !ok {
+		return
 	}
+	c.counts.Set(t, count)
 	c.forgetPages(t)
 }
 
