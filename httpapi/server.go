@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -38,6 +39,8 @@ type Server struct {
 	Logger     *slog.Logger
 	// AccessLog logs every request at info level (else debug).
 	AccessLog bool
+	// Web serves the browser app at every GET path outside /api/; nil: none.
+	Web http.Handler
 
 	streams streams
 }
@@ -82,6 +85,10 @@ func (s *Server) Handler() http.Handler {
 	h("GET /openapi.json", serveOpenAPI)
 	h("GET /docs", serveDocs)
 	h("/", func(w http.ResponseWriter, r *http.Request) error {
+		if s.Web != nil && (r.Method == http.MethodGet || r.Method == http.MethodHead) && !strings.HasPrefix(r.URL.Path, "/api/") {
+			s.Web.ServeHTTP(w, r)
+			return nil
+		}
 		return zan.Errorf(zan.ENotFound, "no route for %s %s", r.Method, r.URL.Path)
 	})
 	return s.observe(mux)

@@ -29,6 +29,7 @@ import (
 	"github.com/zanlabs/zan/redis"
 	"github.com/zanlabs/zan/sms"
 	"github.com/zanlabs/zan/sqlite"
+	"github.com/zanlabs/zan/web"
 )
 
 // Main is a running server: the adapters chosen by Config, the services over
@@ -127,7 +128,7 @@ func (m *Main) Start(ctx context.Context) (err error) {
 	rc := &reconcile.Reconciler{Hot: hot, Log: m.log, Store: db, Logger: m.Logger}
 	api := &httpapi.Server{
 		Accounts: acc, Likes: lk, Blogs: bl, Log: m.log, Reconciler: rc, AdminToken: c.AdminToken,
-		Logger: m.Logger, AccessLog: c.AccessLog,
+		Logger: m.Logger, AccessLog: c.AccessLog, Web: web.Handler(),
 		Ready: func(ctx context.Context) error {
 			ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 			defer cancel()
