@@ -60,6 +60,11 @@ type Log struct {
 	subjects []string
 	dlqSubj  string
 
+	orders    jetstream.Stream
+	orderCons jetstream.Consumer
+	orderPull partitionPull
+	orderSubj string
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -242,7 +247,7 @@ func (l *Log) setup(ctx context.Context) error {
 		}
 		l.cons[p] = c
 	}
-	return nil
+	return l.setupOrders(ctx)
 }
 
 // ClientURL is the address where the embedded server takes TCP clients, or
@@ -330,7 +335,7 @@ func (l *Log) Fetch(ctx context.Context, partition, max int, wait time.Duration)
 	pl := &l.pulls[partition]
 	pl.mu.Lock()
 	defer pl.mu.Unlock()
-	got, err := l.pull(pl, partition, max, wait)
+	got, err := l.pull(pl, l.cons[partition], max, wait)
 	if err != nil {
 		return zan.Batch{}, zan.Unavailable("event log", err)
 	}
@@ -384,12 +389,12 @@ type partitionPull struct {
 
 // pull takes up to n messages from the partition's pull, waiting up to
 // wait for the batch to fill.
-func (l *Log) pull(pl *partitionPull, partition, n int, wait time.Duration) ([]jetstream.Msg, error) {
+func (l *Log) pull(pl *partitionPull, cons jetstream.Consumer, n int, wait time.Duration) ([]jetstream.Msg, error) {
 	if pl.it == nil {
 		// Short-lived pull requests: the server keeps a dead node's waiting
 		// requests until they expire and may hand a redelivered message to
 		// one of them, losing it for another AckWait (seen on NATS 2.9).
-		it, err := l.cons[partition].Messages(jetstream.PullMaxMessages(max(2*n, 500)),
+		it, err := cons.Messages(jetstream.PullMaxMessages(max(2*n, 500)),
 			jetstream.PullExpiry(5*time.Second))
 		if err != nil {
 			return nil, err
@@ -425,8 +430,11 @@ func (l *Log) pull(pl *partitionPull, partition, n int, wait time.Duration) ([]j
 // stopPulls ends the continuous pulls, handing back at once what they had
 // buffered but nobody fetched.
 func (l *Log) stopPulls() {
+	pulls := []*partitionPull{&l.orderPull}
 	for i := range l.pulls {
-		pl := &l.pulls[i]
+		pulls = append(pulls, &l.pulls[i])
+	}
+	for _, pl := range pulls {
 		pl.mu.Lock()
 		if pl.it != nil {
 			pl.it.Drain()
@@ -474,8 +482,10 @@ func (l *Log) nakAll(msgs []jetstream.Msg) {
 // sequence passes its last sequence at call time. Acks can come out of
 // order (interior deletes), which is why the count alone is not checked
 // against anything but zero.
-func (l *Log) WaitApplied(ctx context.Context) error {
-	info, err := l.likes.Info(ctx)
+func (l *Log) WaitApplied(ctx context.Context) error { return waitApplied(ctx, l.likes) }
+
+func waitApplied(ctx context.Context, stream jetstream.Stream) error {
+	info, err := stream.Info(ctx)
 	if err != nil {
 		return zan.Unavailable("event log", err)
 	}
@@ -494,7 +504,7 @@ func (l *Log) WaitApplied(ctx context.Context) error {
 		case <-t.C:
 		}
 		delay = min(delay*2, 50*time.Millisecond)
-		if info, err = l.likes.Info(ctx); err != nil {
+		if info, err = stream.Info(ctx); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}

@@ -30,6 +30,9 @@ func TestEmbedded(t *testing.T) {
 	conformance.TestEventLog(t, func(t *testing.T) zan.EventLog {
 		return openEmbedded(t, t.TempDir())
 	})
+	conformance.TestOrderLog(t, func(t *testing.T) conformance.OrderLog {
+		return openEmbedded(t, t.TempDir())
+	})
 }
 
 func TestExternal(t *testing.T) {
@@ -37,7 +40,7 @@ func TestExternal(t *testing.T) {
 	if url == "" {
 		t.Skip("ZAN_TEST_NATS not set: set it to a NATS server with JetStream, e.g. nats://127.0.0.1:4222")
 	}
-	conformance.TestEventLog(t, func(t *testing.T) zan.EventLog {
+	open := func(t *testing.T) *Log {
 		b := make([]byte, 6)
 		rand.Read(b)
 		name := "t" + hex.EncodeToString(b)
@@ -49,7 +52,7 @@ func TestExternal(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			up := strings.ToUpper(name)
-			for _, s := range []string{up + "_LIKES", up + "_DLQ"} {
+			for _, s := range []string{up + "_LIKES", up + "_DLQ", up + "_ORDERS"} {
 				if err := l.js.DeleteStream(ctx, s); err != nil {
 					t.Errorf("deleting stream %s: %v", s, err)
 				}
@@ -57,7 +60,9 @@ func TestExternal(t *testing.T) {
 			l.Close()
 		})
 		return l
-	})
+	}
+	conformance.TestEventLog(t, func(t *testing.T) zan.EventLog { return open(t) })
+	conformance.TestOrderLog(t, func(t *testing.T) conformance.OrderLog { return open(t) })
 }
 
 func event(id string, tg zan.Target) zan.Event {
