@@ -15,6 +15,8 @@ import (
 	"github.com/zanlabs/zan/blogs"
 	"github.com/zanlabs/zan/likes"
 	"github.com/zanlabs/zan/reconcile"
+	"github.com/zanlabs/zan/shops"
+	"github.com/zanlabs/zan/vouchers"
 )
 
 // MaxBody is the largest request body accepted.
@@ -28,6 +30,8 @@ type Server struct {
 	Accounts *accounts.Service
 	Likes    *likes.Service
 	Blogs    *blogs.Service
+	Shops    *shops.Service
+	Vouchers *vouchers.Service
 	// Log is the event log, for the dead-letter admin calls.
 	Log zan.EventLog
 	// Reconciler serves the reconcile admin call.
@@ -72,6 +76,17 @@ func (s *Server) Handler() http.Handler {
 	h("GET /api/v1/blogs/{id}", s.getBlog)
 	h("DELETE /api/v1/blogs/{id}", s.auth(s.deleteBlog))
 	h("GET /api/v1/users/{uid}/blogs", s.userBlogs)
+
+	h("POST /api/v1/shops", s.admin(s.createShop))
+	h("GET /api/v1/shops", s.listShops)
+	h("GET /api/v1/shops/nearby", s.nearbyShops)
+	h("GET /api/v1/shops/{id}", s.getShop)
+	h("PUT /api/v1/shops/{id}", s.admin(s.updateShop))
+	h("GET /api/v1/shops/{id}/vouchers", s.shopVouchers)
+	h("POST /api/v1/vouchers", s.admin(s.createVoucher))
+	h("GET /api/v1/vouchers/{id}", s.getVoucher)
+	h("POST /api/v1/vouchers/{id}/orders", s.auth(s.order))
+	h("GET /api/v1/orders/{id}", s.auth(s.getOrder))
 
 	h("GET /api/v1/admin/dlq", s.admin(s.listDeadLetters))
 	h("POST /api/v1/admin/dlq/replay", s.admin(s.replayDeadLetters))

@@ -66,4 +66,26 @@ var (
 	HotKeys = promauto.NewGauge(prometheus.GaugeOpts{
 		Name: "zan_hot_keys", Help: "Targets the HeavyKeeper sketch reports hot now on this node.",
 	})
+
+	ShopCache = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "zan_shop_cache_requests_total",
+		Help: "Shop reads by how the cache answered: l1, l2 (hits), stale (served past its logical expiry), absent (known missing: Bloom filter or absent entry), miss (read from the store).",
+	}, []string{"result"})
+	ShopRebuilds = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "zan_shop_cache_rebuilds_total", Help: "Shop cache entries rebuilt from the store.",
+	})
+	ShopInvalidations = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "zan_shop_cache_invalidations_total", Help: "Shop L1 entries dropped on a notification from any node.",
+	})
+	Orders = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "zan_voucher_orders_total",
+		Help: "Order attempts by outcome: taken, sold_out, duplicate, window, rate_limited, unavailable.",
+	}, []string{"result"})
+	OrdersWritten = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "zan_voucher_orders_written_total",
+		Help: "Orders handled by the order writer: stored, exists (redelivered), rejected_duplicate, rejected_sold_out.",
+	}, []string{"outcome"})
+	OrderLag = promauto.NewGauge(prometheus.GaugeOpts{
+		Name: "zan_order_writer_lag_seconds", Help: "Age of the oldest order of the last batch the order writer stored.",
+	})
 )
