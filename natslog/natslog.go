@@ -41,6 +41,10 @@ type Config struct {
 	// PublishTimeout bounds a publish whose context has no deadline
 	// (default 5 s).
 	PublishTimeout time.Duration
+	// AckWait is how long a fetched batch may stay unacknowledged before
+	// the server hands it to another consumer (default 30 s): what a
+	// crashed node had fetched waits this long on the nodes that remain.
+	AckWait time.Duration
 	// Name prefixes the subjects, streams and consumers (default "zan"), so
 	// several logs can share one server.
 	Name   string
@@ -82,6 +86,9 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 	}
 	if cfg.Name == "" {
 		cfg.Name = "zan"
+	}
+	if cfg.AckWait <= 0 {
+		cfg.AckWait = 30 * time.Second
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -235,7 +242,7 @@ func (l *Log) setup(ctx context.Context) error {
 			// A batch handed to a node that died comes back after AckWait;
 			// the persister naks what it fails to apply, so only crashes
 			// wait this long.
-			AckWait: 30 * time.Second,
+			AckWait: l.cfg.AckWait,
 			// The persister dead-letters what it cannot apply; the log
 			// never drops an event on its own.
 			MaxDeliver:    -1,

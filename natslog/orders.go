@@ -46,7 +46,7 @@ func (l *Log) setupOrders(ctx context.Context) error {
 	l.orderCons, err = l.orders.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
 		Durable:       durable,
 		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       30 * time.Second,
+		AckWait:       l.cfg.AckWait,
 		MaxDeliver:    -1,
 		MaxAckPending: 20000,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
