@@ -55,3 +55,15 @@ func BenchmarkToggle(b *testing.B) {
 		})
 	}
 }
+
+func TestVouchers(t *testing.T) {
+	conformance.TestVoucherState(t, func(t *testing.T) zan.VoucherState { return memory.NewVouchers() })
+}
+
+func TestCache(t *testing.T) {
+	conformance.TestCache(t, func(t *testing.T) zan.Cache {
+		c := memory.NewCache()
+		t.Cleanup(func() { c.Close() })
+		return c
+	})
+}

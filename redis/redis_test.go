@@ -106,6 +106,12 @@ func suites(t *testing.T, cfg Config) {
 	t.Run("SessionStore", func(t *testing.T) {
 		conformance.TestSessionStore(t, func(t *testing.T) zan.SessionStore { return open(t, cfg).Sessions() })
 	})
+	t.Run("VoucherState", func(t *testing.T) {
+		conformance.TestVoucherState(t, func(t *testing.T) zan.VoucherState { return open(t, cfg).Vouchers() })
+	})
+	t.Run("Cache", func(t *testing.T) {
+		conformance.TestCache(t, func(t *testing.T) zan.Cache { return open(t, cfg).Cache() })
+	})
 	t.Run("BigLoad", func(t *testing.T) { testBigLoad(t, open(t, cfg).Likes()) })
 	t.Run("IdleIndex", func(t *testing.T) { testIdleIndex(t, open(t, cfg).Likes()) })
 }

@@ -1,0 +1,164 @@
+package conformance
+
+import (
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/zanlabs/zan"
+)
+
+// TestVoucherState runs the flash-sale hot-state suite. Voucher ids are
+// unique per run, so a shared backend may be reused.
+func TestVoucherState(t *testing.T, open func(t *testing.T) zan.VoucherState) {
+	now := time.UnixMicro(time.Now().UnixMicro())
+	load := func(t *testing.T, h zan.VoucherState, remaining int64, buyers ...int64) int64 {
+		t.Helper()
+		id := uniqueID()
+		if err := h.LoadVoucher(t.Context(), zan.VoucherSale{ID: id, Remaining: remaining,
+			BeginAt: now.Add(-time.Hour), EndAt: now.Add(time.Hour), Buyers: buyers}); err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	remaining := func(t *testing.T, h zan.VoucherState, id, want int64) {
+		t.Helper()
+		n, ok, err := h.VoucherRemaining(t.Context(), id)
+		if err != nil || !ok || n != want {
+			t.Fatalf("remaining = %d (loaded %v), %v; want %d", n, ok, err, want)
+		}
+	}
+
+	t.Run("NotLoaded", func(t *testing.T) {
+		h := open(t)
+		id := uniqueID()
+		if _, err := h.TakeVoucher(t.Context(), id, 1, now); err != zan.ErrNotLoaded {
+			t.Fatalf("take of a missing sale: %v, want ErrNotLoaded", err)
+		}
+		if _, ok, err := h.VoucherRemaining(t.Context(), id); ok || err != nil {
+			t.Fatalf("remaining of a missing sale: loaded %v, %v", ok, err)
+		}
+		if err := h.UndoTake(t.Context(), id, 1); err != nil {
+			t.Fatalf("undo on a missing sale: %v", err)
+		}
+	})
+
+	t.Run("LoadKeepsFirst", func(t *testing.T) {
+		h := open(t)
+		id := load(t, h, 5)
+		if err := h.LoadVoucher(t.Context(), zan.VoucherSale{ID: id, Remaining: 99, BeginAt: now, EndAt: now.Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+		remaining(t, h, id, 5)
+	})
+
+	t.Run("Outcomes", func(t *testing.T) {
+		h := open(t)
+		id := uniqueID()
+		begin, end := now.Add(time.Minute), now.Add(time.Hour)
+		if err := h.LoadVoucher(t.Context(), zan.VoucherSale{ID: id, Remaining: 1, BeginAt: begin, EndAt: end}); err != nil {
+			t.Fatal(err)
+		}
+		steps := []struct {
+			user int64
+			at   time.Time
+			want zan.TakeResult
+			left int64
+		}{
+			{1, begin.Add(-time.Microsecond), zan.TakeNotStarted, 1},
+			{1, end, zan.TakeEnded, 1},
+			{1, begin, zan.Taken, 0},
+			{1, begin, zan.TakeDuplicate, 0},
+			{2, begin, zan.TakeSoldOut, 0},
+		}
+		for i, s := range steps {
+			got, err := h.TakeVoucher(t.Context(), id, s.user, s.at)
+			if err != nil || got != s.want {
+				t.Fatalf("step %d: %v, %v; want %v", i, got, err, s.want)
+			}
+			remaining(t, h, id, s.left)
+		}
+		// Undo gives the unit back: another user can take it, and the first
+		// could again.
+		if err := h.UndoTake(t.Context(), id, 1); err != nil {
+			t.Fatal(err)
+		}
+		remaining(t, h, id, 1)
+		if err := h.UndoTake(t.Context(), id, 1); err != nil { // not a buyer now: nothing
+			t.Fatal(err)
+		}
+		remaining(t, h, id, 1)
+		if got, _ := h.TakeVoucher(t.Context(), id, 2, begin); got != zan.Taken {
+			t.Fatalf("take after an undo: %v", got)
+		}
+	})
+
+	t.Run("LoadedBuyers", func(t *testing.T) {
+		h := open(t)
+		id := load(t, h, 3, 7, 8)
+		for _, u := range []int64{7, 8} {
+			if got, err := h.TakeVoucher(t.Context(), id, u, now); err != nil || got != zan.TakeDuplicate {
+				t.Fatalf("loaded buyer %d: %v, %v", u, got, err)
+			}
+		}
+		if got, _ := h.TakeVoucher(t.Context(), id, 9, now); got != zan.Taken {
+			t.Fatalf("new buyer: %v", got)
+		}
+	})
+
+	t.Run("ManyBuyersLoaded", func(t *testing.T) {
+		h := open(t)
+		buyers := make([]int64, 50000)
+		for i := range buyers {
+			buyers[i] = int64(i + 1)
+		}
+		id := load(t, h, 10, buyers...)
+		for _, u := range []int64{1, 25000, 50000} {
+			if got, _ := h.TakeVoucher(t.Context(), id, u, now); got != zan.TakeDuplicate {
+				t.Fatalf("buyer %d of 50,000: %v", u, got)
+			}
+		}
+		if got, _ := h.TakeVoucher(t.Context(), id, 50001, now); got != zan.Taken {
+			t.Fatalf("new buyer: %v", got)
+		}
+	})
+
+	t.Run("Contention", func(t *testing.T) {
+		h := open(t)
+		id := load(t, h, 100)
+		var taken atomic.Int64
+		var mu sync.Mutex
+		winners := map[int64]bool{}
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		for range 64 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := next.Add(1); i <= 6000; i = next.Add(1) {
+					user := 1 + i%2000
+					got, err := h.TakeVoucher(t.Context(), id, user, now)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if got == zan.Taken {
+						taken.Add(1)
+						mu.Lock()
+						if winners[user] {
+							t.Errorf("user %d took twice", user)
+						}
+						winners[user] = true
+						mu.Unlock()
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		if taken.Load() != 100 {
+			t.Fatalf("%d units taken of 100", taken.Load())
+		}
+		remaining(t, h, id, 0)
+	})
+}

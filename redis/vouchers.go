@@ -1,0 +1,139 @@
+package redis
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/rueidis"
+
+	"github.com/zanlabs/zan"
+)
+
+// Vouchers is a zan.VoucherState in Redis. A sale is a HASH {p:v:<id>}
+// (remaining, begin and end in µs) and a SET {p:v:<id>}:b of its buyers:
+// one hash tag, so the take script runs on one cluster slot.
+type Vouchers struct{ c *Client }
+
+var _ zan.VoucherState = (*Vouchers)(nil)
+
+// Vouchers returns the flash-sale hot state.
+func (c *Client) Vouchers() *Vouchers { return &Vouchers{c: c} }
+
+func (v *Vouchers) keys(id int64) (meta, buyers string) {
+	meta = "{" + v.c.prefix + ":v:" + strconv.FormatInt(id, 10) + "}"
+	return meta, meta + ":b"
+}
+
+// Take results, as the script returns them: the zan.TakeResult values.
+// takeLua: KEYS meta, buyers; ARGV user, now (µs). -1: not loaded.
+var takeLua = newScript(`
+local h = redis.call('HMGET', KEYS[1], 'remaining', 'begin', 'end')
+if not h[1] then return -1 end
+local now = tonumber(ARGV[2])
+if now < tonumber(h[2]) then return 4 end
+if now >= tonumber(h[3]) then return 5 end
+if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then return 3 end
+if tonumber(h[1]) <= 0 then return 2 end
+redis.call('HINCRBY', KEYS[1], 'remaining', -1)
+redis.call('SADD', KEYS[2], ARGV[1])
+return 1
+`)
+
+// undoTakeLua: KEYS meta, buyers; ARGV user.
+var undoTakeLua = newScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 and redis.call('SREM', KEYS[2], ARGV[1]) == 1 then
+  redis.call('HINCRBY', KEYS[1], 'remaining', 1)
+end
+return 0
+`)
+
+// installLua: KEYS meta, buyers, staging (or the empty set's name when
+// there are no buyers); ARGV remaining, begin, end. It installs the sale
+// unless one is there, and always removes the staging set.
+var installLua = newScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('DEL', KEYS[3])
+  return 0
+end
+redis.call('DEL', KEYS[2])
+if redis.call('EXISTS', KEYS[3]) == 1 then redis.call('RENAME', KEYS[3], KEYS[2]) end
+redis.call('HSET', KEYS[1], 'remaining', ARGV[1], 'begin', ARGV[2], 'end', ARGV[3])
+return 1
+`)
+
+// LoadVoucher implements zan.VoucherState. Buyers go to a staging set of
+// this load's own first, in chunks (a sale can have millions), and one
+// script installs it only if the sale is still absent: a concurrent loader
+// or a buyer who got there first is never overwritten, and a half-written
+// buyer set is never live.
+func (v *Vouchers) LoadVoucher(ctx context.Context, s zan.VoucherSale) error {
+	meta, buyers := v.keys(s.ID)
+	var b [8]byte
+	rand.Read(b[:])
+	staging := meta + ":s:" + hex.EncodeToString(b[:])
+	const chunk = 5000
+	for i := 0; i < len(s.Buyers); i += chunk {
+		members := make([]string, 0, chunk)
+		for _, u := range s.Buyers[i:min(i+chunk, len(s.Buyers))] {
+			members = append(members, strconv.FormatInt(u, 10))
+		}
+		cmds := rueidis.Commands{
+			v.c.c.B().Sadd().Key(staging).Member(members...).Build(),
+			// A loader that dies half way leaves nothing for long.
+			v.c.c.B().Expire().Key(staging).Seconds(300).Build(),
+		}
+		for _, r := range v.c.c.DoMulti(ctx, cmds...) {
+			if err := r.Error(); err != nil {
+				return wrap(err)
+			}
+		}
+	}
+	err := installLua.run(ctx, v.c.c, []string{meta, buyers, staging},
+		strconv.FormatInt(s.Remaining, 10), strconv.FormatInt(s.BeginAt.UnixMicro(), 10),
+		strconv.FormatInt(s.EndAt.UnixMicro(), 10)).Error()
+	return wrap(err)
+}
+
+// TakeVoucher implements zan.VoucherState.
+func (v *Vouchers) TakeVoucher(ctx context.Context, id, user int64, now time.Time) (zan.TakeResult, error) {
+	meta, buyers := v.keys(id)
+	n, err := takeLua.run(ctx, v.c.c, []string{meta, buyers},
+		strconv.FormatInt(user, 10), strconv.FormatInt(now.UnixMicro(), 10)).AsInt64()
+	if err != nil {
+		return 0, wrap(err)
+	}
+	switch {
+	case n == -1:
+		return 0, zan.ErrNotLoaded
+	case n >= int64(zan.Taken) && n <= int64(zan.TakeEnded):
+		return zan.TakeResult(n), nil
+	}
+	return 0, fmt.Errorf("redis: take replied %d", n)
+}
+
+// UndoTake implements zan.VoucherState.
+func (v *Vouchers) UndoTake(ctx context.Context, id, user int64) error {
+	meta, buyers := v.keys(id)
+	return wrap(undoTakeLua.run(ctx, v.c.c, []string{meta, buyers}, strconv.FormatInt(user, 10)).Error())
+}
+
+// VoucherRemaining implements zan.VoucherState.
+func (v *Vouchers) VoucherRemaining(ctx context.Context, id int64) (int64, bool, error) {
+	meta, _ := v.keys(id)
+	s, err := v.c.c.Do(ctx, v.c.c.B().Hget().Key(meta).Field("remaining").Build()).ToString()
+	if rueidis.IsRedisNil(err) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, wrap(err)
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return 0, false, fmt.Errorf("redis: remaining %q: %w", s, err)
+	}
+	return n, true, nil
+}
