@@ -164,6 +164,8 @@ type Store interface {
 	SessionStore
 	BlogStore
 	LikeStore
+	ShopStore
+	VoucherStore
 	Ping(ctx context.Context) error
 	Close() error
 }

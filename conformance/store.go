@@ -45,6 +45,12 @@ func TestStore(t *testing.T, open func(t *testing.T) zan.Store) {
 		{"ScanLikers", testScanLikers},
 		{"CommonLikers", testCommonLikers},
 		{"RecountLikes", testRecountLikes},
+		{"Shops/GetUpdate", testShopsGetUpdate},
+		{"Shops/Search", testShopsSearch},
+		{"Shops/Nearby", testShopsNearby},
+		{"Vouchers", testVouchers},
+		{"ApplyOrders/Outcomes", testApplyOrders},
+		{"ApplyOrders/Concurrent", testApplyOrdersConcurrent},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

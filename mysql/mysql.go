@@ -110,6 +110,13 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		_, err := db.ExecContext(ctx, q, args...)
 		return dbErr(ctx, err)
 	})
+	d.Common.SetDialect(sqlstore.Dialect{
+		Begin:     func(ctx context.Context) (*sql.Tx, error) { return db.BeginTx(ctx, nil) },
+		Err:       dbErr,
+		ForUpdate: " FOR UPDATE",
+		IndexText: indexText,
+		MatchText: matchText,
+	})
 	return d, nil
 }
 

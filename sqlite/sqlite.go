@@ -135,6 +135,15 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 		_, err := db.w.ExecContext(ctx, q, args...)
 		return dbErr(ctx, err)
 	})
+	db.Common.SetDialect(sqlstore.Dialect{
+		Begin: func(ctx context.Context) (*sql.Tx, error) { return db.w.BeginTx(ctx, nil) },
+		Err:   dbErr,
+		// One writer connection with BEGIN IMMEDIATE: a transaction holds
+		// the whole database's write lock from its start.
+		ForUpdate: "",
+		IndexText: indexText,
+		MatchText: matchText,
+	})
 	return db, nil
 }
 

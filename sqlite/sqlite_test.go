@@ -78,8 +78,8 @@ func TestReopen(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if v, err := p.GetDBVersion(ctx); err != nil || v != 1 {
-			t.Fatalf("schema version: %d, %v; want 1", v, err)
+		if v, err := p.GetDBVersion(ctx); err != nil || v != 2 {
+			t.Fatalf("schema version: %d, %v; want 2", v, err)
 		}
 		if pending, err := p.HasPending(ctx); err != nil || pending {
 			t.Fatalf("pending migrations after Open: %v, %v", pending, err)

@@ -46,6 +46,14 @@ type Config struct {
 	IdleTTL        time.Duration
 	SessionTTL     time.Duration
 	ReconcileEvery time.Duration
+
+	OrderRate    float64
+	OrderBurst   int
+	VoucherRate  float64
+	VoucherBurst int
+	ShopCacheTTL time.Duration
+	Prewarm      int
+	AckWait      time.Duration
 }
 
 func (c *Config) flags(fs *flag.FlagSet) {
@@ -83,6 +91,14 @@ func (c *Config) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.IdleTTL, "idle-ttl", 24*time.Hour, "idle time before any target leaves the hot state")
 	fs.DurationVar(&c.SessionTTL, "session-ttl", 30*time.Minute, "sessions expire after this long without use")
 	fs.DurationVar(&c.ReconcileEvery, "reconcile-every", 10*time.Minute, "reconcile every hot target with the store this often (0: only on demand)")
+	fs.DurationVar(&c.AckWait, "ack-wait", 30*time.Second, "event log: how long a batch fetched by a node that died waits before another node gets it")
+
+	fs.Float64Var(&c.OrderRate, "order-rate", 1, "voucher order attempts per second per user")
+	fs.IntVar(&c.OrderBurst, "order-burst", 5, "order attempt burst per user")
+	fs.Float64Var(&c.VoucherRate, "voucher-rate", 2000, "order attempts per second per voucher, all users together; beyond it attempts are shed with 429")
+	fs.IntVar(&c.VoucherBurst, "voucher-burst", 2000, "order attempt burst per voucher")
+	fs.DurationVar(&c.ShopCacheTTL, "shop-cache-ttl", 30*time.Minute, "life of a cached shop (plus up to 20% jitter)")
+	fs.IntVar(&c.Prewarm, "prewarm", 1000, "newest shops loaded into the cache at start, with logical expiry (0: none)")
 }
 
 // parse reads the environment, then args.
@@ -126,7 +142,14 @@ func (c *Config) validate() error {
 		return fmt.Errorf("--batch-size must be positive")
 	case c.BatchWait <= 0:
 		return fmt.Errorf("--batch-wait must be positive")
-	case c.LikeRate <= 0 || c.LikeBurst < 1 || c.BlogRate <= 0 || c.BlogBurst < 1:
+	case c.AckWait < time.Second:
+		return fmt.Errorf("--ack-wait must be at least 1s")
+	case c.ShopCacheTTL < time.Second:
+		return fmt.Errorf("--shop-cache-ttl must be at least 1s")
+	case c.Prewarm < 0:
+		return fmt.Errorf("--prewarm must not be negative")
+	case c.LikeRate <= 0 || c.LikeBurst < 1 || c.BlogRate <= 0 || c.BlogBurst < 1 ||
+		c.OrderRate <= 0 || c.OrderBurst < 1 || c.VoucherRate <= 0 || c.VoucherBurst < 1:
 		return fmt.Errorf("rate limits must be positive")
 	}
 	return nil

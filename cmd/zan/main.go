@@ -3,6 +3,8 @@
 //	zan serve     run the server (embedded by default)
 //	zan dlq       list or replay dead-lettered like events
 //	zan reconcile repair drift between the hot state and the store
+//	zan migrate   copy a store into MySQL/MariaDB/TiDB
+//	zan seed      load demo shops and vouchers into a running server
 //	zan version   print the version
 package main
 
@@ -42,6 +44,8 @@ Usage:
                              repair drift between the hot state and the store
   zan migrate --from <data dir | mysql://...> --to mysql://... [flags]
                              copy a store into MySQL/MariaDB/TiDB, resumably, and verify
+  zan seed [--shops N] [flags]
+                             load demo shops and vouchers into a running server (admin)
   zan version                print the version
 
 Run 'zan serve -h' for the server's flags.
@@ -70,6 +74,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runReconcile(ctx, args[1:], stdout)
 	case "migrate":
 		return runMigrate(ctx, args[1:], stdout)
+	case "seed":
+		return runSeed(ctx, args[1:], stdout)
 	case "version":
 		fmt.Fprintln(stdout, "zan", Version)
 		return nil

@@ -27,8 +27,10 @@ import (
 	"github.com/zanlabs/zan/persist"
 	"github.com/zanlabs/zan/reconcile"
 	"github.com/zanlabs/zan/redis"
+	"github.com/zanlabs/zan/shops"
 	"github.com/zanlabs/zan/sms"
 	"github.com/zanlabs/zan/sqlite"
+	"github.com/zanlabs/zan/vouchers"
 	"github.com/zanlabs/zan/web"
 )
 
@@ -86,7 +88,7 @@ func (m *Main) Start(ctx context.Context) (err error) {
 	m.log, err = natslog.Open(ctx, natslog.Config{
 		Name: c.Name, URL: c.NATSURL, Dir: filepath.Join(c.Data, "jetstream"), Listen: c.NATSListen,
 		SyncAlways: c.Fsync, Partitions: c.Partitions, PublishTimeout: c.PublishTimeout,
-		Logger: m.Logger,
+		AckWait: c.AckWait, Logger: m.Logger,
 	})
 	if err != nil {
 		return fmt.Errorf("opening the event log: %w", err)
@@ -123,11 +125,22 @@ func (m *Main) Start(ctx context.Context) (err error) {
 		PublishTimeout: c.PublishTimeout,
 	}, hot, m.log, db, limiter, m.Logger)
 	bl := blogs.New(blogs.Config{Limit: zan.Limit{Rate: c.BlogRate, Burst: c.BlogBurst}}, db, db, lk, limiter, ids)
+	prewarm := c.Prewarm
+	if prewarm == 0 {
+		prewarm = -1 // the service's own "none"
+	}
+	sh := shops.New(shops.Config{TTL: c.ShopCacheTTL, Prewarm: prewarm}, db, hs.cache, m.log, ids, m.Logger)
+	vs := vouchers.New(vouchers.Config{
+		UserLimit:      zan.Limit{Rate: c.OrderRate, Burst: c.OrderBurst},
+		VoucherLimit:   zan.Limit{Rate: c.VoucherRate, Burst: c.VoucherBurst},
+		PublishTimeout: c.PublishTimeout,
+	}, db, db, hs.vouchers, m.log, hs.cache, limiter, ids, m.Logger)
+	orders := &vouchers.Writer{Log: m.log, Store: db, Pending: hs.cache, Logger: m.Logger}
 	m.persist = persist.New(persist.Config{BatchSize: c.BatchSize, MaxWait: c.BatchWait, Retries: c.Retries}, m.log, db, m.Logger)
 
 	rc := &reconcile.Reconciler{Hot: hot, Log: m.log, Store: db, Logger: m.Logger}
 	api := &httpapi.Server{
-		Accounts: acc, Likes: lk, Blogs: bl, Log: m.log, Reconciler: rc, AdminToken: c.AdminToken,
+		Accounts: acc, Likes: lk, Blogs: bl, Shops: sh, Vouchers: vs, Log: m.log, Reconciler: rc, AdminToken: c.AdminToken,
 		Logger: m.Logger, AccessLog: c.AccessLog, Web: web.Handler(),
 		Ready: func(ctx context.Context) error {
 			ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
@@ -139,8 +152,20 @@ func (m *Main) Start(ctx context.Context) (err error) {
 	// Background workers run until Close.
 	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	m.cancel = cancel
+	// The shop cache needs its Bloom filter before the first read: a
+	// missing filter would be no protection, an empty one a 404 for all.
+	if err := sh.Start(wctx); err != nil {
+		cancel()
+		return fmt.Errorf("starting the shop cache: %w", err)
+	}
+	m.closers = append([]func() error{func() error { sh.Close(); return nil }}, m.closers...)
+	if c.Dev {
+		if err := seedDev(ctx, sh, vs, db); err != nil {
+			m.Logger.Warn("seeding the demo shops", "err", err)
+		}
+	}
 	for name, run := range map[string]func(context.Context) error{
-		"persister": m.persist.Run, "evictor": lk.Run, "sessions": acc.Run,
+		"persister": m.persist.Run, "orders": orders.Run, "evictor": lk.Run, "sessions": acc.Run,
 		"reconciler": func(ctx context.Context) error { return rc.Run(ctx, c.ReconcileEvery) },
 	} {
 		m.workers.Add(1)
@@ -227,6 +252,8 @@ func (m *Main) openStore(ctx context.Context) error {
 // account data every node must share.
 type hotParts struct {
 	likes    zan.LikeState
+	vouchers zan.VoucherState
+	cache    zan.Cache
 	sessions zan.SessionStore
 	codes    zan.CodeStore
 	limiter  zan.RateLimiter
@@ -239,9 +266,9 @@ func (m *Main) openHot(ctx context.Context) (hotParts, error) {
 	c := &m.Config
 	m.pingHot = func(context.Context) error { return nil }
 	if c.RedisURL == "" && c.RedisCluster == "" {
-		codes, limiter := memory.NewCodes(), memory.NewLimiter()
-		m.closers = append([]func() error{codes.Close, limiter.Close}, m.closers...)
-		return hotParts{memory.NewLikes(), m.store, codes, limiter}, nil
+		codes, limiter, cache := memory.NewCodes(), memory.NewLimiter(), memory.NewCache()
+		m.closers = append([]func() error{codes.Close, limiter.Close, cache.Close}, m.closers...)
+		return hotParts{memory.NewLikes(), memory.NewVouchers(), cache, m.store, codes, limiter}, nil
 	}
 	cfg := redis.Config{Cluster: c.RedisCluster != "", Prefix: c.Name}
 	if cfg.Cluster {
@@ -261,7 +288,7 @@ func (m *Main) openHot(ctx context.Context) (hotParts, error) {
 	}
 	m.closers = append([]func() error{rc.Close}, m.closers...)
 	m.pingHot = rc.Ping
-	return hotParts{rc.Likes(), rc.Sessions(), rc.Codes(), rc.Limiter()}, nil
+	return hotParts{rc.Likes(), rc.Vouchers(), rc.Cache(), rc.Sessions(), rc.Codes(), rc.Limiter()}, nil
 }
 
 // serveDebug serves pprof on its own listener, away from the public API.

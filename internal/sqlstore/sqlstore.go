@@ -24,9 +24,10 @@ type (
 // Common answers the queries whose text both dialects share. Embedded in
 // an adapter's DB, its methods become the adapter's.
 type Common struct {
-	query  QueryFunc
-	exec   ExecFunc
-	prefix string
+	query   QueryFunc
+	exec    ExecFunc
+	prefix  string
+	dialect Dialect
 }
 
 // NewCommon returns a Common over tables named prefix+"users", and so on.

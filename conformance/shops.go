@@ -1,0 +1,316 @@
+package conformance
+
+import (
+	"cmp"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/zanlabs/zan"
+	"github.com/zanlabs/zan/geo"
+)
+
+func shop(id int64, name, typ, addr string, x, y float64) zan.Shop {
+	t := now()
+	return zan.Shop{ID: id, Name: name, Type: typ, Address: addr, X: x, Y: y, Score: 4.5, AvgPrice: 60,
+		OpenHours: "10:00-22:00", CreatedAt: t, UpdatedAt: t}
+}
+
+func createShops(t *testing.T, s zan.Store, shops ...zan.Shop) {
+	t.Helper()
+	for _, sh := range shops {
+		if err := s.CreateShop(t.Context(), sh); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func testShopsGetUpdate(t *testing.T, s zan.Store) {
+	sh := shop(11, "Lanzhou Noodle House", "food", "18 Hubin Road", 120.162, 30.259)
+	createShops(t, s, sh)
+	got, err := s.Shop(t.Context(), 11)
+	if err != nil || got != sh {
+		t.Fatalf("Shop = %+v, %v; want %+v", got, err, sh)
+	}
+	if _, err := s.Shop(t.Context(), 12); !zan.IsNotFound(err) {
+		t.Fatalf("missing shop: %v", err)
+	}
+	up := sh
+	up.Name, up.X, up.UpdatedAt = "Sichuan Hot Pot", 120.2, sh.UpdatedAt.Add(time.Second)
+	up.CreatedAt = sh.CreatedAt.Add(time.Hour) // must be kept
+	if err := s.UpdateShop(t.Context(), up); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = s.Shop(t.Context(), 11)
+	up.CreatedAt = sh.CreatedAt
+	if got != up {
+		t.Fatalf("after update: %+v, want %+v", got, up)
+	}
+	if err := s.UpdateShop(t.Context(), up); err != nil { // same values again
+		t.Fatalf("update to the same values: %v", err)
+	}
+	// The words moved with the update.
+	if p, _ := s.Shops(t.Context(), zan.ShopFilter{Q: "noodle"}); len(p.Shops) != 0 {
+		t.Fatalf("old name still found: %v", p.Shops)
+	}
+	if p, _ := s.Shops(t.Context(), zan.ShopFilter{Q: "hot pot"}); len(p.Shops) != 1 {
+		t.Fatalf("new name not found: %v", p.Shops)
+	}
+	missing := up
+	missing.ID = 99
+	if err := s.UpdateShop(t.Context(), missing); !zan.IsNotFound(err) {
+		t.Fatalf("update of a missing shop: %v", err)
+	}
+}
+
+func shopIDs(p []zan.Shop) []int64 {
+	out := make([]int64, len(p))
+	for i, s := range p {
+		out[i] = s.ID
+	}
+	return out
+}
+
+func testShopsSearch(t *testing.T, s zan.Store) {
+	createShops(t, s,
+		shop(1, "Lanzhou Noodle House", "food", "18 Hubin Road, Xihu District", 120.1, 30.2),
+		shop(2, "Morning Coffee", "cafe", "3 Nanshan Road", 120.1, 30.2),
+		shop(3, "NOODLE bar", "food", "7 Yan'an Road", 120.1, 30.2),
+		shop(4, "Lakeside Tea Room", "cafe", "1 Hubin Road", 120.1, 30.2),
+		shop(5, "兰州拉面 Noodles", "food", "西湖区 湖滨路", 120.1, 30.2),
+		shop(6, "Café Été", "cafe", "Nanshan-Road 9", 120.1, 30.2),
+	)
+	cases := []struct {
+		f    zan.ShopFilter
+		want []int64
+	}{
+		{zan.ShopFilter{}, []int64{6, 5, 4, 3, 2, 1}},
+		{zan.ShopFilter{Type: "cafe"}, []int64{6, 4, 2}},
+		{zan.ShopFilter{Q: "noodle"}, []int64{5, 3, 1}},
+		{zan.ShopFilter{Q: "nood"}, []int64{5, 3, 1}},
+		{zan.ShopFilter{Q: "Noodle Lanzhou"}, []int64{1}},
+		{zan.ShopFilter{Q: "noodle", Type: "food"}, []int64{5, 3, 1}},
+		{zan.ShopFilter{Q: "hubin"}, []int64{4, 1}},
+		{zan.ShopFilter{Q: "hubin road tea"}, []int64{4}},
+		{zan.ShopFilter{Q: "nanshan"}, []int64{6, 2}},
+		{zan.ShopFilter{Q: "兰州"}, []int64{5}},
+		{zan.ShopFilter{Q: "湖滨路"}, []int64{5}},
+		{zan.ShopFilter{Q: "café"}, []int64{6}},
+		{zan.ShopFilter{Q: "été"}, []int64{6}},
+		{zan.ShopFilter{Q: "pizza"}, nil},
+		{zan.ShopFilter{Q: "noodle pizza"}, nil},
+		{zan.ShopFilter{Q: "!!"}, nil},
+		{zan.ShopFilter{Q: `" OR 1=1 -- *`}, nil},
+	}
+	for _, c := range cases {
+		p, err := s.Shops(t.Context(), c.f)
+		if err != nil {
+			t.Fatalf("%+v: %v", c.f, err)
+		}
+		if got := shopIDs(p.Shops); !slices.Equal(got, c.want) && !(len(got) == 0 && len(c.want) == 0) {
+			t.Errorf("%+v: %v, want %v", c.f, got, c.want)
+		}
+	}
+	// Pages of 4 then 2, with a cursor.
+	p, _ := s.Shops(t.Context(), zan.ShopFilter{Limit: 4})
+	if !slices.Equal(shopIDs(p.Shops), []int64{6, 5, 4, 3}) || p.Next == nil {
+		t.Fatalf("first page: %v next %v", shopIDs(p.Shops), p.Next)
+	}
+	p, _ = s.Shops(t.Context(), zan.ShopFilter{Limit: 4, After: p.Next})
+	if !slices.Equal(shopIDs(p.Shops), []int64{2, 1}) || p.Next != nil {
+		t.Fatalf("second page: %v next %v", shopIDs(p.Shops), p.Next)
+	}
+	var all []int64
+	if err := s.ShopIDs(t.Context(), func(ids []int64) error { all = append(all, ids...); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(all, []int64{1, 2, 3, 4, 5, 6}) {
+		t.Fatalf("ShopIDs: %v", all)
+	}
+}
+
+// testShopsNearby compares nearby searches with a brute-force answer over
+// shops scattered around Hangzhou.
+func testShopsNearby(t *testing.T, s zan.Store) {
+	r := rand.New(rand.NewPCG(3, 4))
+	cx, cy := 120.15, 30.28
+	var shops []zan.Shop
+	types := []string{"food", "cafe"}
+	for i := range 400 {
+		d := math.Exp(r.Float64()*math.Log(30000/10)) * 10 // 10 m to 30 km
+		b := r.Float64() * 2 * math.Pi
+		sh := shop(int64(i+1), "Shop", types[i%2], "", cx+d*math.Sin(b)/96000, cy+d*math.Cos(b)/111000)
+		shops = append(shops, sh)
+	}
+	createShops(t, s, shops...)
+	for _, q := range []zan.NearbyQuery{
+		{X: cx, Y: cy, RadiusM: 50},
+		{X: cx, Y: cy, RadiusM: 1000},
+		{X: cx, Y: cy, RadiusM: 5000, Type: "cafe"},
+		{X: cx + 0.01, Y: cy - 0.02, RadiusM: 3000},
+		{X: cx, Y: cy, RadiusM: 20000},
+	} {
+		type hit struct {
+			id int64
+			d  float64
+		}
+		var want []hit
+		for _, sh := range shops {
+			if d := geo.Distance(q.X, q.Y, sh.X, sh.Y); d <= q.RadiusM && (q.Type == "" || q.Type == sh.Type) {
+				want = append(want, hit{sh.ID, d})
+			}
+		}
+		slices.SortFunc(want, func(a, b hit) int {
+			return cmp.Or(cmp.Compare(math.Round(a.d*1000), math.Round(b.d*1000)), cmp.Compare(a.id, b.id))
+		})
+		var got []hit
+		q.Limit = 7
+		for pages := 0; ; pages++ {
+			p, err := s.NearbyShops(t.Context(), q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, sh := range p.Shops {
+				got = append(got, hit{sh.ID, p.Distances[i]})
+			}
+			if p.Next == nil || pages > 100 {
+				break
+			}
+			q.After = p.Next
+		}
+		if len(got) != len(want) {
+			t.Fatalf("%+v: %d shops, want %d", q, len(got), len(want))
+		}
+		for i := range got {
+			if got[i].id != want[i].id || math.Abs(got[i].d-want[i].d) > 0.01 {
+				t.Fatalf("%+v: item %d is %+v, want %+v", q, i, got[i], want[i])
+			}
+		}
+	}
+}
+
+func voucher(id, shopID, stock int64) zan.Voucher {
+	t := now()
+	return zan.Voucher{ID: id, ShopID: shopID, Title: "50 off", Stock: stock, Remaining: stock,
+		BeginAt: t, EndAt: t.Add(time.Hour), CreatedAt: t}
+}
+
+func testVouchers(t *testing.T, s zan.Store) {
+	first := voucher(21, 1, 10)
+	for _, v := range []zan.Voucher{first, voucher(22, 1, 5), voucher(23, 2, 1)} {
+		if err := s.CreateVoucher(t.Context(), v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.Voucher(t.Context(), 21)
+	if err != nil || got != first {
+		t.Fatalf("Voucher = %+v, %v", got, err)
+	}
+	if _, err := s.Voucher(t.Context(), 24); !zan.IsNotFound(err) {
+		t.Fatalf("missing voucher: %v", err)
+	}
+	vs, err := s.ShopVouchers(t.Context(), 1)
+	if err != nil || len(vs) != 2 || vs[0].ID != 22 || vs[1].ID != 21 {
+		t.Fatalf("ShopVouchers = %+v, %v", vs, err)
+	}
+	if vs, _ := s.ShopVouchers(t.Context(), 3); vs == nil || len(vs) != 0 {
+		t.Fatalf("a shop without vouchers: %#v", vs)
+	}
+}
+
+func order(id, voucher, user int64) zan.VoucherOrder {
+	return zan.VoucherOrder{ID: id, VoucherID: voucher, UserID: user, Status: zan.OrderPending, CreatedAt: now()}
+}
+
+func testApplyOrders(t *testing.T, s zan.Store) {
+	if err := s.CreateVoucher(t.Context(), voucher(31, 1, 3)); err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	out, err := s.ApplyOrders(ctx, []zan.VoucherOrder{
+		order(101, 31, 1), order(102, 31, 2), order(103, 31, 1), // user 1 twice in one batch
+		order(104, 99, 5), // missing voucher
+	})
+	want := []zan.OrderOutcome{zan.OrderStored, zan.OrderStored, zan.OrderRejectedDuplicate, zan.OrderRejectedSoldOut}
+	if err != nil || !slices.Equal(out, want) {
+		t.Fatalf("first batch: %v, %v; want %v", out, err, want)
+	}
+	// A redelivery, a duplicate user, the last unit, then sold out.
+	out, err = s.ApplyOrders(ctx, []zan.VoucherOrder{
+		order(101, 31, 1), order(105, 31, 2), order(106, 31, 3), order(107, 31, 4), order(108, 31, 5),
+	})
+	want = []zan.OrderOutcome{zan.OrderExists, zan.OrderRejectedDuplicate, zan.OrderStored, zan.OrderRejectedSoldOut, zan.OrderRejectedSoldOut}
+	if err != nil || !slices.Equal(out, want) {
+		t.Fatalf("second batch: %v, %v; want %v", out, err, want)
+	}
+	v, _ := s.Voucher(ctx, 31)
+	if v.Remaining != 0 || v.Stock != 3 {
+		t.Fatalf("voucher after the sale: %+v", v)
+	}
+	o, err := s.Order(ctx, 106)
+	if err != nil || o.UserID != 3 || o.VoucherID != 31 || o.Status != zan.OrderCreated {
+		t.Fatalf("Order = %+v, %v", o, err)
+	}
+	for _, id := range []int64{103, 104, 105, 107} {
+		if _, err := s.Order(ctx, id); !zan.IsNotFound(err) {
+			t.Fatalf("rejected order %d: %v", id, err)
+		}
+	}
+	var buyers []int64
+	if err := s.VoucherBuyers(ctx, 31, func(u []int64) error { buyers = append(buyers, u...); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(buyers, []int64{1, 2, 3}) {
+		t.Fatalf("VoucherBuyers = %v", buyers)
+	}
+}
+
+// testApplyOrdersConcurrent: several writers (as on several nodes) apply
+// overlapping batches for one voucher; the store never oversells and never
+// gives a user two.
+func testApplyOrdersConcurrent(t *testing.T, s zan.Store) {
+	if err := s.CreateVoucher(t.Context(), voucher(41, 1, 50)); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(uint64(w), 9))
+			for b := 0; b < 10; b++ {
+				var batch []zan.VoucherOrder
+				for range 20 {
+					u := 1 + r.Int64N(200)
+					// Order ids repeat across writers for a user half the
+					// time: redeliveries mixed with fresh orders.
+					id := 1000*u + r.Int64N(2)
+					batch = append(batch, order(id, 41, u))
+				}
+				for try := 0; ; try++ {
+					_, err := s.ApplyOrders(t.Context(), batch)
+					if err == nil {
+						break
+					}
+					if try == 20 {
+						t.Errorf("writer %d: %v", w, err)
+						return
+					}
+					time.Sleep(time.Duration(try+1) * 5 * time.Millisecond)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	var buyers []int64
+	if err := s.VoucherBuyers(t.Context(), 41, func(u []int64) error { buyers = append(buyers, u...); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	v, _ := s.Voucher(t.Context(), 41)
+	if len(buyers) != 50 || v.Remaining != 0 {
+		t.Fatalf("%d buyers, remaining %d; want 50 and 0", len(buyers), v.Remaining)
+	}
+}

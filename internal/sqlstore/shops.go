@@ -1,0 +1,485 @@
+package sqlstore
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"unicode"
+
+	"github.com/zanlabs/zan"
+	"github.com/zanlabs/zan/geo"
+)
+
+// Dialect is what the shop, voucher and order queries need of an adapter
+// beyond plain queries: transactions, and the text index, which is FTS5 in
+// SQLite and a word table in MySQL (TiDB has no FULLTEXT, and MariaDB's
+// has minimum word lengths and stop words that would make the two stores
+// answer differently).
+type Dialect struct {
+	// Begin starts a write transaction.
+	Begin func(ctx context.Context) (*sql.Tx, error)
+	// Err classifies an error of the adapter's driver (see ExecFunc).
+	Err func(ctx context.Context, err error) error
+	// ForUpdate is appended to a read that must lock the rows it reads
+	// (" FOR UPDATE"; "" where the transaction locks everything).
+	ForUpdate string
+	// IndexText replaces shop id's search words in tx.
+	IndexText func(ctx context.Context, tx *sql.Tx, id int64, words []string) error
+	// MatchText returns a condition on s.id that holds for the shops whose
+	// words match every one of words by prefix.
+	MatchText func(words []string) (string, []any)
+}
+
+// SetDialect completes r for the shop, voucher and order queries.
+func (r *Common) SetDialect(d Dialect) { r.dialect = d }
+
+// Words splits text into lower-case words: runs of letters and digits.
+// Both stores index and query these same words, so a search answers alike
+// in both; a run of CJK characters is one word, as in SQLite's unicode61
+// tokenizer.
+func Words(text string) []string {
+	var out []string
+	for _, w := range strings.FieldsFunc(strings.ToLower(text), func(r rune) bool {
+		return !unicode.IsLetter(r) && !unicode.IsDigit(r)
+	}) {
+		if len(w) > 64 {
+			w = w[:64] // the word table's column; prefix search still finds it
+			for !utf8ValidTail(w) {
+				w = w[:len(w)-1]
+			}
+		}
+		if !slices.Contains(out, w) {
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+// utf8ValidTail reports whether w does not end inside a multi-byte rune.
+func utf8ValidTail(w string) bool {
+	return strings.ToValidUTF8(w, "\uFFFD") == w
+}
+
+// ShopWords returns the indexed words of a shop.
+func ShopWords(s zan.Shop) []string { return Words(s.Name + " " + s.Address) }
+
+const shopCols = `id, name, type, address, x, y, geohash, score, avg_price, open_hours, created_at, updated_at`
+
+func scanShop(s Scanner) (zan.Shop, error) {
+	var (
+		sh               zan.Shop
+		gh               string
+		created, updated int64
+	)
+	if err := s.Scan(&sh.ID, &sh.Name, &sh.Type, &sh.Address, &sh.X, &sh.Y, &gh, &sh.Score, &sh.AvgPrice,
+		&sh.OpenHours, &created, &updated); err != nil {
+		return zan.Shop{}, err
+	}
+	sh.CreatedAt, sh.UpdatedAt = FromMicros(created), FromMicros(updated)
+	return sh, nil
+}
+
+// inTx runs fn in a write transaction and commits it.
+func (r Common) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := r.dialect.Begin(ctx)
+	if err != nil {
+		return r.dialect.Err(ctx, err)
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return r.dialect.Err(ctx, err)
+	}
+	return r.dialect.Err(ctx, tx.Commit())
+}
+
+// CreateShop stores s with its search words and geohash.
+func (r Common) CreateShop(ctx context.Context, s zan.Shop) error {
+	return r.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO `+r.table("shops")+` (`+shopCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)`,
+			s.ID, s.Name, s.Type, s.Address, s.X, s.Y, geo.Encode(s.X, s.Y), s.Score, s.AvgPrice, s.OpenHours,
+			Micros(s.CreatedAt), Micros(s.UpdatedAt)); err != nil {
+			return err
+		}
+		return r.dialect.IndexText(ctx, tx, s.ID, ShopWords(s))
+	})
+}
+
+// UpdateShop replaces the stored shop s.ID, keeping its created_at.
+func (r Common) UpdateShop(ctx context.Context, s zan.Shop) error {
+	return r.inTx(ctx, func(tx *sql.Tx) error {
+		var one int
+		// Existence first: MySQL reports rows changed, not rows matched, so
+		// an update to the same values would look like a missing shop.
+		if err := tx.QueryRowContext(ctx, `SELECT 1 FROM `+r.table("shops")+` WHERE id = ?`+r.dialect.ForUpdate, s.ID).Scan(&one); err != nil {
+			if err == sql.ErrNoRows {
+				return zan.Errorf(zan.ENotFound, "shop %d not found", s.ID)
+			}
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE `+r.table("shops")+` SET name = ?, type = ?, address = ?, x = ?, y = ?,
+			geohash = ?, score = ?, avg_price = ?, open_hours = ?, updated_at = ? WHERE id = ?`,
+			s.Name, s.Type, s.Address, s.X, s.Y, geo.Encode(s.X, s.Y), s.Score, s.AvgPrice, s.OpenHours,
+			Micros(s.UpdatedAt), s.ID); err != nil {
+			return err
+		}
+		return r.dialect.IndexText(ctx, tx, s.ID, ShopWords(s))
+	})
+}
+
+// Shop returns the shop with id.
+func (r Common) Shop(ctx context.Context, id int64) (zan.Shop, error) {
+	var s zan.Shop
+	found, err := r.one(ctx, `SELECT `+shopCols+` FROM `+r.table("shops")+` WHERE id = ?`, []any{id},
+		func(rows *sql.Rows) (err error) { s, err = scanShop(rows); return err })
+	if err == nil && !found {
+		err = zan.Errorf(zan.ENotFound, "shop %d not found", id)
+	}
+	return s, err
+}
+
+// Shops lists shops newest first, by type and words.
+func (r Common) Shops(ctx context.Context, f zan.ShopFilter) (zan.ShopPage, error) {
+	limit := LimitOf(f.Limit)
+	q := `SELECT ` + shopCols + ` FROM ` + r.table("shops") + ` s WHERE 1 = 1`
+	var args []any
+	if f.Type != "" {
+		q += ` AND type = ?`
+		args = append(args, f.Type)
+	}
+	if words := Words(f.Q); len(words) > 0 {
+		cond, a := r.dialect.MatchText(words)
+		q += ` AND ` + cond
+		args = append(args, a...)
+	} else if strings.TrimSpace(f.Q) != "" {
+		return zan.ShopPage{}, nil // only punctuation: no word can match
+	}
+	if f.After != nil {
+		q += ` AND id < ?`
+		args = append(args, f.After.ID)
+	}
+	q += ` ORDER BY id DESC LIMIT ?`
+	args = append(args, limit+1)
+	var p zan.ShopPage
+	err := r.query(ctx, q, args, func(rows *sql.Rows) error {
+		s, err := scanShop(rows)
+		p.Shops = append(p.Shops, s)
+		return err
+	})
+	if err != nil {
+		return zan.ShopPage{}, err
+	}
+	if len(p.Shops) > limit {
+		p.Shops = p.Shops[:limit]
+		p.Next = &zan.Cursor{ID: p.Shops[limit-1].ID}
+	}
+	return p, nil
+}
+
+// NearbyShops lists the shops within q.RadiusM of (q.X, q.Y), nearest
+// first: the geohash cells around the point are range scans on the
+// geohash index, and the exact distance filters and orders what they hold.
+func (r Common) NearbyShops(ctx context.Context, q zan.NearbyQuery) (zan.NearbyPage, error) {
+	limit := LimitOf(q.Limit)
+	type hit struct {
+		s  zan.Shop
+		mm int64 // distance in millimetres: the cursor's unit
+		d  float64
+	}
+	var hits []hit
+	seen := map[int64]bool{}
+	for _, prefix := range geo.Cover(q.X, q.Y, q.RadiusM) {
+		s := `SELECT ` + shopCols + ` FROM ` + r.table("shops") + ` WHERE geohash >= ? AND geohash < ?`
+		args := []any{prefix, geo.Upper(prefix)}
+		if q.Type != "" {
+			s += ` AND type = ?`
+			args = append(args, q.Type)
+		}
+		err := r.query(ctx, s, args, func(rows *sql.Rows) error {
+			sh, err := scanShop(rows)
+			if err != nil || seen[sh.ID] {
+				return err
+			}
+			seen[sh.ID] = true
+			d := geo.Distance(q.X, q.Y, sh.X, sh.Y)
+			if d > q.RadiusM {
+				return nil
+			}
+			mm := int64(math.Round(d * 1000))
+			if q.After != nil && (mm < q.After.Score || mm == q.After.Score && sh.ID <= q.After.ID) {
+				return nil
+			}
+			hits = append(hits, hit{sh, mm, d})
+			return nil
+		})
+		if err != nil {
+			return zan.NearbyPage{}, err
+		}
+	}
+	slices.SortFunc(hits, func(a, b hit) int { return cmp.Or(cmp.Compare(a.mm, b.mm), cmp.Compare(a.s.ID, b.s.ID)) })
+	var p zan.NearbyPage
+	for i, h := range hits {
+		if i == limit {
+			last := hits[limit-1]
+			p.Next = &zan.Cursor{Score: last.mm, ID: last.s.ID}
+			break
+		}
+		p.Shops = append(p.Shops, h.s)
+		p.Distances = append(p.Distances, h.d)
+	}
+	return p, nil
+}
+
+// ShopIDs calls fn with every shop id, ScanChunk at a time.
+func (r Common) ShopIDs(ctx context.Context, fn func(ids []int64) error) error {
+	after := int64(0)
+	for {
+		var ids []int64
+		err := r.query(ctx, `SELECT id FROM `+r.table("shops")+` WHERE id > ? ORDER BY id LIMIT ?`,
+			[]any{after, ScanChunk}, func(rows *sql.Rows) error {
+				var id int64
+				err := rows.Scan(&id)
+				ids = append(ids, id)
+				return err
+			})
+		if err != nil || len(ids) == 0 {
+			return err
+		}
+		if err := fn(ids); err != nil {
+			return err
+		}
+		if len(ids) < ScanChunk {
+			return nil
+		}
+		after = ids[len(ids)-1]
+	}
+}
+
+const voucherCols = `id, shop_id, title, stock, remaining, begin_at, end_at, created_at`
+
+func scanVoucher(s Scanner) (zan.Voucher, error) {
+	var (
+		v                   zan.Voucher
+		begin, end, created int64
+	)
+	if err := s.Scan(&v.ID, &v.ShopID, &v.Title, &v.Stock, &v.Remaining, &begin, &end, &created); err != nil {
+		return zan.Voucher{}, err
+	}
+	v.BeginAt, v.EndAt, v.CreatedAt = FromMicros(begin), FromMicros(end), FromMicros(created)
+	return v, nil
+}
+
+// CreateVoucher stores v with all its stock remaining.
+func (r Common) CreateVoucher(ctx context.Context, v zan.Voucher) error {
+	return r.exec(ctx, `INSERT INTO `+r.table("vouchers")+` (`+voucherCols+`) VALUES (?,?,?,?,?,?,?,?)`,
+		v.ID, v.ShopID, v.Title, v.Stock, v.Stock, Micros(v.BeginAt), Micros(v.EndAt), Micros(v.CreatedAt))
+}
+
+// Voucher returns the voucher with id.
+func (r Common) Voucher(ctx context.Context, id int64) (zan.Voucher, error) {
+	var v zan.Voucher
+	found, err := r.one(ctx, `SELECT `+voucherCols+` FROM `+r.table("vouchers")+` WHERE id = ?`, []any{id},
+		func(rows *sql.Rows) (err error) { v, err = scanVoucher(rows); return err })
+	if err == nil && !found {
+		err = zan.Errorf(zan.ENotFound, "voucher %d not found", id)
+	}
+	return v, err
+}
+
+// ShopVouchers returns a shop's vouchers, newest first.
+func (r Common) ShopVouchers(ctx context.Context, shopID int64) ([]zan.Voucher, error) {
+	out := []zan.Voucher{}
+	err := r.query(ctx, `SELECT `+voucherCols+` FROM `+r.table("vouchers")+` WHERE shop_id = ? ORDER BY id DESC LIMIT 1000`,
+		[]any{shopID}, func(rows *sql.Rows) error {
+			v, err := scanVoucher(rows)
+			out = append(out, v)
+			return err
+		})
+	return out, err
+}
+
+// Order returns the stored order with id.
+func (r Common) Order(ctx context.Context, id int64) (zan.VoucherOrder, error) {
+	var o zan.VoucherOrder
+	found, err := r.one(ctx, `SELECT id, voucher_id, user_id, status, created_at FROM `+r.table("orders")+` WHERE id = ?`,
+		[]any{id}, func(rows *sql.Rows) error {
+			var created int64
+			err := rows.Scan(&o.ID, &o.VoucherID, &o.UserID, &o.Status, &created)
+			o.CreatedAt = FromMicros(created)
+			return err
+		})
+	if err == nil && !found {
+		err = zan.Errorf(zan.ENotFound, "order %d not found", id)
+	}
+	return o, err
+}
+
+// VoucherBuyers calls fn with the users holding an order of the voucher,
+// ScanChunk at a time, by user id on the (voucher_id, user_id) key.
+func (r Common) VoucherBuyers(ctx context.Context, voucherID int64, fn func(users []int64) error) error {
+	after := int64(0)
+	for {
+		var users []int64
+		err := r.query(ctx, `SELECT user_id FROM `+r.table("orders")+` WHERE voucher_id = ? AND user_id > ? ORDER BY user_id LIMIT ?`,
+			[]any{voucherID, after, ScanChunk}, func(rows *sql.Rows) error {
+				var u int64
+				err := rows.Scan(&u)
+				users = append(users, u)
+				return err
+			})
+		if err != nil || len(users) == 0 {
+			return err
+		}
+		if err := fn(users); err != nil {
+			return err
+		}
+		if len(users) < ScanChunk {
+			return nil
+		}
+		after = users[len(users)-1]
+	}
+}
+
+// ApplyOrders stores orders in one transaction; see zan.VoucherStore.
+//
+// The vouchers' rows are locked first, in id order (no deadlock between two
+// writers), and before any other read: in InnoDB's repeatable read the
+// snapshot of the plain reads that follow is taken after the lock, so they
+// see every order the previous holder committed. The decisions are then
+// made in Go; the conditional decrement and the unique (voucher, user) key
+// are the last guard should anything disagree: the transaction fails and
+// the writer retries it.
+func (r Common) ApplyOrders(ctx context.Context, orders []zan.VoucherOrder) ([]zan.OrderOutcome, error) {
+	out := make([]zan.OrderOutcome, len(orders))
+	if len(orders) == 0 {
+		return out, nil
+	}
+	byVoucher := map[int64][]int{} // positions in orders
+	for i, o := range orders {
+		byVoucher[o.VoucherID] = append(byVoucher[o.VoucherID], i)
+	}
+	vouchers := make([]int64, 0, len(byVoucher))
+	for v := range byVoucher {
+		vouchers = append(vouchers, v)
+	}
+	slices.Sort(vouchers)
+
+	err := r.inTx(ctx, func(tx *sql.Tx) error {
+		remaining := map[int64]int64{}
+		for _, v := range vouchers {
+			var n int64
+			err := tx.QueryRowContext(ctx, `SELECT remaining FROM `+r.table("vouchers")+` WHERE id = ?`+r.dialect.ForUpdate, v).Scan(&n)
+			if err == sql.ErrNoRows {
+				n = -1 // missing: every order of it is rejected
+			} else if err != nil {
+				return err
+			}
+			remaining[v] = n
+		}
+		// Orders stored before (a redelivery).
+		ids := make([]any, len(orders))
+		for i, o := range orders {
+			ids[i] = o.ID
+		}
+		stored := map[int64]bool{}
+		if err := queryTx(ctx, tx, `SELECT id FROM `+r.table("orders")+` WHERE id IN (`+Placeholders(len(ids))+`)`, ids,
+			func(rows *sql.Rows) error {
+				var id int64
+				err := rows.Scan(&id)
+				stored[id] = true
+				return err
+			}); err != nil {
+			return err
+		}
+		// Buyers of each voucher among this batch's users.
+		type vu struct{ v, u int64 }
+		buyers := map[vu]bool{}
+		for _, v := range vouchers {
+			args := []any{v}
+			for _, i := range byVoucher[v] {
+				args = append(args, orders[i].UserID)
+			}
+			if err := queryTx(ctx, tx, `SELECT user_id FROM `+r.table("orders")+` WHERE voucher_id = ? AND user_id IN (`+
+				Placeholders(len(args)-1)+`)`, args, func(rows *sql.Rows) error {
+				var u int64
+				err := rows.Scan(&u)
+				buyers[vu{v, u}] = true
+				return err
+			}); err != nil {
+				return err
+			}
+		}
+		// Decide in id order (the order the hot state handed them out).
+		pos := make([]int, len(orders))
+		for i := range pos {
+			pos[i] = i
+		}
+		slices.SortFunc(pos, func(a, b int) int { return cmp.Compare(orders[a].ID, orders[b].ID) })
+		taken := map[int64]int64{}
+		var rows []any
+		nrows := 0
+		for _, i := range pos {
+			o := orders[i]
+			switch {
+			case stored[o.ID]:
+				out[i] = zan.OrderExists
+			case buyers[vu{o.VoucherID, o.UserID}]:
+				out[i] = zan.OrderRejectedDuplicate
+			case remaining[o.VoucherID] <= 0:
+				out[i] = zan.OrderRejectedSoldOut
+			default:
+				out[i] = zan.OrderStored
+				stored[o.ID] = true
+				buyers[vu{o.VoucherID, o.UserID}] = true
+				remaining[o.VoucherID]--
+				taken[o.VoucherID]++
+				rows = append(rows, o.ID, o.VoucherID, o.UserID, string(zan.OrderCreated), Micros(o.CreatedAt))
+				nrows++
+			}
+		}
+		for _, v := range vouchers {
+			n := taken[v]
+			if n == 0 {
+				continue
+			}
+			res, err := tx.ExecContext(ctx, `UPDATE `+r.table("vouchers")+` SET remaining = remaining - ? WHERE id = ? AND remaining >= ?`, n, v, n)
+			if err != nil {
+				return err
+			}
+			if k, err := res.RowsAffected(); err != nil || k != 1 {
+				return fmt.Errorf("sqlstore: voucher %d: stock changed under its lock (%d rows, %v)", v, k, err)
+			}
+		}
+		const chunk = 500
+		for start := 0; start < nrows; start += chunk {
+			n := min(chunk, nrows-start)
+			vals := strings.TrimSuffix(strings.Repeat("(?,?,?,?,?),", n), ",")
+			if _, err := tx.ExecContext(ctx, `INSERT INTO `+r.table("orders")+` (id, voucher_id, user_id, status, created_at) VALUES `+vals,
+				rows[start*5:(start+n)*5]...); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func queryTx(ctx context.Context, tx *sql.Tx, q string, args []any, scan func(*sql.Rows) error) error {
+	rows, err := tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := scan(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
