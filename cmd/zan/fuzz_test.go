@@ -35,6 +35,14 @@ func FuzzRequestBodies(f *testing.F) {
 		{6, `with=blog:2&limit=101`},
 		{7, `sort=hot&limit=5&cursor=eyJzIjoiMSJ9`},
 		{8, `{"seqs":[1,"2",-3]}`},
+		{9, `{"name":"n","type":"food","x":120.1,"y":30.2,"score":4.5,"avg_price":"1"}`},
+		{9, `{"name":"n","type":"food","x":1e999,"y":-0}`},
+		{10, `{"score":5.1,"x":null}`},
+		{11, `type=food&q=noodle%20bar&limit=3`},
+		{12, `x=120.15&y=30.28&radius_m=5000&cursor=eyJzIjoxfQ`},
+		{12, `x=NaN&y=Inf&radius_m=-1`},
+		{13, `{"shop_id":"1","title":"t","stock":10,"begin_at":"2026-01-01T00:00:00Z","end_at":"2027-01-01T00:00:00Z"}`},
+		{13, `{"shop_id":"1","stock":1e30,"begin_at":"yesterday"}`},
 		{0, `[`}, {1, `{}`}, {2, `null`}, {8, `{"seqs":"all"}`},
 	} {
 		f.Add(seed.route, seed.body)
@@ -43,13 +51,15 @@ func FuzzRequestBodies(f *testing.F) {
 	a, uid := login(f, "http://"+m.Addr())
 	admin := newAPI(f, "http://"+m.Addr())
 	admin.token = "admin-secret"
+	shop := admin.expect(201, "POST", "/api/v1/shops", map[string]any{"name": "Fuzz Cafe", "type": "cafe", "x": 120.1, "y": 30.2}).json(f)["id"].(string)
 	f.Fuzz(func(t *testing.T, route int, in string) {
 		a.t, admin.t = t, t
 		var r resp
-		if k := uint(route) % 9; k >= 3 && k <= 7 && !sendable(in) {
+		k := uint(route) % 14
+		if (k >= 3 && k <= 7 || k == 11 || k == 12) && !sendable(in) {
 			return // not a query string a client can send
 		}
-		switch uint(route) % 9 {
+		switch k {
 		case 0:
 			r = a.do("POST", "/api/v1/auth/code", in)
 		case 1:
@@ -68,6 +78,16 @@ func FuzzRequestBodies(f *testing.F) {
 			r = a.do("GET", "/api/v1/blogs?"+in, nil)
 		case 8:
 			r = admin.do("POST", "/api/v1/admin/dlq/replay", in)
+		case 9:
+			r = admin.do("POST", "/api/v1/shops", in)
+		case 10:
+			r = admin.do("PUT", "/api/v1/shops/"+shop, in)
+		case 11:
+			r = a.do("GET", "/api/v1/shops?"+in, nil)
+		case 12:
+			r = a.do("GET", "/api/v1/shops/nearby?"+in, nil)
+		case 13:
+			r = admin.do("POST", "/api/v1/vouchers", in)
 		}
 		if r.Status >= 500 {
 			t.Fatalf("route %d, input %q: status %d: %s", route, in, r.Status, r.Body)
