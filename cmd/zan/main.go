@@ -5,6 +5,7 @@
 //	zan reconcile repair drift between the hot state and the store
 //	zan migrate   copy a store into MySQL/MariaDB/TiDB
 //	zan seed      load demo shops and vouchers into a running server
+//	zan bench     the load generator
 //	zan version   print the version
 package main
 
@@ -46,6 +47,8 @@ Usage:
                              copy a store into MySQL/MariaDB/TiDB, resumably, and verify
   zan seed [--shops N] [flags]
                              load demo shops and vouchers into a running server (admin)
+  zan bench [--url URL] [--baseline] [--report bench.html] [flags]
+                             load-test a server (or an embedded one) and print the figures
   zan version                print the version
 
 Run 'zan serve -h' for the server's flags.
@@ -76,6 +79,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runMigrate(ctx, args[1:], stdout)
 	case "seed":
 		return runSeed(ctx, args[1:], stdout)
+	case "bench":
+		return runBench(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "zan", Version)
 		return nil
