@@ -3,6 +3,7 @@ package memory_test
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sync/atomic"
 	"testing"
 
@@ -66,4 +67,33 @@ func TestCache(t *testing.T) {
 		t.Cleanup(func() { c.Close() })
 		return c
 	})
+}
+
+// BenchmarkBytesPerLike measures the heap a hot like costs at 1,000,000
+// likes: spread thin (10,000 targets of 100) and concentrated (100 targets
+// of 10,000). Run with -benchtime=1x.
+func BenchmarkBytesPerLike(b *testing.B) {
+	for _, shape := range []struct{ targets, likes int }{{10000, 100}, {100, 10000}} {
+		b.Run(fmt.Sprintf("targets=%d", shape.targets), func(b *testing.B) {
+			for range b.N {
+				var before, after runtime.MemStats
+				runtime.GC()
+				runtime.ReadMemStats(&before)
+				h := memory.NewLikes()
+				users := make([]int64, shape.likes)
+				for t := range shape.targets {
+					for i := range users {
+						users[i] = int64(t*shape.likes+i) + 118339478963093507 // ids as IDGen makes them
+					}
+					if err := h.Load(context.Background(), zan.Target{Type: "blog", ID: int64(t + 1)}, users); err != nil {
+						b.Fatal(err)
+					}
+				}
+				runtime.GC()
+				runtime.ReadMemStats(&after)
+				b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(shape.targets*shape.likes), "bytes/like")
+				runtime.KeepAlive(h)
+			}
+		})
+	}
 }

@@ -419,3 +419,42 @@ func startCluster(t testing.TB, bin string, n int) []string {
 	}
 	return addrs
 }
+
+// BenchmarkBytesPerLike measures what Redis holds per hot like at 1,000,000
+// likes (INFO used_memory before and after), spread thin and concentrated.
+// Run with -benchtime=1x against a Redis nothing else writes to meanwhile.
+func BenchmarkBytesPerLike(b *testing.B) {
+	for _, shape := range []struct{ targets, likes int }{{10000, 100}, {100, 10000}} {
+		b.Run(fmt.Sprintf("targets=%d", shape.targets), func(b *testing.B) {
+			c := open(b, Config{Addrs: []string{testAddr(b)}})
+			used := func() int64 {
+				s, err := c.c.Do(context.Background(), c.c.B().Info().Section("memory").Build()).ToString()
+				if err != nil {
+					b.Fatal(err)
+				}
+				for _, line := range strings.Split(s, "\r\n") {
+					if v, ok := strings.CutPrefix(line, "used_memory:"); ok {
+						n, _ := strconv.ParseInt(v, 10, 64)
+						return n
+					}
+				}
+				b.Fatal("no used_memory in INFO")
+				return 0
+			}
+			for range b.N {
+				before := used()
+				l := c.Likes()
+				users := make([]int64, shape.likes)
+				for t := range shape.targets {
+					for i := range users {
+						users[i] = int64(t*shape.likes+i) + 118339478963093507
+					}
+					if err := l.Load(context.Background(), zan.Target{Type: "blog", ID: int64(t + 1)}, users); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(used()-before)/float64(shape.targets*shape.likes), "bytes/like")
+			}
+		})
+	}
+}
