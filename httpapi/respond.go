@@ -34,6 +34,13 @@ func Status(code string) int {
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	code := zan.ErrorCode(err)
 	status := Status(code)
+	if r.Context().Err() != nil && errors.Is(err, r.Context().Err()) {
+		// The client left before the answer: nobody reads this one, and it
+		// is no fault of the server's. (499 in the access log, as nginx.)
+		s.Logger.Debug("client gone", "method", r.Method, "path", r.URL.Path)
+		w.WriteHeader(499)
+		return
+	}
 	switch {
 	case code == zan.EInternal:
 		s.Logger.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)

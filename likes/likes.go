@@ -126,6 +126,12 @@ func (s *Service) Toggle(ctx context.Context, user int64, t zan.Target, like boo
 	if err := s.allow(ctx, user); err != nil {
 		return zan.Change{}, err
 	}
+	// From the hot state's step on, the client's cancellation must not cut
+	// the path: a script cancelled in flight may still have run in Redis,
+	// and its change would then stay in the hot state without an event
+	// (seen under zan bench, whose clients hang up at the end of a run).
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.PublishTimeout+s.cfg.LoadTimeout)
+	defer cancel()
 	for attempt := 0; ; attempt++ {
 		ch, err := s.hot.Toggle(ctx, t, user, like)
 		if errors.Is(err, zan.ErrNotLoaded) && attempt < 3 {

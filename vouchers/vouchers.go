@@ -176,6 +176,10 @@ func (s *Service) Order(ctx context.Context, user, id int64) (int64, error) {
 	if err := s.allow(ctx, "voucher:"+strconv.FormatInt(id, 10), s.cfg.VoucherLimit, "too many buyers right now; try again"); err != nil {
 		return 0, err
 	}
+	// From the take on, the client's cancellation must not cut the path:
+	// a script cancelled in flight may still have taken the unit.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.PublishTimeout+s.cfg.LoadWait)
+	defer cancel()
 	now := s.now()
 	res, err := s.hot.TakeVoucher(ctx, id, user, now)
 	if err == zan.ErrNotLoaded {
@@ -211,8 +215,6 @@ func (s *Service) Order(ctx context.Context, user, id int64) (int64, error) {
 	// The pending record is written first so that the buyer can read the
 	// order the moment the 202 arrives, and only published orders count:
 	// an order whose publish failed is undone and its record removed.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.PublishTimeout)
-	defer cancel()
 	pendingErr := s.pending.Set(ctx, pendingKey(o.ID), encodePending(o), s.cfg.PendingTTL)
 	var pubErr error
 	if pendingErr == nil {
