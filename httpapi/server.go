@@ -14,6 +14,7 @@ import (
 	"github.com/zanlabs/zan/accounts"
 	"github.com/zanlabs/zan/blogs"
 	"github.com/zanlabs/zan/likes"
+	"github.com/zanlabs/zan/live"
 	"github.com/zanlabs/zan/reconcile"
 	"github.com/zanlabs/zan/shops"
 	"github.com/zanlabs/zan/vouchers"
@@ -32,6 +33,8 @@ type Server struct {
 	Blogs    *blogs.Service
 	Shops    *shops.Service
 	Vouchers *vouchers.Service
+	// Live feeds the live count streams.
+	Live *live.Hub
 	// Log is the event log, for the dead-letter admin calls.
 	Log zan.EventLog
 	// Reconciler serves the reconcile admin call.

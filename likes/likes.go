@@ -37,6 +37,9 @@ type Config struct {
 	// LoadTimeout bounds a load from the store (the wait for the persister
 	// to catch up included).
 	LoadTimeout time.Duration
+	// OnChange, when set, is told of every acknowledged change: the live
+	// counts hub broadcasts them to every node's streams.
+	OnChange func(t zan.Target, count, at int64)
 	// L1TTL bounds how long a hot target's count or first liker page is
 	// served from this process's L1 cache, so how long a change made on
 	// another node can stay unseen here (default 100 ms).
@@ -150,6 +153,9 @@ func (s *Service) Toggle(ctx context.Context, user int64, t zan.Target, like boo
 			return zan.Change{}, err
 		}
 		s.l1.changed(t, ch.Count)
+		if s.cfg.OnChange != nil {
+			s.cfg.OnChange(t, ch.Count, ch.At)
+		}
 		return ch, nil
 	}
 }

@@ -88,4 +88,10 @@ var (
 	OrderLag = promauto.NewGauge(prometheus.GaugeOpts{
 		Name: "zan_order_writer_lag_seconds", Help: "Age of the oldest order of the last batch the order writer stored.",
 	})
+	LiveStreams = promauto.NewGauge(prometheus.GaugeOpts{
+		Name: "zan_live_streams", Help: "Live count streams (SSE) open on this node.",
+	})
+	LiveDropped = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "zan_live_streams_dropped_total", Help: "Live count streams closed because the client did not read in time.",
+	})
 )

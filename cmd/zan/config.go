@@ -54,6 +54,7 @@ type Config struct {
 	ShopCacheTTL time.Duration
 	Prewarm      int
 	AckWait      time.Duration
+	StreamMax    int
 }
 
 func (c *Config) flags(fs *flag.FlagSet) {
@@ -98,6 +99,7 @@ func (c *Config) flags(fs *flag.FlagSet) {
 	fs.Float64Var(&c.VoucherRate, "voucher-rate", 2000, "order attempts per second per voucher, all users together; beyond it attempts are shed with 429")
 	fs.IntVar(&c.VoucherBurst, "voucher-burst", 2000, "order attempt burst per voucher")
 	fs.DurationVar(&c.ShopCacheTTL, "shop-cache-ttl", 30*time.Minute, "life of a cached shop (plus up to 20% jitter)")
+	fs.IntVar(&c.StreamMax, "stream-max", 10000, "live count streams (SSE) this node serves at once; beyond it 503")
 	fs.IntVar(&c.Prewarm, "prewarm", 1000, "newest shops loaded into the cache at start, with logical expiry (0: none)")
 }
 
@@ -146,6 +148,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("--ack-wait must be at least 1s")
 	case c.ShopCacheTTL < time.Second:
 		return fmt.Errorf("--shop-cache-ttl must be at least 1s")
+	case c.StreamMax < 1:
+		return fmt.Errorf("--stream-max must be positive")
 	case c.Prewarm < 0:
 		return fmt.Errorf("--prewarm must not be negative")
 	case c.LikeRate <= 0 || c.LikeBurst < 1 || c.BlogRate <= 0 || c.BlogBurst < 1 ||

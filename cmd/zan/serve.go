@@ -21,6 +21,7 @@ import (
 	"github.com/zanlabs/zan/blogs"
 	"github.com/zanlabs/zan/httpapi"
 	"github.com/zanlabs/zan/likes"
+	"github.com/zanlabs/zan/live"
 	"github.com/zanlabs/zan/memory"
 	"github.com/zanlabs/zan/mysql"
 	"github.com/zanlabs/zan/natslog"
@@ -118,11 +119,13 @@ func (m *Main) Start(ctx context.Context) (err error) {
 		// token here at once: no cache.
 		SessionTTL: c.SessionTTL, Dev: c.Dev, LocalCache: !shared, CacheTTL: time.Minute,
 	}, db, hs.sessions, hs.codes, sender, ids, m.Logger)
+	hub := live.NewHub(m.log, m.Logger)
+	hub.MaxSubscribers = c.StreamMax
 	types := strings.Split(c.Types, ",")
 	lk := likes.New(likes.Config{
 		Types: types, Limit: zan.Limit{Rate: c.LikeRate, Burst: c.LikeBurst},
 		ColdAge: c.ColdAge, EvictIdle: c.EvictIdle, IdleTTL: c.IdleTTL,
-		PublishTimeout: c.PublishTimeout,
+		PublishTimeout: c.PublishTimeout, OnChange: hub.Changed,
 	}, hot, m.log, db, limiter, m.Logger)
 	bl := blogs.New(blogs.Config{Limit: zan.Limit{Rate: c.BlogRate, Burst: c.BlogBurst}}, db, db, lk, limiter, ids)
 	prewarm := c.Prewarm
@@ -140,7 +143,7 @@ func (m *Main) Start(ctx context.Context) (err error) {
 
 	rc := &reconcile.Reconciler{Hot: hot, Log: m.log, Store: db, Logger: m.Logger}
 	api := &httpapi.Server{
-		Accounts: acc, Likes: lk, Blogs: bl, Shops: sh, Vouchers: vs, Log: m.log, Reconciler: rc, AdminToken: c.AdminToken,
+		Accounts: acc, Likes: lk, Blogs: bl, Shops: sh, Vouchers: vs, Live: hub, Log: m.log, Reconciler: rc, AdminToken: c.AdminToken,
 		Logger: m.Logger, AccessLog: c.AccessLog, Web: web.Handler(),
 		Ready: func(ctx context.Context) error {
 			ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
@@ -165,7 +168,7 @@ func (m *Main) Start(ctx context.Context) (err error) {
 		}
 	}
 	for name, run := range map[string]func(context.Context) error{
-		"persister": m.persist.Run, "orders": orders.Run, "evictor": lk.Run, "sessions": acc.Run,
+		"persister": m.persist.Run, "orders": orders.Run, "live": hub.Run, "evictor": lk.Run, "sessions": acc.Run,
 		"reconciler": func(ctx context.Context) error { return rc.Run(ctx, c.ReconcileEvery) },
 	} {
 		m.workers.Add(1)
