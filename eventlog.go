@@ -2,6 +2,7 @@ package zan
 
 import (
 	"context"
+	"sync"
 	"time"
 )
 
@@ -16,6 +17,11 @@ type Batch struct {
 	// Nak hands every message of the batch back for redelivery now, after
 	// a failed apply, rather than after the log's acknowledgement timeout.
 	Nak func()
+	// Progress tells the log the batch is still being applied, so that it
+	// is not handed to another node when the log's acknowledgement timeout
+	// passes (a store that is down makes a batch wait for as long as it
+	// takes). Nil when the log has no such timeout.
+	Progress func()
 	// Lag is how long the oldest event of the batch waited in the log.
 	Lag time.Duration
 }
@@ -58,4 +64,32 @@ type EventLog interface {
 	// Ping checks that the log answers.
 	Ping(ctx context.Context) error
 	Close() error
+}
+
+// ProgressEvery is how often a batch being applied is reported in
+// progress; the log's acknowledgement timeout must be longer.
+const ProgressEvery = time.Second
+
+// KeepInProgress calls progress every ProgressEvery until stop is called:
+// around the application of a batch that may take long (a store that is
+// down is waited for). A nil progress does nothing.
+func KeepInProgress(progress func()) (stop func()) {
+	if progress == nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(ProgressEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				progress()
+			}
+		}
+	}()
+	var once sync.Once
+	return func() { once.Do(func() { close(done) }) }
 }

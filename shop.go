@@ -194,12 +194,13 @@ type Cache interface {
 	TryLock(ctx context.Context, key string, ttl time.Duration) (unlock func(context.Context) error, ok bool, err error)
 }
 
-// OrderBatch is a run of orders fetched from the order log; Ack and Nak as
-// in Batch.
+// OrderBatch is a run of orders fetched from the order log; Ack, Nak and
+// Progress as in Batch.
 type OrderBatch struct {
-	Orders []VoucherOrder
-	Ack    func(ctx context.Context) error
-	Nak    func()
+	Orders   []VoucherOrder
+	Ack      func(ctx context.Context) error
+	Nak      func()
+	Progress func()
 }
 
 // OrderLog carries orders won in the hot state to the order writer,

@@ -42,8 +42,10 @@ type Config struct {
 	// (default 5 s).
 	PublishTimeout time.Duration
 	// AckWait is how long a fetched batch may stay unacknowledged before
-	// the server hands it to another consumer (default 30 s): what a
+	// the server hands it to another consumer (default 5 s): what a
 	// crashed node had fetched waits this long on the nodes that remain.
+	// The persister reports progress on a batch it is still applying
+	// (Batch.Progress), so a slow store does not make it pass.
 	AckWait time.Duration
 	// Name prefixes the subjects, streams and consumers (default "zan"), so
 	// several logs can share one server.
@@ -88,7 +90,7 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 		cfg.Name = "zan"
 	}
 	if cfg.AckWait <= 0 {
-		cfg.AckWait = 30 * time.Second
+		cfg.AckWait = 5 * time.Second
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -379,6 +381,7 @@ func (l *Log) Fetch(ctx context.Context, partition, max int, wait time.Duration)
 		return ackErr
 	}
 	b.Nak = func() { once.Do(func() { l.nakAll(msgs) }) }
+	b.Progress = func() { inProgress(msgs) }
 	return b, nil
 }
 
@@ -475,6 +478,13 @@ func (l *Log) ack(ctx context.Context, msgs []jetstream.Msg) error {
 		return zan.Unavailable("event log: ack", err)
 	}
 	return nil
+}
+
+// inProgress resets the AckWait of msgs: the batch is still being applied.
+func inProgress(msgs []jetstream.Msg) {
+	for _, m := range msgs {
+		_ = m.InProgress()
+	}
 }
 
 // nakAll hands a batch back at once rather than after AckWait.

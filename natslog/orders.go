@@ -155,6 +155,7 @@ func (l *Log) FetchOrders(ctx context.Context, max int, wait time.Duration) (zan
 		return ackErr
 	}
 	b.Nak = func() { once.Do(func() { l.nakAll(got) }) }
+	b.Progress = func() { inProgress(got) }
 	return b, nil
 }
 

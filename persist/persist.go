@@ -141,7 +141,10 @@ func (p *Persister) step(ctx, hard context.Context, part int, wait time.Duration
 	if len(b.Events) > 0 {
 		metrics.PersisterBatch.Observe(float64(len(b.Events)))
 		metrics.PersisterLag.Set(b.Lag.Seconds())
-		if err := p.apply(ctx, b.Events); err != nil {
+		stop := zan.KeepInProgress(b.Progress)
+		err := p.apply(ctx, b.Events)
+		stop()
+		if err != nil {
 			if b.Nak != nil {
 				b.Nak() // redelivered now, to this node or another
 			}

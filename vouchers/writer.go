@@ -89,7 +89,9 @@ func (w *Writer) Step(ctx, hard context.Context, wait time.Duration) (int, error
 				oldest = o.CreatedAt
 			}
 		}
+		stop := zan.KeepInProgress(b.Progress)
 		out, err := w.Store.ApplyOrders(hard, b.Orders)
+		stop()
 		if err != nil {
 			if b.Nak != nil {
 				b.Nak()

@@ -6,6 +6,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/zanlabs/zan"
 )
 
 // Config is every setting of `zan serve`. Each is a flag, and each flag can
@@ -92,7 +94,7 @@ func (c *Config) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.IdleTTL, "idle-ttl", 24*time.Hour, "idle time before any target leaves the hot state")
 	fs.DurationVar(&c.SessionTTL, "session-ttl", 30*time.Minute, "sessions expire after this long without use")
 	fs.DurationVar(&c.ReconcileEvery, "reconcile-every", 10*time.Minute, "reconcile every hot target with the store this often (0: only on demand)")
-	fs.DurationVar(&c.AckWait, "ack-wait", 30*time.Second, "event log: how long a batch fetched by a node that died waits before another node gets it")
+	fs.DurationVar(&c.AckWait, "ack-wait", 5*time.Second, "event log: how long a batch fetched by a node that died waits before another node gets it")
 
 	fs.Float64Var(&c.OrderRate, "order-rate", 1, "voucher order attempts per second per user")
 	fs.IntVar(&c.OrderBurst, "order-burst", 5, "order attempt burst per user")
@@ -144,8 +146,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("--batch-size must be positive")
 	case c.BatchWait <= 0:
 		return fmt.Errorf("--batch-wait must be positive")
-	case c.AckWait < time.Second:
-		return fmt.Errorf("--ack-wait must be at least 1s")
+	case c.AckWait < 2*zan.ProgressEvery:
+		return fmt.Errorf("--ack-wait must be at least %v", 2*zan.ProgressEvery)
 	case c.ShopCacheTTL < time.Second:
 		return fmt.Errorf("--shop-cache-ttl must be at least 1s")
 	case c.StreamMax < 1:
