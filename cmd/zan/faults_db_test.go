@@ -20,6 +20,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/zanlabs/zan/internal/mariadbtest"
 )
 
@@ -493,8 +496,46 @@ func TestScaleOutNodeKilled(t *testing.T) {
 		t.Errorf("node 2 after node 1 died: %d likes accepted, %d refused; want all accepted", ok, refused)
 	}
 
+	t.Cleanup(func() {
+		if t.Failed() {
+			dumpLog(t, c.NATSURL, c.Name)
+		}
+	})
 	took := awaitConverged(t, b2, load, uids, killed, convergeWithin)
 	t.Logf("converged through node 2 %v after the load stopped, %v after node 1 was killed",
 		took.Round(time.Millisecond), time.Since(killed).Round(time.Millisecond))
 	noDeadLetters(t, b2)
+}
+
+// dumpLog logs the state of a deployment's like stream and its consumers,
+// to tell a message never published from one delivered and never
+// acknowledged.
+func dumpLog(t *testing.T, url, name string) {
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Logf("dump: %v", err)
+		return
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s, err := js.Stream(ctx, strings.ToUpper(name)+"_LIKES")
+	if err != nil {
+		t.Logf("dump: %v", err)
+		return
+	}
+	info, _ := s.Info(ctx)
+	t.Logf("stream: msgs=%d first=%d last=%d", info.State.Msgs, info.State.FirstSeq, info.State.LastSeq)
+	for ci := range s.ListConsumers(ctx).Info() {
+		t.Logf("consumer %s: pending=%d ack_pending=%d redelivered=%d waiting=%d delivered=%d ack_floor=%d",
+			ci.Name, ci.NumPending, ci.NumAckPending, ci.NumRedelivered, ci.NumWaiting, ci.Delivered.Stream, ci.AckFloor.Stream)
+	}
+	if info.State.Msgs > 0 && info.State.Msgs <= 10 {
+		for seq := info.State.FirstSeq; seq <= info.State.LastSeq; seq++ {
+			if m, err := s.GetMsg(ctx, seq); err == nil {
+				t.Logf("seq %d %s %s", seq, m.Subject, m.Data)
+			}
+		}
+	}
 }
