@@ -1,0 +1,526 @@
+// zan's web app: plain JavaScript, no build step, served from the binary.
+//
+// Security: the session token lives in this page's memory and in
+// sessionStorage (one tab, gone when it closes), and goes out only as
+// "Authorization: Bearer". No cookie carries it, so no other site can make
+// the browser send it: there is no CSRF surface to protect. Against script
+// injection, nothing a user wrote is ever parsed as HTML: every text is
+// set with textContent on nodes built here, and the server sends
+// Content-Security-Policy script-src 'self'.
+
+const API = "/api/v1";
+let token = sessionStorage.getItem("zan.token") || "";
+let me = JSON.parse(sessionStorage.getItem("zan.me") || "null");
+
+// ---- small DOM helpers -------------------------------------------------
+
+function el(tag, attrs = {}, ...children) {
+  const n = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k.startsWith("on")) n.addEventListener(k.slice(2), v);
+    else if (k === "text") n.textContent = v;
+    else n.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children.flat()) {
+    if (c === null || c === undefined || c === false) continue;
+    n.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return n;
+}
+
+const main = () => document.getElementById("main");
+
+function render(...nodes) {
+  const m = main();
+  m.replaceChildren(...nodes);
+}
+
+let toastTimer;
+function toast(msg, error = false) {
+  const t = document.getElementById("toast");
+  t.textContent = msg;
+  t.className = error ? "error" : "";
+  t.hidden = false;
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => { t.hidden = true; }, 4000);
+}
+
+function fmtTime(s) {
+  return new Date(s).toLocaleString();
+}
+
+// ---- the API -----------------------------------------------------------
+
+class APIError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+async function api(method, path, body, admin) {
+  const headers = {};
+  const auth = admin || token;
+  if (auth) headers["Authorization"] = "Bearer " + auth;
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const res = await fetch(API + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  if (res.status === 204) return null;
+  const data = await res.json().catch(() => ({}));
+  if (!res.ok) {
+    const e = data.error || {};
+    if (res.status === 401 && token && !admin) setSession("", null);
+    throw new APIError(res.status, e.code || "http_" + res.status, e.message || res.statusText);
+  }
+  return data;
+}
+
+function setSession(t, user) {
+  token = t;
+  me = user;
+  if (t) {
+    sessionStorage.setItem("zan.token", t);
+    sessionStorage.setItem("zan.me", JSON.stringify(user));
+  } else {
+    sessionStorage.removeItem("zan.token");
+    sessionStorage.removeItem("zan.me");
+  }
+  updateNav();
+}
+
+function updateNav() {
+  const a = document.getElementById("nav-me");
+  if (me) {
+    a.textContent = me.nickname;
+    a.href = "#/user/" + me.id;
+  } else {
+    a.textContent = "Sign in";
+    a.href = "#/login";
+  }
+}
+
+// ---- live counts ---------------------------------------------------------
+
+// One EventSource for the targets on screen; buttons subscribe by target.
+const live = { source: null, key: "", listeners: new Map() };
+
+function watch(targets) {
+  const key = targets.join(",");
+  if (key === live.key) return;
+  if (live.source) live.source.close();
+  live.source = null;
+  live.key = key;
+  if (!targets.length) return;
+  const src = new EventSource(API + "/likes/stream?targets=" + encodeURIComponent(key));
+  src.addEventListener("count", (ev) => {
+    const d = JSON.parse(ev.data);
+    for (const fn of live.listeners.get(d.type + ":" + d.id) || []) fn(d.count);
+  });
+  live.source = src;
+}
+
+function onCount(target, fn) {
+  if (!live.listeners.has(target)) live.listeners.set(target, []);
+  live.listeners.get(target).push(fn);
+}
+
+// likeButton shows a target's count and toggles the caller's like,
+// optimistically: it changes at once and rolls back if the server says no.
+function likeButton(type, id, count, liked) {
+  const target = type + ":" + id;
+  const num = el("span", { class: "count", text: String(count) });
+  const btn = el("button", { class: "like", type: "button", "aria-pressed": String(!!liked), "aria-label": "Like", "data-target": target },
+    el("span", { "aria-hidden": "true", text: "♥" }), num);
+  let state = { count, liked: !!liked, busy: false };
+  // The stream's event for this reader's own change can arrive after the
+  // answer to it, and an older event with it: for a second after a change
+  // the answer's count stands (the next event repairs a miss; counts are
+  // absolute).
+  let quietUntil = 0;
+  const show = () => {
+    num.textContent = String(state.count);
+    btn.setAttribute("aria-pressed", String(state.liked));
+    btn.setAttribute("aria-label", (state.liked ? "Unlike" : "Like") + " (" + state.count + ")");
+    btn.setAttribute("aria-busy", String(state.busy));
+  };
+  show();
+  onCount(target, (n) => { if (!state.busy && Date.now() > quietUntil) { state.count = n; show(); } });
+  btn.addEventListener("click", async () => {
+    if (!token) { location.hash = "#/login"; return; }
+    if (state.busy) return;
+    const before = { ...state };
+    state = { count: state.count + (state.liked ? -1 : 1), liked: !state.liked, busy: true };
+    show();
+    try {
+      const r = await api(state.liked ? "PUT" : "DELETE", "/likes/" + type + "/" + id);
+      state = { count: r.count, liked: r.liked, busy: false };
+    } catch (e) {
+      state = { ...before, busy: false };
+      toast("Could not " + (before.liked ? "unlike" : "like") + ": " + e.message, true);
+    }
+    quietUntil = Date.now() + 1000;
+    show();
+  });
+  return btn;
+}
+
+// ---- pages -----------------------------------------------------------------
+
+async function pageLogin() {
+  const phone = el("input", { id: "phone", name: "phone", type: "tel", autocomplete: "tel", required: true, placeholder: "13800138000" });
+  const code = el("input", { id: "code", name: "code", inputmode: "numeric", autocomplete: "one-time-code", required: true, maxlength: "6" });
+  const dev = el("p", { id: "devcode", hidden: true });
+  const send = el("button", { type: "button", id: "send-code" }, "Send code");
+  send.addEventListener("click", async () => {
+    try {
+      const r = await api("POST", "/auth/code", { phone: phone.value.trim() });
+      if (r.dev_code) {
+        dev.replaceChildren("Development mode: your code is ", el("span", { class: "devcode", text: r.dev_code }));
+        dev.hidden = false;
+        code.value = r.dev_code;
+      } else {
+        toast("Code sent by SMS");
+      }
+      code.focus();
+    } catch (e) { toast(e.message, true); }
+  });
+  const form = el("form", { id: "login-form" },
+    el("label", { for: "phone", text: "Phone" }), el("div", { class: "row" }, phone, send),
+    dev,
+    el("label", { for: "code", text: "Code" }), code,
+    el("p", {}, el("button", { class: "primary", type: "submit", id: "login" }, "Sign in")));
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    try {
+      const r = await api("POST", "/auth/login", { phone: phone.value.trim(), code: code.value.trim() });
+      setSession(r.token, r.user);
+      toast("Welcome, " + r.user.nickname);
+      location.hash = "#/";
+    } catch (e) { toast(e.message, true); }
+  });
+  render(el("h1", { text: "Sign in" }), form);
+  phone.focus();
+}
+
+function blogCard(b, likes) {
+  const l = likes[b.id] || { count: b.like_count, liked: b.liked };
+  return el("article", { class: "card", "data-blog": b.id },
+    el("h3", {}, el("a", { href: "#/blog/" + b.id, text: b.title })),
+    el("p", { class: "meta" }, "by ", el("a", { href: "#/user/" + b.author.id, text: b.author.nickname }), " · " + fmtTime(b.created_at)),
+    el("p", { text: b.content.length > 240 ? b.content.slice(0, 240) + "…" : b.content }),
+    likeButton("blog", b.id, l.count, l.liked));
+}
+
+async function counts(targets) {
+  const out = {};
+  if (!targets.length) return out;
+  const r = await api("GET", "/likes?targets=" + targets.join(","));
+  for (const it of r.items) out[it.id] = { count: it.count, liked: !!it.liked };
+  return out;
+}
+
+async function pageFeed(params) {
+  const sort = params.get("sort") === "hot" ? "hot" : "new";
+  const tab = (s, label) => el("button", { type: "button", "aria-pressed": String(sort === s), onclick: () => { location.hash = "#/?sort=" + s; } }, label);
+  const list = el("div", { id: "feed" }, el("p", { class: "muted", text: "Loading…" }));
+  const more = el("button", { type: "button", hidden: true }, "More");
+  render(el("h1", { text: sort === "hot" ? "Hot today" : "Newest" }), el("div", { class: "tabs" }, tab("new", "New"), tab("hot", "Hot")), list, more);
+  let cursor = "";
+  const shown = [];
+  const load = async () => {
+    const r = await api("GET", "/blogs?sort=" + sort + "&limit=20" + (cursor ? "&cursor=" + encodeURIComponent(cursor) : ""));
+    const likes = await counts(r.items.map((b) => "blog:" + b.id));
+    if (!cursor) list.replaceChildren();
+    for (const b of r.items) { list.append(blogCard(b, likes)); shown.push("blog:" + b.id); }
+    if (!shown.length) list.replaceChildren(el("p", { class: "muted" }, "No posts yet. ", el("a", { href: "#/write", text: "Write the first one" }), "."));
+    cursor = r.next_cursor || "";
+    more.hidden = !cursor;
+    watch(shown.slice(0, 200));
+  };
+  more.addEventListener("click", () => load().catch((e) => toast(e.message, true)));
+  await load();
+}
+
+async function pageBlog(id) {
+  const b = await api("GET", "/blogs/" + id);
+  const likers = el("ol", { class: "likers", id: "likers" });
+  let order = "earliest";
+  let cursor = "";
+  const more = el("button", { type: "button", hidden: true }, "More likers");
+  const loadLikers = async (reset) => {
+    if (reset) { cursor = ""; likers.replaceChildren(); }
+    const r = await api("GET", "/likes/blog/" + id + "/users?order=" + order + "&limit=10" + (cursor ? "&cursor=" + encodeURIComponent(cursor) : ""));
+    for (const it of r.items) likers.append(el("li", {}, el("a", { href: "#/user/" + it.user_id, text: "user " + it.user_id }), el("span", { class: "meta", text: " · " + fmtTime(it.liked_at) })));
+    if (reset && !r.items.length) likers.append(el("li", { class: "muted", text: "Nobody yet." }));
+    cursor = r.next_cursor || "";
+    more.hidden = !cursor;
+  };
+  const orderBtn = (o, label) => el("button", { type: "button", "aria-pressed": String(o === order), onclick: (ev) => {
+    order = o;
+    for (const x of ev.target.parentNode.children) x.setAttribute("aria-pressed", String(x === ev.target));
+    loadLikers(true).catch((e) => toast(e.message, true));
+  } }, label);
+  more.addEventListener("click", () => loadLikers(false).catch((e) => toast(e.message, true)));
+  render(
+    el("h1", { text: b.title }),
+    el("p", { class: "meta" }, "by ", el("a", { href: "#/user/" + b.author.id, text: b.author.nickname }), " · " + fmtTime(b.created_at)),
+    el("p", { class: "pre", text: b.content }),
+    likeButton("blog", b.id, b.like_count, b.liked),
+    el("h2", { text: "First likers" }),
+    b.top_likers.length ? el("p", {}, b.top_likers.map((u, i) => [i ? ", " : "", el("a", { href: "#/user/" + u.id, text: u.nickname })])) : el("p", { class: "muted", text: "Nobody yet." }),
+    el("h2", { text: "Likers" }),
+    el("div", { class: "tabs" }, orderBtn("earliest", "Earliest"), orderBtn("latest", "Latest")),
+    likers, more);
+  watch(["blog:" + b.id]);
+  await loadLikers(true);
+}
+
+async function pageWrite() {
+  if (!token) { location.hash = "#/login"; return; }
+  const title = el("input", { id: "title", maxlength: "100", required: true });
+  const content = el("textarea", { id: "content", rows: "8", required: true });
+  const form = el("form", {},
+    el("label", { for: "title", text: "Title" }), title,
+    el("label", { for: "content", text: "Text" }), content,
+    el("p", {}, el("button", { class: "primary", type: "submit" }, "Post")));
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    try {
+      const b = await api("POST", "/blogs", { title: title.value, content: content.value });
+      location.hash = "#/blog/" + b.id;
+    } catch (e) { toast(e.message, true); }
+  });
+  render(el("h1", { text: "Write a post" }), form);
+  title.focus();
+}
+
+async function pageUser(uid) {
+  const [blogs, likes] = await Promise.all([api("GET", "/users/" + uid + "/blogs?limit=20"), api("GET", "/users/" + uid + "/likes?limit=20")]);
+  const isMe = me && me.id === uid;
+  const counted = await counts(blogs.items.map((b) => "blog:" + b.id));
+  render(
+    el("h1", { text: isMe ? "You (" + me.nickname + ")" : "User " + uid }),
+    isMe ? el("p", {}, el("button", { type: "button", id: "logout", onclick: async () => {
+      try { await api("POST", "/auth/logout"); } catch (e) { /* the session ends here either way */ }
+      setSession("", null);
+      location.hash = "#/";
+    } }, "Sign out")) : null,
+    el("h2", { text: "Posts" }),
+    blogs.items.length ? blogs.items.map((b) => blogCard(b, counted)) : el("p", { class: "muted", text: "No posts." }),
+    el("h2", { text: "Likes" }),
+    likes.items.length ? el("ul", {}, likes.items.map((l) => el("li", {},
+      l.type === "blog" ? el("a", { href: "#/blog/" + l.id, text: "blog " + l.id }) : l.type + " " + l.id,
+      el("span", { class: "meta", text: " · " + fmtTime(l.liked_at) })))) : el("p", { class: "muted", text: "No likes." }));
+  watch(blogs.items.map((b) => "blog:" + b.id));
+}
+
+function shopCard(s) {
+  return el("article", { class: "card", "data-shop": s.id },
+    el("h3", {}, el("a", { href: "#/shop/" + s.id, text: s.name })),
+    el("p", { class: "meta", text: [s.type, "★ " + s.score, "¥" + s.avg_price + " per person", s.distance_m !== undefined ? Math.round(s.distance_m) + " m" : null].filter(Boolean).join(" · ") }),
+    el("p", { text: s.address }));
+}
+
+async function pageShops(params) {
+  const type = el("select", { id: "type" }, ["", "food", "cafe", "bar", "ktv", "hotel", "spa", "gym"].map((t) => el("option", { value: t, text: t || "any type" })));
+  type.value = params.get("type") || "";
+  const q = el("input", { id: "q", type: "search", placeholder: "noodle, hubin…", value: params.get("q") || "" });
+  const x = el("input", { id: "x", inputmode: "decimal", value: params.get("x") || "120.1551" });
+  const y = el("input", { id: "y", inputmode: "decimal", value: params.get("y") || "30.2741" });
+  const radius = el("input", { id: "radius", inputmode: "numeric", value: params.get("r") || "3000" });
+  const list = el("div", { id: "shops" });
+  const search = el("form", {}, el("div", { class: "row" },
+    el("div", {}, el("label", { for: "type", text: "Type" }), type),
+    el("div", {}, el("label", { for: "q", text: "Search" }), q),
+    el("div", {}, el("button", { class: "primary", type: "submit" }, "Search"))));
+  const near = el("form", {}, el("div", { class: "row" },
+    el("div", {}, el("label", { for: "x", text: "Longitude" }), x),
+    el("div", {}, el("label", { for: "y", text: "Latitude" }), y),
+    el("div", {}, el("label", { for: "radius", text: "Radius (m)" }), radius),
+    el("div", {}, el("button", { type: "submit" }, "Nearby")),
+    el("div", {}, el("button", { type: "button", onclick: () => {
+      if (!navigator.geolocation) { toast("This browser cannot tell its location", true); return; }
+      navigator.geolocation.getCurrentPosition((p) => { x.value = p.coords.longitude.toFixed(5); y.value = p.coords.latitude.toFixed(5); near.requestSubmit(); },
+        () => toast("Location not available; type a point", true));
+    } }, "Use my location"))));
+  const show = (items) => list.replaceChildren(...(items.length ? items.map(shopCard) : [el("p", { class: "muted", text: "No shops found." })]));
+  search.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    try {
+      const r = await api("GET", "/shops?limit=20&type=" + encodeURIComponent(type.value) + "&q=" + encodeURIComponent(q.value));
+      show(r.items);
+    } catch (e) { toast(e.message, true); }
+  });
+  near.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    try {
+      const r = await api("GET", "/shops/nearby?limit=20&x=" + encodeURIComponent(x.value) + "&y=" + encodeURIComponent(y.value) +
+        "&radius_m=" + encodeURIComponent(radius.value) + "&type=" + encodeURIComponent(type.value));
+      show(r.items);
+    } catch (e) { toast(e.message, true); }
+  });
+  render(el("h1", { text: "Shops" }), search, near, list);
+  const r = await api("GET", "/shops?limit=20");
+  show(r.items);
+}
+
+async function pageShop(id) {
+  const [s, vs] = await Promise.all([api("GET", "/shops/" + id), api("GET", "/shops/" + id + "/vouchers")]);
+  render(el("h1", { text: s.name }), shopCard(s).querySelector(".meta"), el("p", { text: s.address + (s.open_hours ? " · open " + s.open_hours : "") }),
+    likeButton("shop", s.id, 0, false),
+    el("h2", { text: "Vouchers" }),
+    vs.items.length ? vs.items.map((v) => el("article", { class: "card" },
+      el("h3", {}, el("a", { href: "#/voucher/" + v.id, text: v.title })),
+      el("p", { class: "meta", text: v.remaining + " of " + v.stock + " left · " + fmtTime(v.begin_at) + " – " + fmtTime(v.end_at) }))) : el("p", { class: "muted", text: "No vouchers." }));
+  const c = await counts(["shop:" + s.id]);
+  if (c[s.id]) main().querySelector(".like").replaceWith(likeButton("shop", s.id, c[s.id].count, c[s.id].liked));
+  watch(["shop:" + s.id]);
+}
+
+let ticker = null;
+async function pageVoucher(id) {
+  let v = await api("GET", "/vouchers/" + id);
+  const left = el("span", { id: "remaining", text: String(v.remaining) });
+  const clock = el("span", { class: "countdown", id: "countdown" });
+  const status = el("p", { id: "order-status", role: "status" });
+  const btn = el("button", { class: "primary", type: "button", id: "order" }, "Get it");
+  const tick = () => {
+    const now = Date.now(), begin = Date.parse(v.begin_at), end = Date.parse(v.end_at);
+    const fmt = (ms) => { const s = Math.max(0, Math.floor(ms / 1000)); return Math.floor(s / 3600) + "h " + Math.floor(s % 3600 / 60) + "m " + (s % 60) + "s"; };
+    if (now < begin) { clock.textContent = "starts in " + fmt(begin - now); btn.disabled = true; }
+    else if (now < end) { clock.textContent = "ends in " + fmt(end - now); btn.disabled = v.remaining <= 0; }
+    else { clock.textContent = "ended"; btn.disabled = true; }
+  };
+  btn.addEventListener("click", async () => {
+    if (!token) { location.hash = "#/login"; return; }
+    btn.disabled = true;
+    try {
+      const r = await api("POST", "/vouchers/" + id + "/orders");
+      status.textContent = "Order " + r.order_id + ": pending…";
+      for (let i = 0; i < 50; i++) {
+        const o = await api("GET", "/orders/" + r.order_id);
+        status.textContent = "Order " + o.id + ": " + o.status;
+        if (o.status !== "pending") break;
+        await new Promise((res) => setTimeout(res, 100));
+      }
+    } catch (e) {
+      const why = { conflict: "You already have this voucher.", sold_out: "Sold out.", rate_limited: "Too many tries; wait a moment.", bad_request: e.message };
+      status.textContent = why[e.code] || e.message;
+    }
+    v = await api("GET", "/vouchers/" + id).catch(() => v);
+    left.textContent = String(v.remaining);
+    tick();
+  });
+  render(el("h1", { text: v.title }), el("p", {}, el("a", { href: "#/shop/" + v.shop_id, text: "The shop" })),
+    el("p", {}, left, " of " + v.stock + " left · ", clock), el("p", {}, btn), status);
+  tick();
+  ticker = setInterval(tick, 1000);
+}
+
+// ---- operations: /metrics as small live charts ----------------------------
+
+function parseMetrics(text) {
+  const m = {};
+  for (const line of text.split("\n")) {
+    if (!line || line[0] === "#") continue;
+    const i = line.lastIndexOf(" ");
+    const key = line.slice(0, i);
+    const name = key.replace(/\{.*$/, "");
+    const v = parseFloat(line.slice(i + 1));
+    if (!Number.isNaN(v)) { m[key] = v; m[name + "#sum"] = (m[name + "#sum"] || 0) + v; }
+  }
+  return m;
+}
+
+function sparkline(values) {
+  if (values.length === 1) values = [values[0], values[0]]; // a flat line until the second sample
+  const w = 200, h = 60, max = Math.max(1e-9, ...values);
+  const pts = values.map((v, i) => (i * w / Math.max(1, values.length - 1)).toFixed(1) + "," + (h - 2 - v / max * (h - 4)).toFixed(1)).join(" ");
+  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  svg.setAttribute("viewBox", "0 0 " + w + " " + h);
+  svg.setAttribute("preserveAspectRatio", "none");
+  svg.setAttribute("aria-hidden", "true");
+  const line = document.createElementNS("http://www.w3.org/2000/svg", "polyline");
+  line.setAttribute("points", pts);
+  line.setAttribute("fill", "none");
+  line.setAttribute("stroke", "#d9480f");
+  line.setAttribute("stroke-width", "2");
+  svg.append(line);
+  return svg;
+}
+
+async function pageOps() {
+  const charts = [
+    { id: "likes", label: "Like writes /s", rate: true, get: (m) => m["zan_likes_published_total#sum"] || 0 },
+    { id: "http", label: "HTTP requests /s", rate: true, get: (m) => m["zan_http_requests_total#sum"] || 0 },
+    { id: "lag", label: "Persister lag (s)", get: (m) => m["zan_persister_lag_seconds"] || 0 },
+    { id: "hot", label: "Hot keys now", get: (m) => m["zan_hot_keys"] || 0 },
+    { id: "l1", label: "Like L1 hit ratio", get: (m) => { const h = m['zan_l1_requests_total{result="hit"}'] || 0, t = m["zan_l1_requests_total#sum"] || 0; return t ? h / t : 0; } },
+    { id: "shop", label: "Shop cache hit ratio", get: (m) => { const t = m["zan_shop_cache_requests_total#sum"] || 0, miss = m['zan_shop_cache_requests_total{result="miss"}'] || 0; return t ? 1 - miss / t : 0; } },
+    { id: "orders", label: "Orders taken /s", rate: true, get: (m) => m['zan_voucher_orders_total{result="taken"}'] || 0 },
+    { id: "streams", label: "Live streams", get: (m) => m["zan_live_streams"] || 0 },
+  ];
+  const boxes = charts.map((c) => {
+    c.series = []; c.value = el("div", { class: "value", text: "–" }); c.box = el("div", { class: "chart", id: "chart-" + c.id }, el("div", { class: "meta", text: c.label }), c.value);
+    return c.box;
+  });
+  render(el("h1", { text: "Operations" }), el("p", { class: "meta", text: "From /metrics every 2 s." }), el("div", { class: "grid" }, boxes));
+  let prev = null, prevT = 0;
+  const poll = async () => {
+    const res = await fetch("/metrics");
+    const m = parseMetrics(await res.text());
+    const t = performance.now();
+    for (const c of charts) {
+      const v = c.get(m);
+      let shown = v;
+      if (c.rate) shown = prev ? Math.max(0, (v - c.get(prev)) / ((t - prevT) / 1000)) : 0;
+      c.series.push(shown);
+      if (c.series.length > 60) c.series.shift();
+      c.value.textContent = shown < 10 && !Number.isInteger(shown) ? shown.toFixed(2) : String(Math.round(shown));
+      const old = c.box.querySelector("svg");
+      const svg = sparkline(c.series);
+      if (old) old.replaceWith(svg); else c.box.append(svg);
+    }
+    prev = m; prevT = t;
+  };
+  await poll();
+  ticker = setInterval(() => poll().catch(() => {}), 2000);
+}
+
+// ---- routing -------------------------------------------------------------
+
+async function route() {
+  clearInterval(ticker);
+  ticker = null;
+  live.listeners.clear();
+  watch([]); // the next page opens the stream it needs
+  const [path, query] = (location.hash.slice(1) || "/").split("?");
+  const params = new URLSearchParams(query || "");
+  const parts = path.split("/").filter(Boolean);
+  for (const a of document.querySelectorAll("nav a")) {
+    if (a.getAttribute("href") === "#" + (parts.length ? "/" + parts[0] : "/")) a.setAttribute("aria-current", "page");
+    else a.removeAttribute("aria-current");
+  }
+  try {
+    switch (parts[0]) {
+      case undefined: await pageFeed(params); break;
+      case "login": await pageLogin(); break;
+      case "write": await pageWrite(); break;
+      case "blog": await pageBlog(parts[1]); break;
+      case "user": await pageUser(parts[1]); break;
+      case "shops": await pageShops(params); break;
+      case "shop": await pageShop(parts[1]); break;
+      case "voucher": await pageVoucher(parts[1]); break;
+      case "ops": await pageOps(); break;
+      default: render(el("h1", { text: "Not found" }), el("p", {}, el("a", { href: "#/", text: "Back to the feed" })));
+    }
+  } catch (e) {
+    render(el("h1", { text: "Something went wrong" }), el("p", { text: e.message }), el("p", {}, el("a", { href: "#/", text: "Back to the feed" })));
+  }
+  main().focus({ preventScroll: true });
+}
+
+updateNav();
+window.addEventListener("hashchange", route);
+route();
