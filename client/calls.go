@@ -61,7 +61,9 @@ type Change struct {
 	Count   int64 `json:"count"`
 }
 
-func likePath(typ string, id int64) string { return "/api/v1/likes/" + url.PathEscape(typ) + "/" + idPath(id) }
+func likePath(typ string, id int64) string {
+	return "/api/v1/likes/" + url.PathEscape(typ) + "/" + idPath(id)
+}
 
 // Like likes a target ("blog", 42). Liking twice changes nothing: it is
 // retried safely.

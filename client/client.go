@@ -212,7 +212,9 @@ func (id *ID) UnmarshalJSON(b []byte) error {
 }
 
 // MarshalJSON writes the id as a string, as the API does.
-func (id ID) MarshalJSON() ([]byte, error) { return []byte(`"` + strconv.FormatInt(int64(id), 10) + `"`), nil }
+func (id ID) MarshalJSON() ([]byte, error) {
+	return []byte(`"` + strconv.FormatInt(int64(id), 10) + `"`), nil
+}
 
 func idPath(id int64) string { return strconv.FormatInt(id, 10) }
 
