@@ -12,8 +12,14 @@ type Change struct {
 	// Count is the target's like count after the call.
 	Count int64
 	// At is the change's time in Unix microseconds, strictly greater than
-	// that of every earlier change of the same target; 0 when !Changed.
+	// that of every earlier change of the same target; 0 when !Changed and
+	// the membership is confirmed.
 	At int64
+	// Unconfirmed (with !Changed) says the membership as asked comes from a
+	// change whose event was never confirmed published: its writer may have
+	// died between the hot state and the log. At is that change's time; the
+	// caller publishes its event (again) before answering, then confirms.
+	Unconfirmed bool
 }
 
 // TargetState is what the hot state knows of one target for one reader.
@@ -35,6 +41,11 @@ type LikeState interface {
 	// membership back to !like if it is still like. A missing target is no
 	// error.
 	Undo(ctx context.Context, t Target, user int64, like bool) error
+	// Confirm records that the event of user's change at at is in the log.
+	// Until then a Toggle that finds the membership already as asked
+	// reports it Unconfirmed. A newer change is left unconfirmed; a missing
+	// target is no error.
+	Confirm(ctx context.Context, t Target, user int64, at int64) error
 	// Load installs t with exactly these likers, unless t is present already
 	// (a concurrent loader or writer won; its state is kept).
 	Load(ctx context.Context, t Target, users []int64) error

@@ -40,6 +40,8 @@ func uniqueID() int64 {
 func TestLikeState(t *testing.T, open func(t *testing.T) zan.LikeState) {
 	target := func() zan.Target { return zan.Target{Type: "blog", ID: uniqueID()} }
 
+	t.Run("Unconfirmed", func(t *testing.T) { testUnconfirmed(t, open(t), target()) })
+
 	t.Run("NotLoaded", func(t *testing.T) {
 		h := open(t)
 		tg := target()
@@ -88,8 +90,8 @@ func TestLikeState(t *testing.T, open func(t *testing.T) zan.LikeState) {
 					t.Fatalf("step %d: At %d not after %d", i, ch.At, lastAt)
 				}
 				lastAt = ch.At
-			} else if ch.At != 0 {
-				t.Fatalf("step %d: At %d on no change", i, ch.At)
+			} else if ch.At != 0 && !ch.Unconfirmed {
+				t.Fatalf("step %d: At %d on a confirmed no change", i, ch.At)
 			}
 		}
 		st, err := h.State(t.Context(), []zan.Target{tg, target()}, 7)
@@ -374,5 +376,45 @@ func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// testUnconfirmed: a change stays unconfirmed until Confirm; a toggle that
+// finds the membership as asked reports an unconfirmed change with its At.
+func testUnconfirmed(t *testing.T, h zan.LikeState, tg zan.Target) {
+	ctx := t.Context()
+	if err := h.Load(ctx, tg, nil); err != nil {
+		t.Fatal(err)
+	}
+	ch, err := h.Toggle(ctx, tg, 7, true)
+	if err != nil || !ch.Changed {
+		t.Fatalf("like: %+v %v", ch, err)
+	}
+	again, err := h.Toggle(ctx, tg, 7, true)
+	if err != nil || again.Changed || !again.Unconfirmed || again.At != ch.At || again.Count != 1 {
+		t.Fatalf("like again before Confirm: %+v %v; want unconfirmed with At %d", again, err, ch.At)
+	}
+	if err := h.Confirm(ctx, tg, 7, ch.At-1); err != nil { // an older change: no effect
+		t.Fatal(err)
+	}
+	if again, _ := h.Toggle(ctx, tg, 7, true); !again.Unconfirmed {
+		t.Fatal("confirming an older change confirmed the newer one")
+	}
+	if err := h.Confirm(ctx, tg, 7, ch.At); err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := h.Toggle(ctx, tg, 7, true); again.Changed || again.Unconfirmed || again.At != 0 {
+		t.Fatalf("like again after Confirm: %+v", again)
+	}
+	// An undone change leaves nothing unconfirmed.
+	un, _ := h.Toggle(ctx, tg, 7, false)
+	if err := h.Undo(ctx, tg, 7, false); err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := h.Toggle(ctx, tg, 7, true); again.Changed || again.Unconfirmed {
+		t.Fatalf("after an undone unlike (%+v): %+v", un, again)
+	}
+	if err := h.Confirm(ctx, zan.Target{Type: "blog", ID: uniqueID()}, 1, 1); err != nil {
+		t.Fatalf("Confirm on a missing target: %v", err)
 	}
 }

@@ -8,9 +8,11 @@ import (
 	"github.com/zanlabs/zan/metrics"
 )
 
-// Run evicts cold targets from the hot state every interval, and ages the
-// hot-key sketch, until ctx ends.
+// Run evicts cold targets from the hot state every interval, ages the
+// hot-key sketch and sends the confirmations of published changes, until
+// ctx ends.
 func (s *Service) Run(ctx context.Context) error {
+	go s.runConfirms(ctx)
 	interval := s.cfg.EvictIdle / 4
 	if interval > time.Minute {
 		interval = time.Minute

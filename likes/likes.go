@@ -89,6 +89,8 @@ type Service struct {
 	// the log held when that epoch began; nil: loads must wait.
 	caughtUp atomic.Pointer[string]
 	now      func() time.Time
+	// confirms queues confirmations of published changes for runConfirms.
+	confirms chan confirmation
 }
 
 // New returns a like service over the given adapters.
@@ -101,6 +103,7 @@ func New(cfg Config, hot zan.LikeState, log zan.EventLog, store zan.LikeStore, l
 		cfg: cfg, hot: hot, log: log, store: store, limiter: limiter,
 		ids: zan.NewEventIDs(), logger: logger, now: time.Now, l1: newL1(cfg.L1TTL),
 		types: map[string]bool{}, timeOrdered: map[string]bool{},
+		confirms: make(chan confirmation, 4096),
 	}
 	for _, t := range cfg.Types {
 		s.types[t] = true
@@ -146,7 +149,19 @@ func (s *Service) Toggle(ctx context.Context, user int64, t zan.Target, like boo
 		if err != nil {
 			return zan.Change{}, zan.Unavailable("hot state", err)
 		}
+		if !ch.Changed && !ch.Unconfirmed {
+			return ch, nil
+		}
 		if !ch.Changed {
+			// The membership is as asked, but by a change whose event was
+			// never confirmed in the log: its writer may have died in
+			// between. Answering 200 now would acknowledge a like the log
+			// may not hold, so its event is published (again: the store
+			// applies it once, by its At) first.
+			if err := s.republish(ctx, user, t, like, ch); err != nil {
+				return zan.Change{}, err
+			}
+			ch.Unconfirmed, ch.At = false, 0
 			return ch, nil
 		}
 		if err := s.publish(ctx, user, t, like, ch); err != nil {
@@ -173,6 +188,7 @@ func (s *Service) publish(ctx context.Context, user int64, t zan.Target, like bo
 	err := s.log.Publish(pctx, ev)
 	if err == nil {
 		metrics.LikesPublished.WithLabelValues(op.String()).Inc()
+		s.confirm(t, user, ch.At)
 		return nil
 	}
 	metrics.PublishFailures.Inc()
@@ -182,6 +198,59 @@ func (s *Service) publish(ctx context.Context, user int64, t zan.Target, like bo
 		s.logger.Error("undo after failed publish failed", "target", t.String(), "user", user, "err", uerr)
 	}
 	return zan.Unavailable("event log", err)
+}
+
+// republish publishes the event of an unconfirmed change with its own At,
+// so that the store resolves it like the original, and confirms it. A
+// failure leaves it unconfirmed (the next toggle tries again) and answers
+// unavailable: the hot state keeps the change, the caller was never told
+// it was made.
+func (s *Service) republish(ctx context.Context, user int64, t zan.Target, like bool, ch zan.Change) error {
+	op := zan.OpLike
+	if !like {
+		op = zan.OpUnlike
+	}
+	ev := zan.Event{ID: s.ids.Next(), Op: op, Target: t, User: user, At: ch.At}
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.PublishTimeout)
+	defer cancel()
+	if err := s.log.Publish(pctx, ev); err != nil {
+		metrics.PublishFailures.Inc()
+		return zan.Unavailable("event log", err)
+	}
+	metrics.LikesRepublished.Inc()
+	s.confirm(t, user, ch.At)
+	return nil
+}
+
+// confirm tells the hot state that a change's event is in the log, in the
+// background: the answer need not wait for it, and a confirmation lost (a
+// crash, a full queue) only costs a harmless republish later.
+func (s *Service) confirm(t zan.Target, user, at int64) {
+	select {
+	case s.confirms <- confirmation{t, user, at}:
+	default:
+	}
+}
+
+type confirmation struct {
+	t        zan.Target
+	user, at int64
+}
+
+// runConfirms sends the confirmations until ctx ends.
+func (s *Service) runConfirms(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case c := <-s.confirms:
+			cctx, cancel := context.WithTimeout(ctx, s.cfg.PublishTimeout)
+			if err := s.hot.Confirm(cctx, c.t, c.user, c.at); err != nil {
+				s.logger.Debug("confirming a published change", "target", c.t.String(), "err", err)
+			}
+			cancel()
+		}
+	}
 }
 
 func (s *Service) allow(ctx context.Context, user int64) error {

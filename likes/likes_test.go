@@ -340,3 +340,32 @@ func TestL1(t *testing.T) {
 		t.Fatalf("authenticated read: %+v", it)
 	}
 }
+
+// TestWriterDiedBeforePublish: a node changed the hot state and died before
+// publishing the event (a kill -9 between the two). The same like sent again
+// (to any node) finds the membership already there; it must not be answered
+// 200 until its event is in the log, or the store would never get it.
+func TestWriterDiedBeforePublish(t *testing.T) {
+	e := newEnv(t, Config{})
+	ctx := t.Context()
+	tg := zan.Target{Type: "comment", ID: 77}
+	if err := e.hot.Load(ctx, tg, nil); err != nil {
+		t.Fatal(err)
+	}
+	// The dead node's half: the hot state only.
+	if ch, err := e.hot.Toggle(ctx, tg, 5, true); err != nil || !ch.Changed {
+		t.Fatalf("%+v %v", ch, err)
+	}
+	ch, err := e.svc.Toggle(ctx, 5, tg, true)
+	if err != nil || ch.Changed || ch.Count != 1 {
+		t.Fatalf("like again: %+v %v", ch, err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := e.log.WaitApplied(wctx); err != nil {
+		t.Fatal(err)
+	}
+	if liked, err := e.store.Liked(ctx, []zan.Target{tg}, 5); err != nil || !liked[0] {
+		t.Fatalf("the store does not hold the acknowledged like: %v %v", liked, err)
+	}
+}

@@ -30,6 +30,9 @@ type likeShard struct {
 
 type likeSet struct {
 	users  map[int64]struct{}
+	// pending holds the At of changes whose event is not yet confirmed
+	// published, by user (nil when none).
+	pending map[int64]int64
 	lastAt int64        // the last change's At, µs: the next one is greater
 	used   atomic.Int64 // last read or write, Unix ns; written under RLock too
 }
@@ -66,6 +69,9 @@ func (l *Likes) Toggle(_ context.Context, t zan.Target, user int64, like bool) (
 	s.used.Store(now.UnixNano())
 	_, has := s.users[user]
 	if has == like {
+		if at, ok := s.pending[user]; ok {
+			return zan.Change{Count: int64(len(s.users)), At: at, Unconfirmed: true}, nil
+		}
 		return zan.Change{Count: int64(len(s.users))}, nil
 	}
 	if like {
@@ -76,7 +82,25 @@ func (l *Likes) Toggle(_ context.Context, t zan.Target, user int64, like bool) (
 	// Strictly increasing per target even when the clock stalls or steps
 	// back: the store resolves a (user, target) by the greatest At.
 	s.lastAt = max(now.UnixMicro(), s.lastAt+1)
+	if s.pending == nil {
+		s.pending = make(map[int64]int64)
+	}
+	s.pending[user] = s.lastAt
 	return zan.Change{Changed: true, Count: int64(len(s.users)), At: s.lastAt}, nil
+}
+
+// Confirm implements zan.LikeState.
+func (l *Likes) Confirm(_ context.Context, t zan.Target, user int64, at int64) error {
+	sh := l.shard(t)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if s := sh.targets[t]; s != nil && s.pending[user] == at {
+		delete(s.pending, user)
+		if len(s.pending) == 0 {
+			s.pending = nil
+		}
+	}
+	return nil
 }
 
 // Undo implements zan.LikeState.
@@ -94,6 +118,7 @@ func (l *Likes) Undo(_ context.Context, t zan.Target, user int64, like bool) err
 		} else {
 			s.users[user] = struct{}{}
 		}
+		delete(s.pending, user)
 	}
 	return nil
 }

@@ -94,4 +94,7 @@ var (
 	LiveDropped = promauto.NewCounter(prometheus.CounterOpts{
 		Name: "zan_live_streams_dropped_total", Help: "Live count streams closed because the client did not read in time.",
 	})
+	LikesRepublished = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "zan_likes_republished_total", Help: "Changes found in the hot state without a confirmed event (their writer died) and published again.",
+	})
 )

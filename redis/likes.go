@@ -60,12 +60,16 @@ end
 `
 
 // toggleLua: KEYS meta, set; ARGV user, like (1|0), used.
-// Returns {changed, count, at}, or {-1, 0, 0} when not loaded. At is taken
+// Returns {changed, count, at, unconfirmed}, or {-1, 0, 0, 0} when not
+// loaded. A change leaves a field "p<user>" = at in the hash until Confirm
+// removes it: a toggle that finds the membership as asked but that field
+// still there reports the change unconfirmed (its writer may have died
+// before its event reached the log), with its At. At is taken
 // here, from the server clock and after the last At of the target, so it is
 // strictly increasing per target whichever app server writes and however
 // their clocks drift; a failover keeps it because "at" is replicated.
 var toggleLua = newScript(likesLua + `
-if redis.call('EXISTS', KEYS[1]) == 0 then return {-1, 0, 0} end
+if redis.call('EXISTS', KEYS[1]) == 0 then return {-1, 0, 0, 0} end
 touch(KEYS[1], ARGV[3])
 local changed
 if ARGV[2] == '1' then
@@ -74,18 +78,31 @@ else
   changed = redis.call('SREM', KEYS[2], ARGV[1])
 end
 local n = redis.call('SCARD', KEYS[2])
-if changed == 0 then return {0, n, 0} end
+if changed == 0 then
+  local p = redis.call('HGET', KEYS[1], 'p' .. ARGV[1])
+  if p then return {0, n, tonumber(p), 1} end
+  return {0, n, 0, 0}
+end
 local at = math.max(now_us(), tonumber(redis.call('HGET', KEYS[1], 'at') or '0') + 1)
-redis.call('HSET', KEYS[1], 'at', fmt(at))
-return {1, n, at}
+redis.call('HSET', KEYS[1], 'at', fmt(at), 'p' .. ARGV[1], fmt(at))
+return {1, n, at, 0}
+`)
+
+// confirmLua: KEYS meta; ARGV user, at. Removes the pending mark of that
+// change, not of a newer one.
+var confirmLua = newScript(`
+if redis.call('HGET', KEYS[1], 'p' .. ARGV[1]) == ARGV[2] then return redis.call('HDEL', KEYS[1], 'p' .. ARGV[1]) end
+return 0
 `)
 
 // undoLua: KEYS meta, set; ARGV user, like (1|0). SREM and SADD change
 // nothing when the membership is no longer as the toggle left it.
 var undoLua = newScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-if ARGV[2] == '1' then return redis.call('SREM', KEYS[2], ARGV[1]) end
-return redis.call('SADD', KEYS[2], ARGV[1])
+local n
+if ARGV[2] == '1' then n = redis.call('SREM', KEYS[2], ARGV[1]) else n = redis.call('SADD', KEYS[2], ARGV[1]) end
+if n == 1 then redis.call('HDEL', KEYS[1], 'p' .. ARGV[1]) end
+return n
 `)
 
 // loadLua: KEYS meta, set; ARGV used, users... Installs unless present.
@@ -186,13 +203,20 @@ func (l *Likes) Toggle(ctx context.Context, t zan.Target, user int64, like bool)
 	if err != nil {
 		return zan.Change{}, err
 	}
-	if len(v) != 3 {
+	if len(v) != 4 {
 		return zan.Change{}, fmt.Errorf("redis: toggle replied %v", v)
 	}
 	if v[0] < 0 {
 		return zan.Change{}, zan.ErrNotLoaded
 	}
-	return zan.Change{Changed: v[0] == 1, Count: v[1], At: v[2]}, nil
+	return zan.Change{Changed: v[0] == 1, Count: v[1], At: v[2], Unconfirmed: v[3] == 1}, nil
+}
+
+// Confirm implements zan.LikeState.
+func (l *Likes) Confirm(ctx context.Context, t zan.Target, user int64, at int64) error {
+	meta, _ := l.keys(t)
+	r := confirmLua.run(ctx, l.c.c, []string{meta}, strconv.FormatInt(user, 10), strconv.FormatInt(at, 10))
+	return wrap(r.Error())
 }
 
 // Undo implements zan.LikeState.
