@@ -29,12 +29,12 @@ type likeShard struct {
 }
 
 type likeSet struct {
-	users  map[int64]struct{}
+	users map[int64]struct{}
 	// pending holds the At of changes whose event is not yet confirmed
 	// published, by user (nil when none).
 	pending map[int64]int64
-	lastAt int64        // the last change's At, µs: the next one is greater
-	used   atomic.Int64 // last read or write, Unix ns; written under RLock too
+	lastAt  int64        // the last change's At, µs: the next one is greater
+	used    atomic.Int64 // last read or write, Unix ns; written under RLock too
 }
 
 var _ zan.LikeState = (*Likes)(nil)
