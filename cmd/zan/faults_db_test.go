@@ -9,7 +9,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
-	"os"
 	"slices"
 	"sort"
 	"strconv"
@@ -443,17 +442,12 @@ func TestMariaDBDownUnderLoad(t *testing.T) {
 // SIGKILL mid-load and goes on through node 2: every like acknowledged by
 // either node ends up liked, listed and counted, read through node 2.
 // Batches node 1 had fetched but not applied come back to node 2's
-// persister after the consumers' AckWait (30 s).
+// persister after the consumers' AckWait (5 s). Likes node 1 made in Redis
+// but never published are published by node 2 when a retry meets them
+// (this test found that bug: such a retry was answered 200 with no event).
 func TestScaleOutNodeKilled(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs zan as child processes")
-	}
-	// Known open bug: now and then one acknowledged like stays unapplied
-	// for more than a minute after a node is killed (its message is
-	// redelivered once and never acknowledged). Until that is found and
-	// fixed this test runs only when asked for, so CI stays meaningful.
-	if os.Getenv("ZAN_TEST_NODE_KILL") == "" {
-		t.Skip("ZAN_TEST_NODE_KILL not set: the scale-out node-kill test has a known intermittent failure")
 	}
 	var c Config
 	scaleOut(t)(&c) // skips without the services; its cleanup runs after the nodes'
