@@ -35,6 +35,7 @@ type Config struct {
 	Zipf       float64       // exponent of the hot-key storm (1.1)
 	Users      int           // users logged in (200)
 	Stock      int64         // units of the flash sale's voucher (100)
+	Batch      int           // targets per batch read (50; at most 200)
 	Seed       uint64
 	Scenarios  []string // default: all, in the order of Scenarios
 	Baseline   bool     // also measure a bare net/http handler
@@ -89,6 +90,9 @@ func (c *Config) defaults() {
 	}
 	if c.Stock <= 0 {
 		c.Stock = 100
+	}
+	if c.Batch <= 0 || c.Batch > 200 {
+		c.Batch = 50
 	}
 	if len(c.Scenarios) == 0 {
 		c.Scenarios = Scenarios

@@ -45,7 +45,7 @@ func (r *Runner) scenario(ctx context.Context, name string) (*Result, error) {
 		return r.measure(ctx, name, r.cfg.Conns, func(ctx context.Context, w *worker) int {
 			var b strings.Builder
 			b.WriteString(r.cfg.URL + "/api/v1/likes?targets=")
-			for i := range 50 {
+			for i := range r.cfg.Batch {
 				if i > 0 {
 					b.WriteByte(',')
 				}

@@ -32,6 +32,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.Float64Var(&c.Zipf, "zipf", 1.1, "exponent (>1) of the Zipf distribution of the hot-key storm")
 	fs.IntVar(&c.Users, "users", 200, "users to log in (the server must run with --dev)")
 	fs.Int64Var(&c.Stock, "stock", 100, "units of the flash sale's voucher")
+	fs.IntVar(&c.Batch, "batch", 50, "targets per batch read (1-200)")
 	fs.Uint64Var(&c.Seed, "seed", 1, "random seed")
 	scen := fs.String("scenarios", strings.Join(loadgen.Scenarios, ","), "scenarios to run, comma-separated")
 	fs.BoolVar(&c.Baseline, "baseline", false, "also measure a bare net/http handler with the same settings, and print each scenario's ratio to it")
