@@ -6,7 +6,6 @@ import (
 	"errors"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -35,26 +34,8 @@ func (l *Log) setupOrders(ctx context.Context) error {
 	if err != nil {
 		return zan.Unavailable("event log: orders stream", err)
 	}
-	durable := name + "-orders"
-	if l.srv != nil {
-		// As for the like consumers: what an embedded server had handed out
-		// went to this process's previous life; redeliver it now.
-		if err := l.orders.DeleteConsumer(ctx, durable); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
-			return zan.Unavailable("event log: order consumer", err)
-		}
-	}
-	l.orderCons, err = l.orders.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
-		Durable:       durable,
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       l.cfg.AckWait,
-		MaxDeliver:    -1,
-		MaxAckPending: 20000,
-		DeliverPolicy: jetstream.DeliverAllPolicy,
-	})
-	if err != nil {
-		return zan.Unavailable("event log: order consumer", err)
-	}
-	return nil
+	l.orderCons, err = l.consumer(ctx, l.orders, name+"-orders", "")
+	return err
 }
 
 // wireOrder is an order on the wire; ids are strings as everywhere in zan's
@@ -91,25 +72,7 @@ func decodeOrder(b []byte) (zan.VoucherOrder, error) {
 
 // PublishOrder implements zan.OrderLog.
 func (l *Log) PublishOrder(ctx context.Context, o zan.VoucherOrder) error {
-	ctx, cancel := l.withTimeout(ctx)
-	defer cancel()
-	stall := l.cfg.PublishTimeout
-	if d, ok := ctx.Deadline(); ok {
-		stall = max(time.Until(d), time.Millisecond)
-	}
-	f, err := l.js.PublishAsync(l.orderSubj, encodeOrder(o),
-		jetstream.WithMsgID("o"+strconv.FormatInt(o.ID, 10)), jetstream.WithStallWait(stall))
-	if err != nil {
-		return zan.Unavailable("event log", err)
-	}
-	select {
-	case <-f.Ok():
-		return nil
-	case err := <-f.Err():
-		return zan.Unavailable("event log", err)
-	case <-ctx.Done():
-		return zan.Unavailable("event log", ctx.Err())
-	}
+	return l.publish(ctx, l.orderSubj, encodeOrder(o), "o"+strconv.FormatInt(o.ID, 10))
 }
 
 // FetchOrders implements zan.OrderLog.
@@ -148,14 +111,7 @@ func (l *Log) FetchOrders(ctx context.Context, max int, wait time.Duration) (zan
 		orders = append(orders, o)
 	}
 	b := zan.OrderBatch{Orders: orders}
-	var once sync.Once
-	var ackErr error
-	b.Ack = func(ctx context.Context) error {
-		once.Do(func() { ackErr = l.ack(ctx, got) })
-		return ackErr
-	}
-	b.Nak = func() { once.Do(func() { l.nakAll(got) }) }
-	b.Progress = func() { inProgress(got) }
+	b.Ack, b.Nak, b.Progress = l.settle(got)
 	return b, nil
 }
 
