@@ -5,6 +5,7 @@
 #   bench/wrk/run.sh [duration] [connections]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+source bench/wrk/lib.sh
 DUR=${1:-15s}
 CONNS=${2:-100}
 USERS=${USERS:-500}
@@ -18,22 +19,11 @@ go build -o "$tmp/baseline" ./bench/baseline
   --like-rate 1000000 --like-burst 1000000 2>"$tmp/zan.log" &
 for _ in $(seq 100); do curl -sf http://127.0.0.1:18080/readyz >/dev/null && break; sleep 0.1; done
 
-# A fresh block of phone numbers per run: with shared Redis an earlier run's
-# codes would still be inside their 60 s gap.
-block=$((RANDOM % 900 + 100))
-for i in $(seq "$USERS"); do
-  phone=$(printf "+86%d%08d" "$block" "$i")
-  code=$(curl -s -X POST http://127.0.0.1:18080/api/v1/auth/code -d "{\"phone\":\"$phone\"}" | sed -E 's/.*"dev_code":"([0-9]+)".*/\1/')
-  curl -s -X POST http://127.0.0.1:18080/api/v1/auth/login -d "{\"phone\":\"$phone\",\"code\":\"$code\"}" \
-    | sed -E 's/.*"token":"([^"]+)".*/\1/'
-  echo
-done | grep -E '^[A-Za-z0-9_-]{43}$' >"$tmp/tokens.txt"
+login_users "http://127.0.0.1:18080/api/v1" "$USERS" 86 >"$tmp/tokens.txt"
 echo "$(wc -l <"$tmp/tokens.txt") users logged in"
 
 echo "== bare net/http"
 wrk -t2 -c"$CONNS" -d"$DUR" --latency http://127.0.0.1:18090/ | tee "$tmp/base.txt"
 echo "== zan PUT /api/v1/likes ($USERS users, random comment targets)"
 TOKENS="$tmp/tokens.txt" wrk -t2 -c"$CONNS" -d"$DUR" --latency -s bench/wrk/like.lua http://127.0.0.1:18080 | tee "$tmp/zan.txt"
-b=$(awk '/Requests\/sec/ {print $2}' "$tmp/base.txt")
-z=$(awk '/Requests\/sec/ {print $2}' "$tmp/zan.txt")
-echo "ratio zan/baseline: $(awk -v z="$z" -v b="$b" 'BEGIN {printf "%.2f", z/b}')"
+echo "ratio zan/baseline: $(ratio "$tmp/base.txt" "$tmp/zan.txt")"

@@ -4,6 +4,7 @@
 #   bench/wrk/shops.sh [duration] [read connections] [order connections]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+source bench/wrk/lib.sh
 DUR=${1:-10s}
 CONNS=${2:-100}
 OCONNS=${3:-1000}
@@ -35,22 +36,14 @@ while :; do
 done
 echo "$(wc -l <"$tmp/ids.txt") shops"
 
-block=$((RANDOM % 900 + 100))
-for i in $(seq "$USERS"); do
-  phone=$(printf "+87%d%08d" "$block" "$i")
-  code=$(curl -s -X POST $API/auth/code -d "{\"phone\":\"$phone\"}" | sed -E 's/.*"dev_code":"([0-9]+)".*/\1/')
-  curl -s -X POST $API/auth/login -d "{\"phone\":\"$phone\",\"code\":\"$code\"}" | sed -E 's/.*"token":"([^"]+)".*/\1/'
-  echo
-done | grep -E '^[A-Za-z0-9_-]{43}$' >"$tmp/tokens.txt"
+login_users "$API" "$USERS" 87 >"$tmp/tokens.txt"
 echo "$(wc -l <"$tmp/tokens.txt") users logged in"
 
 echo "== bare net/http ($CONNS connections)"
 wrk -t2 -c"$CONNS" -d"$DUR" --latency http://127.0.0.1:18090/ | tee "$tmp/base.txt"
 echo "== zan GET /api/v1/shops/{id} ($CONNS connections, random shops)"
 IDS="$tmp/ids.txt" wrk -t2 -c"$CONNS" -d"$DUR" --latency -s bench/wrk/get.lua http://127.0.0.1:18080 | tee "$tmp/shops.txt"
-b=$(awk '/Requests\/sec/ {print $2}' "$tmp/base.txt")
-z=$(awk '/Requests\/sec/ {print $2}' "$tmp/shops.txt")
-echo "ratio shop reads/baseline: $(awk -v z="$z" -v b="$b" 'BEGIN {printf "%.2f", z/b}')"
+echo "ratio shop reads/baseline: $(ratio "$tmp/base.txt" "$tmp/shops.txt")"
 
 shop=$(head -1 "$tmp/ids.txt")
 now=$(date -u +%FT%TZ); end=$(date -u -d '+1 hour' +%FT%TZ)
