@@ -2,7 +2,6 @@ package loadgen
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -11,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/zanlabs/zan/client"
 )
 
 // churnTargets is how many targets the like/unlike churn works on: few, so
@@ -87,33 +88,27 @@ func (r *Runner) checkCounts(ctx context.Context, base int64) string {
 	var bad string
 	for {
 		bad = ""
+		c := r.api("")
 		for i := int64(0); i < churnTargets && bad == ""; i++ {
-			path := "/api/v1/likes/comment/" + strconv.FormatInt(base+i, 10)
-			var c struct{ Count int64 }
-			if err := r.call(ctx, "GET", path, "", nil, &c); err != nil {
+			id := base + i
+			l, err := c.GetLikes(ctx, "comment", id)
+			if err != nil {
 				return "failed: " + err.Error()
 			}
-			listed, cursor := int64(0), ""
+			listed, q := int64(0), client.LikeQuery{ListOptions: client.ListOptions{Limit: 100}}
 			for {
-				var page struct {
-					Items      []json.RawMessage `json:"items"`
-					NextCursor *string           `json:"next_cursor"`
-				}
-				q := path + "/users?limit=100"
-				if cursor != "" {
-					q += "&cursor=" + cursor
-				}
-				if err := r.call(ctx, "GET", q, "", nil, &page); err != nil {
+				p, err := c.Likers(ctx, "comment", id, q)
+				if err != nil {
 					return "failed: " + err.Error()
 				}
-				listed += int64(len(page.Items))
-				if page.NextCursor == nil {
+				listed += int64(len(p.Items))
+				if p.Next == "" {
 					break
 				}
-				cursor = *page.NextCursor
+				q.Cursor = p.Next
 			}
-			if listed != c.Count {
-				bad = fmt.Sprintf("comment/%d: count %d, %d likers in the store", base+i, c.Count, listed)
+			if listed != l.Count {
+				bad = fmt.Sprintf("comment/%d: count %d, %d likers in the store", id, l.Count, listed)
 			}
 		}
 		if bad == "" {
@@ -134,17 +129,15 @@ func (r *Runner) flash(ctx context.Context) (*Result, error) {
 	if r.cfg.AdminToken == "" {
 		return nil, fmt.Errorf("the flash sale needs --admin-token (the server's)")
 	}
-	var shop struct{ ID string }
-	if err := r.call(ctx, "POST", "/api/v1/shops", r.cfg.AdminToken,
-		map[string]any{"name": "Bench Noodle House", "type": "food", "x": 120.15, "y": 30.27}, &shop); err != nil {
+	admin := r.api(r.cfg.AdminToken)
+	name, typ, x, y := "Bench Noodle House", "food", 120.15, 30.27
+	shop, err := admin.CreateShop(ctx, client.ShopInput{Name: &name, Type: &typ, X: &x, Y: &y})
+	if err != nil {
 		return nil, err
 	}
-	now := time.Now().UTC()
-	var v struct{ ID string }
-	if err := r.call(ctx, "POST", "/api/v1/vouchers", r.cfg.AdminToken, map[string]any{
-		"shop_id": shop.ID, "title": "bench", "stock": r.cfg.Stock,
-		"begin_at": now.Add(-time.Second).Format(time.RFC3339Nano), "end_at": now.Add(time.Hour).Format(time.RFC3339Nano),
-	}, &v); err != nil {
+	now := time.Now()
+	v, err := admin.CreateVoucher(ctx, int64(shop.ID), "bench", r.cfg.Stock, now.Add(-time.Second), now.Add(time.Hour))
+	if err != nil {
 		return nil, err
 	}
 	var (
@@ -153,7 +146,7 @@ func (r *Runner) flash(ctx context.Context) (*Result, error) {
 		winners  = map[string]bool{}
 		twice    atomic.Int64
 	)
-	url := r.cfg.URL + "/api/v1/vouchers/" + v.ID + "/orders"
+	url := r.cfg.URL + "/api/v1/vouchers/" + strconv.FormatInt(int64(v.ID), 10) + "/orders"
 	res := r.measure(ctx, "flash", r.cfg.Conns, func(ctx context.Context, w *worker) int {
 		tok := w.token()
 		st, _ := w.do(ctx, "POST", url, tok)
@@ -172,8 +165,8 @@ func (r *Runner) flash(ctx context.Context) (*Result, error) {
 		}
 		return st
 	})
-	var got struct{ Remaining int64 }
-	if err := r.call(ctx, "GET", "/api/v1/vouchers/"+v.ID, "", nil, &got); err != nil {
+	got, err := r.api("").Voucher(ctx, int64(v.ID))
+	if err != nil {
 		res.Check = "failed: " + err.Error()
 		return res, nil
 	}
