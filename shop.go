@@ -166,9 +166,13 @@ type VoucherState interface {
 	// concurrent loader or buyer won; its state is kept).
 	LoadVoucher(ctx context.Context, s VoucherSale) error
 	// TakeVoucher checks the window at now, the buyer set and the stock and,
-	// when all allow it, takes one unit for user. ErrNotLoaded when the
-	// voucher is not in the hot state.
-	TakeVoucher(ctx context.Context, id, user int64, now time.Time) (TakeResult, error)
+	// when all allow it, takes one unit for user, to become order. The take
+	// stays unconfirmed until ConfirmTake: a TakeDuplicate of an unconfirmed
+	// take returns its order (its writer may have died before publishing
+	// it), else 0. ErrNotLoaded when the voucher is not in the hot state.
+	TakeVoucher(ctx context.Context, id, user, order int64, now time.Time) (res TakeResult, unconfirmed int64, err error)
+	// ConfirmTake records that user's order is in the order log.
+	ConfirmTake(ctx context.Context, id, user int64) error
 	// UndoTake gives user's unit back (its order could not be published).
 	// It does nothing when user holds none or the voucher is missing.
 	UndoTake(ctx context.Context, id, user int64) error

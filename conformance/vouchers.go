@@ -13,6 +13,8 @@ import (
 // unique per run, so a shared backend may be reused.
 func TestVoucherState(t *testing.T, open func(t *testing.T) zan.VoucherState) {
 	now := time.UnixMicro(time.Now().UnixMicro())
+	var orders atomic.Int64
+	order := func() int64 { return 1000 + orders.Add(1) }
 	load := func(t *testing.T, h zan.VoucherState, remaining int64, buyers ...int64) int64 {
 		t.Helper()
 		id := uniqueID()
@@ -33,7 +35,7 @@ func TestVoucherState(t *testing.T, open func(t *testing.T) zan.VoucherState) {
 	t.Run("NotLoaded", func(t *testing.T) {
 		h := open(t)
 		id := uniqueID()
-		if _, err := h.TakeVoucher(t.Context(), id, 1, now); err != zan.ErrNotLoaded {
+		if _, _, err := h.TakeVoucher(t.Context(), id, 1, order(), now); err != zan.ErrNotLoaded {
 			t.Fatalf("take of a missing sale: %v, want ErrNotLoaded", err)
 		}
 		if _, ok, err := h.VoucherRemaining(t.Context(), id); ok || err != nil {
@@ -73,7 +75,7 @@ func TestVoucherState(t *testing.T, open func(t *testing.T) zan.VoucherState) {
 			{2, begin, zan.TakeSoldOut, 0},
 		}
 		for i, s := range steps {
-			got, err := h.TakeVoucher(t.Context(), id, s.user, s.at)
+			got, _, err := h.TakeVoucher(t.Context(), id, s.user, order(), s.at)
 			if err != nil || got != s.want {
 				t.Fatalf("step %d: %v, %v; want %v", i, got, err, s.want)
 			}
@@ -89,8 +91,29 @@ func TestVoucherState(t *testing.T, open func(t *testing.T) zan.VoucherState) {
 			t.Fatal(err)
 		}
 		remaining(t, h, id, 1)
-		if got, _ := h.TakeVoucher(t.Context(), id, 2, begin); got != zan.Taken {
+		if got, _, _ := h.TakeVoucher(t.Context(), id, 2, order(), begin); got != zan.Taken {
 			t.Fatalf("take after an undo: %v", got)
+		}
+	})
+
+	t.Run("Unconfirmed", func(t *testing.T) {
+		h := open(t)
+		id := load(t, h, 5)
+		if got, _, err := h.TakeVoucher(t.Context(), id, 1, 77, now); err != nil || got != zan.Taken {
+			t.Fatalf("take: %v %v", got, err)
+		}
+		got, pend, err := h.TakeVoucher(t.Context(), id, 1, 78, now)
+		if err != nil || got != zan.TakeDuplicate || pend != 77 {
+			t.Fatalf("again before ConfirmTake: %v %d %v; want duplicate of unconfirmed order 77", got, pend, err)
+		}
+		if err := h.ConfirmTake(t.Context(), id, 1); err != nil {
+			t.Fatal(err)
+		}
+		if got, pend, _ := h.TakeVoucher(t.Context(), id, 1, 79, now); got != zan.TakeDuplicate || pend != 0 {
+			t.Fatalf("again after ConfirmTake: %v %d", got, pend)
+		}
+		if err := h.ConfirmTake(t.Context(), uniqueID(), 1); err != nil {
+			t.Fatalf("ConfirmTake on a missing sale: %v", err)
 		}
 	})
 
@@ -98,11 +121,11 @@ func TestVoucherState(t *testing.T, open func(t *testing.T) zan.VoucherState) {
 		h := open(t)
 		id := load(t, h, 3, 7, 8)
 		for _, u := range []int64{7, 8} {
-			if got, err := h.TakeVoucher(t.Context(), id, u, now); err != nil || got != zan.TakeDuplicate {
+			if got, _, err := h.TakeVoucher(t.Context(), id, u, order(), now); err != nil || got != zan.TakeDuplicate {
 				t.Fatalf("loaded buyer %d: %v, %v", u, got, err)
 			}
 		}
-		if got, _ := h.TakeVoucher(t.Context(), id, 9, now); got != zan.Taken {
+		if got, _, _ := h.TakeVoucher(t.Context(), id, 9, order(), now); got != zan.Taken {
 			t.Fatalf("new buyer: %v", got)
 		}
 	})
@@ -115,11 +138,11 @@ func TestVoucherState(t *testing.T, open func(t *testing.T) zan.VoucherState) {
 		}
 		id := load(t, h, 10, buyers...)
 		for _, u := range []int64{1, 25000, 50000} {
-			if got, _ := h.TakeVoucher(t.Context(), id, u, now); got != zan.TakeDuplicate {
+			if got, _, _ := h.TakeVoucher(t.Context(), id, u, order(), now); got != zan.TakeDuplicate {
 				t.Fatalf("buyer %d of 50,000: %v", u, got)
 			}
 		}
-		if got, _ := h.TakeVoucher(t.Context(), id, 50001, now); got != zan.Taken {
+		if got, _, _ := h.TakeVoucher(t.Context(), id, 50001, order(), now); got != zan.Taken {
 			t.Fatalf("new buyer: %v", got)
 		}
 	})
@@ -138,7 +161,7 @@ func TestVoucherState(t *testing.T, open func(t *testing.T) zan.VoucherState) {
 				defer wg.Done()
 				for i := next.Add(1); i <= 6000; i = next.Add(1) {
 					user := 1 + i%2000
-					got, err := h.TakeVoucher(t.Context(), id, user, now)
+					got, _, err := h.TakeVoucher(t.Context(), id, user, order(), now)
 					if err != nil {
 						t.Error(err)
 						return

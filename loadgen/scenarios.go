@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -141,23 +142,27 @@ func (r *Runner) flash(ctx context.Context) (*Result, error) {
 		return nil, err
 	}
 	var (
-		accepted atomic.Int64
-		mu       sync.Mutex
-		winners  = map[string]bool{}
-		twice    atomic.Int64
+		mu      sync.Mutex
+		winners = map[string]string{} // token → order id
+		twice   atomic.Int64
 	)
 	url := r.cfg.URL + "/api/v1/vouchers/" + strconv.FormatInt(int64(v.ID), 10) + "/orders"
 	res := r.measure(ctx, "flash", r.cfg.Conns, func(ctx context.Context, w *worker) int {
 		tok := w.token()
-		st, _ := w.do(ctx, "POST", url, tok)
+		st, body := w.do(ctx, "POST", url, tok)
 		switch st {
 		case http.StatusAccepted:
-			accepted.Add(1)
+			var o struct {
+				OrderID string `json:"order_id"`
+			}
+			_ = json.Unmarshal(body, &o)
 			mu.Lock()
-			if winners[tok] {
+			// The same order again is the answer to a retry while the first
+			// was in flight; another order would be a second unit.
+			if prev, ok := winners[tok]; ok && prev != o.OrderID {
 				twice.Add(1)
 			}
-			winners[tok] = true
+			winners[tok] = o.OrderID
 			mu.Unlock()
 			return st
 		case http.StatusConflict, http.StatusGone:
@@ -170,7 +175,7 @@ func (r *Runner) flash(ctx context.Context) (*Result, error) {
 		res.Check = "failed: " + err.Error()
 		return res, nil
 	}
-	n := accepted.Load()
+	n := int64(len(winners))
 	switch {
 	case n > r.cfg.Stock:
 		res.Check = fmt.Sprintf("FAILED: %d orders accepted for %d units", n, r.cfg.Stock)

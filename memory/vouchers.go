@@ -20,6 +20,7 @@ type sale struct {
 	remaining  int64
 	begin, end time.Time
 	buyers     map[int64]struct{}
+	pending    map[int64]int64 // user → order of an unconfirmed take
 }
 
 var _ zan.VoucherState = (*Vouchers)(nil)
@@ -48,26 +49,40 @@ func (v *Vouchers) LoadVoucher(_ context.Context, s zan.VoucherSale) error {
 }
 
 // TakeVoucher implements zan.VoucherState.
-func (v *Vouchers) TakeVoucher(_ context.Context, id, user int64, now time.Time) (zan.TakeResult, error) {
+func (v *Vouchers) TakeVoucher(_ context.Context, id, user, order int64, now time.Time) (zan.TakeResult, int64, error) {
 	s := v.get(id)
 	if s == nil {
-		return 0, zan.ErrNotLoaded
+		return 0, 0, zan.ErrNotLoaded
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch _, dup := s.buyers[user]; {
 	case now.Before(s.begin):
-		return zan.TakeNotStarted, nil
+		return zan.TakeNotStarted, 0, nil
 	case !now.Before(s.end):
-		return zan.TakeEnded, nil
+		return zan.TakeEnded, 0, nil
 	case dup:
-		return zan.TakeDuplicate, nil
+		return zan.TakeDuplicate, s.pending[user], nil
 	case s.remaining <= 0:
-		return zan.TakeSoldOut, nil
+		return zan.TakeSoldOut, 0, nil
 	}
 	s.remaining--
 	s.buyers[user] = struct{}{}
-	return zan.Taken, nil
+	if s.pending == nil {
+		s.pending = make(map[int64]int64)
+	}
+	s.pending[user] = order
+	return zan.Taken, 0, nil
+}
+
+// ConfirmTake implements zan.VoucherState.
+func (v *Vouchers) ConfirmTake(_ context.Context, id, user int64) error {
+	if s := v.get(id); s != nil {
+		s.mu.Lock()
+		delete(s.pending, user)
+		s.mu.Unlock()
+	}
+	return nil
 }
 
 // UndoTake implements zan.VoucherState.
@@ -80,6 +95,7 @@ func (v *Vouchers) UndoTake(_ context.Context, id, user int64) error {
 	defer s.mu.Unlock()
 	if _, ok := s.buyers[user]; ok {
 		delete(s.buyers, user)
+		delete(s.pending, user)
 		s.remaining++
 	}
 	return nil

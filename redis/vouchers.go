@@ -28,25 +28,30 @@ func (v *Vouchers) keys(id int64) (meta, buyers string) {
 	return meta, meta + ":b"
 }
 
-// Take results, as the script returns them: the zan.TakeResult values.
-// takeLua: KEYS meta, buyers; ARGV user, now (µs). -1: not loaded.
+// takeLua: KEYS meta, buyers; ARGV user, now (µs), order. Returns {result,
+// unconfirmed order}: result is a zan.TakeResult, or -1 when not loaded. A
+// take leaves "p<user>" = order in the hash until ConfirmTake.
 var takeLua = newScript(`
 local h = redis.call('HMGET', KEYS[1], 'remaining', 'begin', 'end')
-if not h[1] then return -1 end
+if not h[1] then return {-1, 0} end
 local now = tonumber(ARGV[2])
-if now < tonumber(h[2]) then return 4 end
-if now >= tonumber(h[3]) then return 5 end
-if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then return 3 end
-if tonumber(h[1]) <= 0 then return 2 end
+if now < tonumber(h[2]) then return {4, 0} end
+if now >= tonumber(h[3]) then return {5, 0} end
+if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then
+  return {3, tonumber(redis.call('HGET', KEYS[1], 'p' .. ARGV[1]) or '0')}
+end
+if tonumber(h[1]) <= 0 then return {2, 0} end
 redis.call('HINCRBY', KEYS[1], 'remaining', -1)
+redis.call('HSET', KEYS[1], 'p' .. ARGV[1], ARGV[3])
 redis.call('SADD', KEYS[2], ARGV[1])
-return 1
+return {1, 0}
 `)
 
 // undoTakeLua: KEYS meta, buyers; ARGV user.
 var undoTakeLua = newScript(`
 if redis.call('EXISTS', KEYS[1]) == 1 and redis.call('SREM', KEYS[2], ARGV[1]) == 1 then
   redis.call('HINCRBY', KEYS[1], 'remaining', 1)
+  redis.call('HDEL', KEYS[1], 'p' .. ARGV[1])
 end
 return 0
 `)
@@ -99,20 +104,30 @@ func (v *Vouchers) LoadVoucher(ctx context.Context, s zan.VoucherSale) error {
 }
 
 // TakeVoucher implements zan.VoucherState.
-func (v *Vouchers) TakeVoucher(ctx context.Context, id, user int64, now time.Time) (zan.TakeResult, error) {
+func (v *Vouchers) TakeVoucher(ctx context.Context, id, user, order int64, now time.Time) (zan.TakeResult, int64, error) {
 	meta, buyers := v.keys(id)
-	n, err := takeLua.run(ctx, v.c.c, []string{meta, buyers},
-		strconv.FormatInt(user, 10), strconv.FormatInt(now.UnixMicro(), 10)).AsInt64()
+	r, err := ints(takeLua.run(ctx, v.c.c, []string{meta, buyers},
+		strconv.FormatInt(user, 10), strconv.FormatInt(now.UnixMicro(), 10), strconv.FormatInt(order, 10)))
 	if err != nil {
-		return 0, wrap(err)
+		return 0, 0, err
 	}
 	switch {
-	case n == -1:
-		return 0, zan.ErrNotLoaded
-	case n >= int64(zan.Taken) && n <= int64(zan.TakeEnded):
-		return zan.TakeResult(n), nil
+	case len(r) != 2:
+	case r[0] == -1:
+		return 0, 0, zan.ErrNotLoaded
+	case r[0] >= int64(zan.Taken) && r[0] <= int64(zan.TakeEnded):
+		return zan.TakeResult(r[0]), r[1], nil
 	}
-	return 0, fmt.Errorf("redis: take replied %d", n)
+	return 0, 0, fmt.Errorf("redis: take replied %v", r)
+}
+
+// confirmTakeLua: KEYS meta; ARGV user.
+var confirmTakeLua = newScript(`return redis.call('HDEL', KEYS[1], 'p' .. ARGV[1])`)
+
+// ConfirmTake implements zan.VoucherState.
+func (v *Vouchers) ConfirmTake(ctx context.Context, id, user int64) error {
+	meta, _ := v.keys(id)
+	return wrap(confirmTakeLua.run(ctx, v.c.c, []string{meta}, strconv.FormatInt(user, 10)).Error())
 }
 
 // UndoTake implements zan.VoucherState.

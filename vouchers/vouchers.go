@@ -181,12 +181,13 @@ func (s *Service) Order(ctx context.Context, user, id int64) (int64, error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.PublishTimeout+s.cfg.LoadWait)
 	defer cancel()
 	now := s.now()
-	res, err := s.hot.TakeVoucher(ctx, id, user, now)
+	oid := s.ids.Next()
+	res, unconfirmed, err := s.hot.TakeVoucher(ctx, id, user, oid, now)
 	if err == zan.ErrNotLoaded {
 		if err := s.load(ctx, id); err != nil {
 			return 0, err
 		}
-		res, err = s.hot.TakeVoucher(ctx, id, user, now)
+		res, unconfirmed, err = s.hot.TakeVoucher(ctx, id, user, oid, now)
 	}
 	if err != nil {
 		metrics.Orders.WithLabelValues("unavailable").Inc()
@@ -198,6 +199,13 @@ func (s *Service) Order(ctx context.Context, user, id int64) (int64, error) {
 		metrics.Orders.WithLabelValues("sold_out").Inc()
 		return 0, zan.Errorf(zan.ESoldOut, "this voucher is sold out")
 	case zan.TakeDuplicate:
+		if unconfirmed != 0 {
+			// This user's unit was taken for an order whose publish was
+			// never confirmed (its node may have died in between): the
+			// retry completes that order instead of refusing it.
+			return s.place(ctx, zan.VoucherOrder{ID: unconfirmed, VoucherID: id, UserID: user,
+				Status: zan.OrderPending, CreatedAt: now.UTC().Truncate(time.Millisecond)}, false)
+		}
 		metrics.Orders.WithLabelValues("duplicate").Inc()
 		return 0, zan.Errorf(zan.EConflict, "you already have this voucher")
 	case zan.TakeNotStarted:
@@ -210,8 +218,14 @@ func (s *Service) Order(ctx context.Context, user, id int64) (int64, error) {
 		return 0, zan.Unavailable("hot state", zan.Errorf(zan.EInternal, "unknown take result %d", res))
 	}
 
-	o := zan.VoucherOrder{ID: s.ids.Next(), VoucherID: id, UserID: user, Status: zan.OrderPending,
-		CreatedAt: now.UTC().Truncate(time.Millisecond)}
+	return s.place(ctx, zan.VoucherOrder{ID: oid, VoucherID: id, UserID: user, Status: zan.OrderPending,
+		CreatedAt: now.UTC().Truncate(time.Millisecond)}, true)
+}
+
+// place records o as pending and publishes it; then the take is
+// confirmed. If that fails, a fresh take (undo) is given back; a retried
+// one stays unconfirmed for the next retry.
+func (s *Service) place(ctx context.Context, o zan.VoucherOrder, undo bool) (int64, error) {
 	// The pending record is written first so that the buyer can read the
 	// order the moment the 202 arrives, and only published orders count:
 	// an order whose publish failed is undone and its record removed.
@@ -221,14 +235,22 @@ func (s *Service) Order(ctx context.Context, user, id int64) (int64, error) {
 		pubErr = s.log.PublishOrder(ctx, o)
 	}
 	if err := cmpErr(pendingErr, pubErr); err != nil {
-		if uerr := s.hot.UndoTake(ctx, id, user); uerr != nil {
-			// The unit stays taken in the hot state without an order: the
-			// sale sells one fewer. Never more: the store would refuse it.
-			s.logger.Error("voucher: undoing a take whose order was not published", "voucher", id, "user", user, "err", uerr)
+		if undo {
+			if uerr := s.hot.UndoTake(ctx, o.VoucherID, o.UserID); uerr != nil {
+				// The unit stays taken, unconfirmed: the user's retry
+				// publishes its order. Never more than the stock: the store
+				// would refuse it.
+				s.logger.Error("voucher: undoing a take whose order was not published", "voucher", o.VoucherID, "user", o.UserID, "err", uerr)
+			}
+			_ = s.pending.Delete(ctx, pendingKey(o.ID))
 		}
-		_ = s.pending.Delete(ctx, pendingKey(o.ID))
 		metrics.Orders.WithLabelValues("unavailable").Inc()
 		return 0, zan.Unavailable("order log", err)
+	}
+	if err := s.hot.ConfirmTake(ctx, o.VoucherID, o.UserID); err != nil {
+		// Harmless: a later duplicate attempt publishes the order again,
+		// which the store takes once (same order id).
+		s.logger.Debug("voucher: confirming a take", "voucher", o.VoucherID, "err", err)
 	}
 	metrics.Orders.WithLabelValues("taken").Inc()
 	return o.ID, nil

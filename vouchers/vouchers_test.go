@@ -161,7 +161,10 @@ func rush(t *testing.T, s *sale, voucher int64, attempts, users, workers int, mi
 				switch zan.ErrorCode(err) {
 				case "":
 					mu.Lock()
-					if prev, ok := won[user]; ok {
+					// A retry while the first order is in flight gets the same
+					// order back (it is unconfirmed until published); a second
+					// order would be the failure.
+					if prev, ok := won[user]; ok && prev != oid {
 						t.Errorf("user %d won twice: orders %d and %d", user, prev, oid)
 					}
 					won[user] = oid
@@ -264,4 +267,29 @@ func TestSaleReloadedAfterHotStateLoss(t *testing.T) {
 		won[u] = o
 	}
 	checkSale(t, s, v, won)
+}
+
+// A node that took a unit and died before publishing the order: the user's
+// retry (on any node) completes that order instead of answering 409 for an
+// order that does not exist.
+func TestTakerDiedBeforePublish(t *testing.T) {
+	s := newSale(t, vouchers.Config{})
+	s.writer(t)
+	now := time.Now()
+	v := s.voucher(t, 3, now.Add(-time.Second), now.Add(time.Hour))
+	// The dead node's half: the take only, for its order 4242.
+	if res, _, err := s.hot.TakeVoucher(t.Context(), v.ID, 9, 4242, now); err != nil || res != zan.Taken {
+		t.Fatalf("%v %v", res, err)
+	}
+	oid, err := s.svc.Order(t.Context(), 9, v.ID)
+	if err != nil || oid != 4242 {
+		t.Fatalf("retry: order %d, %v; want the taken order 4242", oid, err)
+	}
+	waitCreated(t, s, 9, oid)
+	if _, err := s.svc.Order(t.Context(), 9, v.ID); zan.ErrorCode(err) != zan.EConflict {
+		t.Fatalf("after the order is confirmed: %v, want conflict", err)
+	}
+	if got, _ := s.svc.Get(t.Context(), v.ID); got.Remaining != 2 {
+		t.Fatalf("remaining %d, want 2", got.Remaining)
+	}
 }
