@@ -40,14 +40,28 @@ type Exporter interface {
 	// CountTotals counts the users, the blogs and the liked rows (not the
 	// tombstones).
 	CountTotals(ctx context.Context) (users, blogs, likedRows int64, err error)
+	// ExportShops, ExportVouchers and ExportOrders return up to limit rows
+	// with ID > afterID, by ID.
+	ExportShops(ctx context.Context, afterID int64, limit int) ([]Shop, error)
+	ExportVouchers(ctx context.Context, afterID int64, limit int) ([]Voucher, error)
+	ExportOrders(ctx context.Context, afterID int64, limit int) ([]VoucherOrder, error)
+	// CountShopTotals counts the shops, the vouchers and the orders.
+	CountShopTotals(ctx context.Context) (shops, vouchers, orders int64, err error)
 }
 
-// Importer writes exported rows into a store. Rows that are already there
-// (by primary key or phone) are left alone, so an import can be repeated.
+// Importer writes exported rows into a store, so that an import can be
+// repeated: users, blogs and orders already there (by primary key or phone)
+// are left alone.
 // Likes need no importer: ApplyLikes is idempotent.
 type Importer interface {
 	ImportUsers(ctx context.Context, us []User) error
 	ImportBlogs(ctx context.Context, bs []Blog) error
+	// ImportShops and ImportVouchers write rows as the source has them
+	// (updating those already there: they change while the source serves);
+	// ImportOrders inserts the orders not there yet.
+	ImportShops(ctx context.Context, ss []Shop) error
+	ImportVouchers(ctx context.Context, vs []Voucher) error
+	ImportOrders(ctx context.Context, os []VoucherOrder) error
 }
 
 // Key returns the key of the like row e was exported from.

@@ -36,6 +36,12 @@ func TestCache(t *testing.T, open func(t *testing.T) zan.Cache) {
 		if v, ok := get(t, c, a); !ok || v != "one" {
 			t.Fatalf("get = %q, %v", v, ok)
 		}
+		if got, _, _ := c.Get(t.Context(), a); len(got) > 0 {
+			got[0] = 'X' // and every reader gets its own
+		}
+		if v, _ := get(t, c, a); v != "one" {
+			t.Fatalf("a reader's edit reached the cache: %q", v)
+		}
 		if err := c.Set(t.Context(), a, []byte("two"), time.Minute); err != nil {
 			t.Fatal(err)
 		}

@@ -13,8 +13,11 @@ import (
 // unique per run, so a shared backend may be reused.
 func TestVoucherState(t *testing.T, open func(t *testing.T) zan.VoucherState) {
 	now := time.UnixMicro(time.Now().UnixMicro())
+	// Order ids as IDGen makes them: above 2^53, so a backend that holds
+	// them as doubles shows.
 	var orders atomic.Int64
-	order := func() int64 { return 1000 + orders.Add(1) }
+	orders.Store(118339478963093507)
+	order := func() int64 { return orders.Add(1) }
 	load := func(t *testing.T, h zan.VoucherState, remaining int64, buyers ...int64) int64 {
 		t.Helper()
 		id := uniqueID()
@@ -81,18 +84,20 @@ func TestVoucherState(t *testing.T, open func(t *testing.T) zan.VoucherState) {
 			}
 			remaining(t, h, id, s.left)
 		}
-		// Undo gives the unit back: another user can take it, and the first
-		// could again.
-		if err := h.UndoTake(t.Context(), id, 1); err != nil {
-			t.Fatal(err)
+		// Undo gives the unit back and lets the user take again; an undo of
+		// a user holding none changes nothing.
+		for _, u := range []int64{1, 1, 2} { // 1 holds one, then not; 2 never did
+			if err := h.UndoTake(t.Context(), id, u); err != nil {
+				t.Fatal(err)
+			}
+			remaining(t, h, id, 1)
 		}
-		remaining(t, h, id, 1)
-		if err := h.UndoTake(t.Context(), id, 1); err != nil { // not a buyer now: nothing
-			t.Fatal(err)
+		if got, _, err := h.TakeVoucher(t.Context(), id, 1, order(), begin); err != nil || got != zan.Taken {
+			t.Fatalf("take after an undo: %v, %v", got, err)
 		}
-		remaining(t, h, id, 1)
-		if got, _, _ := h.TakeVoucher(t.Context(), id, 2, order(), begin); got != zan.Taken {
-			t.Fatalf("take after an undo: %v", got)
+		remaining(t, h, id, 0)
+		if got, _, _ := h.TakeVoucher(t.Context(), id, 2, order(), begin); got != zan.TakeSoldOut {
+			t.Fatalf("take of the unit given back and taken again: %v", got)
 		}
 	})
 
@@ -111,6 +116,20 @@ func TestVoucherState(t *testing.T, open func(t *testing.T) zan.VoucherState) {
 		}
 		if got, pend, _ := h.TakeVoucher(t.Context(), id, 1, 79, now); got != zan.TakeDuplicate || pend != 0 {
 			t.Fatalf("again after ConfirmTake: %v %d", got, pend)
+		}
+		// An id above 2^53 comes back exact; an undone take leaves no mark,
+		// so a new take's order is the one reported.
+		big, bigger := order(), order()
+		for _, o := range []int64{big, bigger} {
+			if got, _, err := h.TakeVoucher(t.Context(), id, 2, o, now); err != nil || got != zan.Taken {
+				t.Fatalf("take with order %d: %v %v", o, got, err)
+			}
+			if _, pend, _ := h.TakeVoucher(t.Context(), id, 2, order(), now); pend != o {
+				t.Fatalf("unconfirmed order %d, want %d", pend, o)
+			}
+			if o == big {
+				must(t, h.UndoTake(t.Context(), id, 2))
+			}
 		}
 		if err := h.ConfirmTake(t.Context(), uniqueID(), 1); err != nil {
 			t.Fatalf("ConfirmTake on a missing sale: %v", err)
@@ -144,6 +163,46 @@ func TestVoucherState(t *testing.T, open func(t *testing.T) zan.VoucherState) {
 		}
 		if got, _, _ := h.TakeVoucher(t.Context(), id, 50001, order(), now); got != zan.Taken {
 			t.Fatalf("new buyer: %v", got)
+		}
+		remaining(t, h, id, 9)
+	})
+
+	t.Run("ConcurrentLoads", func(t *testing.T) {
+		// Loaders race on one sale, each with its own stock and buyers: one
+		// wins whole, none mixes into another's buyer set.
+		h := open(t)
+		id := uniqueID()
+		const loaders, buyers = 8, 3000
+		var wg sync.WaitGroup
+		for k := range int64(loaders) {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				s := zan.VoucherSale{ID: id, Remaining: 100 + k, BeginAt: now.Add(-time.Hour), EndAt: now.Add(time.Hour)}
+				for i := range int64(buyers) {
+					s.Buyers = append(s.Buyers, (k+1)*1_000_000+i)
+				}
+				if err := h.LoadVoucher(t.Context(), s); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+		n, ok, err := h.VoucherRemaining(t.Context(), id)
+		if err != nil || !ok || n < 100 || n >= 100+loaders {
+			t.Fatalf("remaining after concurrent loads: %d (loaded %v), %v", n, ok, err)
+		}
+		won := n - 100
+		for k := range int64(loaders) {
+			for _, i := range []int64{0, buyers - 1} {
+				want := zan.Taken
+				if k == won {
+					want = zan.TakeDuplicate
+				}
+				if got, _, err := h.TakeVoucher(t.Context(), id, (k+1)*1_000_000+i, order(), now); err != nil || got != want {
+					t.Fatalf("loader %d's buyer %d (loader %d won): %v, %v; want %v", k, i, won, got, err, want)
+				}
+			}
 		}
 	})
 

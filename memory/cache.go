@@ -1,6 +1,7 @@
 package memory
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -84,12 +85,15 @@ func (c *Cache) shard(key string) *cacheShard {
 func (c *Cache) Get(_ context.Context, key string) ([]byte, bool, error) {
 	sh := c.shard(key)
 	sh.mu.Lock()
-	defer sh.mu.Unlock()
 	e, ok := sh.entries[key]
+	sh.mu.Unlock()
 	if !ok || !c.now().Before(e.exp) {
 		return nil, false, nil
 	}
-	return e.val, true, nil
+	// A copy, as from Redis: a caller editing what it got must not edit
+	// what every other reader gets. The stored slice is never written, so
+	// copying it needs no lock.
+	return bytes.Clone(e.val), true, nil
 }
 
 // Set implements zan.Cache.

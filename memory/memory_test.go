@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/zanlabs/zan"
 	"github.com/zanlabs/zan/conformance"
@@ -94,6 +95,38 @@ func BenchmarkBytesPerLike(b *testing.B) {
 				b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(shape.targets*shape.likes), "bytes/like")
 				runtime.KeepAlive(h)
 			}
+		})
+	}
+}
+
+// BenchmarkTakeVoucher measures the flash-sale step on one voucher from all
+// cores, every call by another user: "taken" while stock lasts (every take
+// wins and the buyer set grows), "soldout" once it is gone (what most of a
+// stampede meets). One voucher is one lock, so this is the ceiling of one
+// sale, not of the process.
+func BenchmarkTakeVoucher(b *testing.B) {
+	for _, bc := range []struct {
+		name  string
+		stock int64
+	}{{"taken", 1 << 62}, {"soldout", 0}} {
+		b.Run(bc.name, func(b *testing.B) {
+			v := memory.NewVouchers()
+			ctx := context.Background()
+			now := time.Now()
+			if err := v.LoadVoucher(ctx, zan.VoucherSale{ID: 1, Remaining: bc.stock,
+				BeginAt: now.Add(-time.Hour), EndAt: now.Add(time.Hour)}); err != nil {
+				b.Fatal(err)
+			}
+			var seq atomic.Int64
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					n := seq.Add(1)
+					if _, _, err := v.TakeVoucher(ctx, 1, n, n, now); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "takes/s")
 		})
 	}
 }

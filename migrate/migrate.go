@@ -1,7 +1,8 @@
 // Package migrate copies a zan store into another, typically the embedded
 // SQLite store into MySQL/MariaDB/TiDB when a deployment scales out.
 //
-// Users, blogs and like rows are copied in key order, in batches, each batch
+// Users, blogs, shops, vouchers, orders and like rows are copied in key
+// order, in batches, each batch
 // read by keyset from the source and written idempotently to the
 // destination: users and blogs that are already there are left alone, and
 // like rows are applied as events (zan.LikeStore.ApplyLikes), which per
@@ -68,7 +69,7 @@ type Options struct {
 
 // Progress is the state of a running migration.
 type Progress struct {
-	Phase string // "users", "blogs", "likes" or "verify"
+	Phase string // "users", "blogs", "shops", "vouchers", "orders", "likes" or "verify"
 	Done  int64  // rows (targets, in verify) done in this phase, this run
 	Total int64  // the source's total for the phase, as counted at the start; likes: liked rows only (tombstones are copied too)
 }
@@ -76,6 +77,8 @@ type Progress struct {
 // Report says what a run did.
 type Report struct {
 	Users, Blogs, Likes int64 // rows copied (likes: tombstones included), resumed runs included
+	Shops, Vouchers     int64
+	Orders              int64
 	LikesChanged        int64 // like rows whose state the copy changed in the destination
 	Resumed             bool  // the run started from a checkpoint
 	Elapsed             time.Duration
@@ -86,6 +89,9 @@ type Report struct {
 type Verification struct {
 	SourceUsers, SourceBlogs, SourceLikes int64 // likes: liked rows
 	DestUsers, DestBlogs, DestLikes       int64
+	SourceShops, SourceVouchers           int64
+	SourceOrders                          int64
+	DestShops, DestVouchers, DestOrders   int64
 	Targets                               int64    // targets whose counts were compared
 	EqualTargets                          int64    // of which equal
 	Differences                           []string // the first MaxDifferences differences
@@ -106,8 +112,14 @@ type checkpoint struct {
 	User    int64       `json:"user"`
 	Blog    int64       `json:"blog"`
 	Like    zan.LikeKey `json:"like"`
+	Shop    int64       `json:"shop"`
+	Voucher int64       `json:"voucher"`
+	Order   int64       `json:"order"`
 	Users   int64       `json:"users"`
 	Blogs   int64       `json:"blogs"`
+	Shops   int64       `json:"shops"`
+	Vouch   int64       `json:"vouchers"`
+	Orders  int64       `json:"orders"`
 	Likes   int64       `json:"likes"`
 	Changed int64       `json:"changed"`
 	Saved   time.Time   `json:"saved"`
@@ -160,57 +172,77 @@ func runCopy(ctx context.Context, src zan.Exporter, dst Destination, opts Option
 	} else {
 		cp = &checkpoint{Label: opts.Label, Phase: "users"}
 	}
-	defer func() { rep.Users, rep.Blogs, rep.Likes, rep.LikesChanged = cp.Users, cp.Blogs, cp.Likes, cp.Changed }()
+	defer func() {
+		rep.Users, rep.Blogs, rep.Likes, rep.LikesChanged = cp.Users, cp.Blogs, cp.Likes, cp.Changed
+		rep.Shops, rep.Vouchers, rep.Orders = cp.Shops, cp.Vouch, cp.Orders
+	}()
 
 	users, blogs, likes, err := src.CountTotals(ctx)
 	if err != nil {
 		return fmt.Errorf("migrate: counting the source: %w", err)
 	}
+	shops, vouchers, orders, err := src.CountShopTotals(ctx)
+	if err != nil {
+		return fmt.Errorf("migrate: counting the source: %w", err)
+	}
 	save := func() error { return saveCheckpoint(opts.Checkpoint, cp) }
-
-	if cp.Phase == "users" {
+	byID := func(phase string, after, copied *int64, total int64, step func(after int64) (n int, last int64, err error)) error {
 		var done int64
 		for {
-			us, err := src.ExportUsers(ctx, cp.User, opts.Batch)
+			n, last, err := step(*after)
 			if err != nil {
-				return fmt.Errorf("migrate: reading users after %d: %w", cp.User, err)
+				return fmt.Errorf("migrate: %s after %d: %w", phase, *after, err)
 			}
-			if len(us) == 0 {
-				break
+			if n == 0 {
+				return nil
 			}
-			if err := retry(ctx, func() error { return dst.ImportUsers(ctx, us) }); err != nil {
-				return fmt.Errorf("migrate: writing users after %d: %w", cp.User, err)
-			}
-			cp.User = us[len(us)-1].ID
-			cp.Users += int64(len(us))
-			done += int64(len(us))
+			*after = last
+			*copied += int64(n)
+			done += int64(n)
 			if err := save(); err != nil {
 				return err
 			}
-			opts.Progress(Progress{"users", done, users})
+			opts.Progress(Progress{phase, done, total})
+		}
+	}
+
+	if cp.Phase == "users" {
+		if err := byID("users", &cp.User, &cp.Users, users, func(after int64) (int, int64, error) {
+			return copyRows(ctx, opts.Batch, after, src.ExportUsers, dst.ImportUsers, func(u zan.User) int64 { return u.ID })
+		}); err != nil {
+			return err
 		}
 		cp.Phase = "blogs"
 	}
 	if cp.Phase == "blogs" {
-		var done int64
-		for {
-			bs, err := src.ExportBlogs(ctx, cp.Blog, opts.Batch)
-			if err != nil {
-				return fmt.Errorf("migrate: reading blogs after %d: %w", cp.Blog, err)
-			}
-			if len(bs) == 0 {
-				break
-			}
-			if err := retry(ctx, func() error { return dst.ImportBlogs(ctx, bs) }); err != nil {
-				return fmt.Errorf("migrate: writing blogs after %d: %w", cp.Blog, err)
-			}
-			cp.Blog = bs[len(bs)-1].ID
-			cp.Blogs += int64(len(bs))
-			done += int64(len(bs))
-			if err := save(); err != nil {
-				return err
-			}
-			opts.Progress(Progress{"blogs", done, blogs})
+		if err := byID("blogs", &cp.Blog, &cp.Blogs, blogs, func(after int64) (int, int64, error) {
+			return copyRows(ctx, opts.Batch, after, src.ExportBlogs, dst.ImportBlogs, func(b zan.Blog) int64 { return b.ID })
+		}); err != nil {
+			return err
+		}
+		cp.Phase = "shops"
+	}
+	if cp.Phase == "shops" {
+		if err := byID("shops", &cp.Shop, &cp.Shops, shops, func(after int64) (int, int64, error) {
+			return copyRows(ctx, opts.Batch, after, src.ExportShops, dst.ImportShops, func(s zan.Shop) int64 { return s.ID })
+		}); err != nil {
+			return err
+		}
+		cp.Phase = "vouchers"
+	}
+	if cp.Phase == "vouchers" {
+		if err := byID("vouchers", &cp.Voucher, &cp.Vouch, vouchers, func(after int64) (int, int64, error) {
+			return copyRows(ctx, opts.Batch, after, src.ExportVouchers, dst.ImportVouchers, func(v zan.Voucher) int64 { return v.ID })
+		}); err != nil {
+			return err
+		}
+		cp.Phase = "orders"
+	}
+	if cp.Phase == "orders" {
+		if err := byID("orders", &cp.Order, &cp.Orders, orders, func(after int64) (int, int64, error) {
+			return copyRows(ctx, opts.Batch, after, src.ExportOrders, dst.ImportOrders, func(o zan.VoucherOrder) int64 { return o.ID })
+		}); err != nil {
+			return err
 		}
 		cp.Phase = "likes"
 	}
@@ -250,6 +282,20 @@ func runCopy(ctx context.Context, src zan.Exporter, dst Destination, opts Option
 		}
 	}
 	return nil
+}
+
+// copyRows reads one batch of rows after the id and writes it; it returns
+// how many there were and the last one's id.
+func copyRows[T any](ctx context.Context, batch int, after int64,
+	read func(context.Context, int64, int) ([]T, error), write func(context.Context, []T) error, id func(T) int64) (int, int64, error) {
+	rows, err := read(ctx, after, batch)
+	if err != nil || len(rows) == 0 {
+		return 0, after, err
+	}
+	if err := retry(ctx, func() error { return write(ctx, rows) }); err != nil {
+		return 0, after, err
+	}
+	return len(rows), id(rows[len(rows)-1]), nil
 }
 
 // retry runs f again, a few times with growing pauses, while the store
@@ -345,10 +391,17 @@ func Verify(ctx context.Context, src zan.Exporter, dst Destination, opts Options
 	if v.DestUsers, v.DestBlogs, v.DestLikes, err = dst.CountTotals(ctx); err != nil {
 		return v, fmt.Errorf("migrate: counting the destination: %w", err)
 	}
+	if v.SourceShops, v.SourceVouchers, v.SourceOrders, err = src.CountShopTotals(ctx); err != nil {
+		return v, fmt.Errorf("migrate: counting the source: %w", err)
+	}
+	if v.DestShops, v.DestVouchers, v.DestOrders, err = dst.CountShopTotals(ctx); err != nil {
+		return v, fmt.Errorf("migrate: counting the destination: %w", err)
+	}
 	for _, c := range []struct {
 		what     string
 		src, dst int64
-	}{{"users", v.SourceUsers, v.DestUsers}, {"blogs", v.SourceBlogs, v.DestBlogs}, {"liked rows", v.SourceLikes, v.DestLikes}} {
+	}{{"users", v.SourceUsers, v.DestUsers}, {"blogs", v.SourceBlogs, v.DestBlogs}, {"liked rows", v.SourceLikes, v.DestLikes},
+		{"shops", v.SourceShops, v.DestShops}, {"vouchers", v.SourceVouchers, v.DestVouchers}, {"orders", v.SourceOrders, v.DestOrders}} {
 		if c.src != c.dst {
 			diff("%s: source %d, destination %d", c.what, c.src, c.dst)
 		}

@@ -49,6 +49,18 @@ func fill(t *testing.T, s *sqlite.DB) {
 	if _, err := s.ApplyLikes(ctx, evs); err != nil {
 		t.Fatal(err)
 	}
+	for id := int64(1); id <= 12; id++ {
+		at := time.UnixMicro(t0 + id).UTC()
+		if err := s.CreateShop(ctx, zan.Shop{ID: id, Name: fmt.Sprintf("Noodle Bar %d", id), Type: "food", X: 120.1, Y: 30.2, CreatedAt: at, UpdatedAt: at}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.CreateVoucher(ctx, zan.Voucher{ID: id, ShopID: id, Title: "v", Stock: 5, BeginAt: at, EndAt: at.Add(time.Hour), CreatedAt: at}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.ApplyOrders(ctx, []zan.VoucherOrder{{ID: 100 + id, VoucherID: id, UserID: id, CreatedAt: at}}); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 func TestRun(t *testing.T) {
@@ -79,8 +91,19 @@ func TestRun(t *testing.T) {
 	if err != nil {
 		t.Fatalf("resumed Run: %v (%+v)", err, rep.Verification)
 	}
-	if !rep.Resumed || rep.Users != 30 || rep.Blogs != 30 || rep.Likes != 500 {
+	if !rep.Resumed || rep.Users != 30 || rep.Blogs != 30 || rep.Likes != 500 || rep.Shops != 12 || rep.Vouchers != 12 || rep.Orders != 12 {
 		t.Fatalf("resumed Run: %+v", rep)
+	}
+	// Shops arrive searchable, vouchers with their remaining stock, orders
+	// as they were.
+	if p, err := dst.Shops(ctx, zan.ShopFilter{Q: "noodle"}); err != nil || len(p.Shops) != 12 {
+		t.Fatalf("shops in the destination: %d, %v", len(p.Shops), err)
+	}
+	if v, err := dst.Voucher(ctx, 3); err != nil || v.Remaining != 4 {
+		t.Fatalf("voucher in the destination: %+v, %v", v, err)
+	}
+	if o, err := dst.Order(ctx, 103); err != nil || o.UserID != 3 || o.Status != zan.OrderCreated {
+		t.Fatalf("order in the destination: %+v, %v", o, err)
 	}
 	v := rep.Verification
 	if !v.OK() || v.SourceLikes != 400 || v.DestLikes != 400 || v.Targets != 13 || v.EqualTargets != 13 {

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	mrand "math/rand/v2"
 	"os"
 	"os/exec"
 	"slices"
@@ -118,6 +119,7 @@ func suites(t *testing.T, cfg Config) {
 	})
 	t.Run("BigLoad", func(t *testing.T) { testBigLoad(t, open(t, cfg).Likes()) })
 	t.Run("IdleIndex", func(t *testing.T) { testIdleIndex(t, open(t, cfg).Likes()) })
+	t.Run("VoucherLoad", func(t *testing.T) { testVoucherLoad(t, open(t, cfg)) })
 }
 
 func TestStandalone(t *testing.T) {
@@ -331,6 +333,132 @@ func BenchmarkBytesPerLike(b *testing.B) {
 				}
 				b.ReportMetric(float64(used()-before)/float64(shape.targets*shape.likes), "bytes/like")
 			}
+		})
+	}
+}
+
+// testVoucherLoad checks what the conformance suite cannot see: a loaded
+// buyer set does not keep the staging set's TTL, no staging set outlives
+// its load (won, lost or refused), and a staging set that lost members is
+// not installed.
+func testVoucherLoad(t *testing.T, c *Client) {
+	defer func(n int) { loadChunk = n }(loadChunk)
+	loadChunk = 1000 // several round trips of several chunks
+	ctx := t.Context()
+	v := c.Vouchers()
+	now := time.Now()
+	must := func(t *testing.T, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	sale := func(id, remaining int64, n int) zan.VoucherSale {
+		s := zan.VoucherSale{ID: id, Remaining: remaining, BeginAt: now.Add(-time.Hour), EndAt: now.Add(time.Hour)}
+		for i := range n {
+			s.Buyers = append(s.Buyers, int64(i+1))
+		}
+		return s
+	}
+	staging := func(id int64) []string {
+		meta, _ := v.keys(id)
+		var keys []string
+		for _, n := range c.c.Nodes() {
+			var cursor uint64
+			for {
+				e, err := n.Do(ctx, n.B().Scan().Cursor(cursor).Match(meta+":s:*").Count(1000).Build()).AsScanEntry()
+				if err != nil {
+					t.Fatal(err)
+				}
+				keys = append(keys, e.Elements...)
+				if cursor = e.Cursor; cursor == 0 {
+					break
+				}
+			}
+		}
+		return keys
+	}
+
+	for _, tc := range []struct {
+		name         string
+		first, again int // buyers of the winning load, of a late one
+	}{
+		{"small", 10, 10},
+		{"chunked", 20_000, 20_000},
+		{"empty", 0, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			id := mrand.Int64N(1<<50) + 1
+			must(t, v.LoadVoucher(ctx, sale(id, 7, tc.first)))
+			must(t, v.LoadVoucher(ctx, sale(id, 99, tc.again)))
+			meta, buyers := v.keys(id)
+			if n, _, err := v.VoucherRemaining(ctx, id); err != nil || n != 7 {
+				t.Fatalf("remaining %d, %v; want the first load's 7", n, err)
+			}
+			if n, err := c.c.Do(ctx, c.c.B().Scard().Key(buyers).Build()).AsInt64(); err != nil || n != int64(tc.first) {
+				t.Fatalf("%d buyers, %v; want %d", n, err, tc.first)
+			}
+			for _, k := range []string{meta, buyers} {
+				// -2 (missing) for the set of a sale without buyers.
+				if ttl, err := c.c.Do(ctx, c.c.B().Pttl().Key(k).Build()).AsInt64(); err != nil || (ttl != -1 && !(ttl == -2 && tc.first == 0 && k == buyers)) {
+					t.Fatalf("PTTL %s = %d, %v: a loaded sale must not expire", k, ttl, err)
+				}
+			}
+			if left := staging(id); len(left) != 0 {
+				t.Fatalf("staging sets left behind: %v", left)
+			}
+		})
+	}
+
+	t.Run("StagingLost", func(t *testing.T) {
+		id := mrand.Int64N(1<<50) + 1
+		meta, buyers := v.keys(id)
+		tmp := meta + ":s:lost"
+		must(t, c.c.Do(ctx, c.c.B().Sadd().Key(tmp).Member("1", "2").Build()).Error())
+		// Three members were staged; two are there.
+		n, err := installLua.run(ctx, c.c, []string{meta, buyers, tmp}, "5", "0", "1", "3").AsInt64()
+		if err != nil || n != -1 {
+			t.Fatalf("install of a short staging set: %d, %v; want -1", n, err)
+		}
+		if _, ok, _ := v.VoucherRemaining(ctx, id); ok {
+			t.Fatal("a short staging set was installed")
+		}
+		if left := staging(id); len(left) != 0 {
+			t.Fatalf("refused staging set left behind: %v", left)
+		}
+	})
+}
+
+// BenchmarkTakeVoucher measures the flash-sale step (one script) on one
+// voucher from many goroutines through one client, every call by another
+// user: "taken" while stock lasts, "soldout" once it is gone. One voucher is
+// one slot, so this is the ceiling of one sale on one Redis core.
+func BenchmarkTakeVoucher(b *testing.B) {
+	addr := testAddr(b)
+	for _, bc := range []struct {
+		name  string
+		stock int64
+	}{{"taken", 1 << 62}, {"soldout", 0}} {
+		b.Run(bc.name, func(b *testing.B) {
+			v := open(b, Config{Addrs: []string{addr}}).Vouchers()
+			ctx := context.Background()
+			now := time.Now()
+			if err := v.LoadVoucher(ctx, zan.VoucherSale{ID: 1, Remaining: bc.stock,
+				BeginAt: now.Add(-time.Hour), EndAt: now.Add(time.Hour)}); err != nil {
+				b.Fatal(err)
+			}
+			var seq atomic.Int64
+			b.SetParallelism(32)
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					n := seq.Add(1)
+					if _, _, err := v.TakeVoucher(ctx, 1, n, 118339478963093507+n, now); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "takes/s")
 		})
 	}
 }

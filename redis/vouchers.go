@@ -14,8 +14,11 @@ import (
 )
 
 // Vouchers is a zan.VoucherState in Redis. A sale is a HASH {p:v:<id>}
-// (remaining, begin and end in µs) and a SET {p:v:<id>}:b of its buyers:
-// one hash tag, so the take script runs on one cluster slot.
+// (remaining, begin and end in µs, and "p<user>" = order per unconfirmed
+// take) and a SET {p:v:<id>}:b of its buyers; a load stages its buyers in
+// {p:v:<id>}:s:<random>. One hash tag, so every script runs on one cluster
+// slot. The hash is the "loaded" marker: a buyer set without it is ignored
+// and replaced by the next load.
 type Vouchers struct{ c *Client }
 
 var _ zan.VoucherState = (*Vouchers)(nil)
@@ -30,7 +33,9 @@ func (v *Vouchers) keys(id int64) (meta, buyers string) {
 
 // takeLua: KEYS meta, buyers; ARGV user, now (µs), order. Returns {result,
 // unconfirmed order}: result is a zan.TakeResult, or -1 when not loaded. A
-// take leaves "p<user>" = order in the hash until ConfirmTake.
+// take leaves "p<user>" = order in the hash until ConfirmTake. The order
+// goes back as the string it was stored as: a Lua number is a double, which
+// would round an order id above 2^53 (every id IDGen makes).
 var takeLua = newScript(`
 local h = redis.call('HMGET', KEYS[1], 'remaining', 'begin', 'end')
 if not h[1] then return {-1, 0} end
@@ -38,7 +43,7 @@ local now = tonumber(ARGV[2])
 if now < tonumber(h[2]) then return {4, 0} end
 if now >= tonumber(h[3]) then return {5, 0} end
 if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then
-  return {3, tonumber(redis.call('HGET', KEYS[1], 'p' .. ARGV[1]) or '0')}
+  return {3, redis.call('HGET', KEYS[1], 'p' .. ARGV[1]) or '0'}
 end
 if tonumber(h[1]) <= 0 then return {2, 0} end
 redis.call('HINCRBY', KEYS[1], 'remaining', -1)
@@ -56,51 +61,100 @@ end
 return 0
 `)
 
-// installLua: KEYS meta, buyers, staging (or the empty set's name when
-// there are no buyers); ARGV remaining, begin, end. It installs the sale
-// unless one is there, and always removes the staging set.
+// installLua: KEYS meta, buyers, staging; ARGV remaining, begin, end,
+// staged (the sum of the staging SADDs' replies). It installs the sale
+// unless one is there and always removes the staging set. Returns 1
+// installed, 0 present, -1 when the staging set is not what was sent (it
+// expired during a slow load and was partly recreated: installing it would
+// let loaded buyers buy again). RENAME keeps the staging set's TTL, which
+// PERSIST drops: a live buyer set must not expire.
 var installLua = newScript(`
 if redis.call('EXISTS', KEYS[1]) == 1 then
-  redis.call('DEL', KEYS[3])
+  redis.call('UNLINK', KEYS[3])
   return 0
 end
-redis.call('DEL', KEYS[2])
-if redis.call('EXISTS', KEYS[3]) == 1 then redis.call('RENAME', KEYS[3], KEYS[2]) end
+if redis.call('SCARD', KEYS[3]) ~= tonumber(ARGV[4]) then
+  redis.call('UNLINK', KEYS[3])
+  return -1
+end
+redis.call('UNLINK', KEYS[2])
+if redis.call('EXISTS', KEYS[3]) == 1 then
+  redis.call('RENAME', KEYS[3], KEYS[2])
+  redis.call('PERSIST', KEYS[2])
+end
 redis.call('HSET', KEYS[1], 'remaining', ARGV[1], 'begin', ARGV[2], 'end', ARGV[3])
 return 1
 `)
 
+// voucherChunksPerTrip SADDs of loadChunk buyers go in one round trip:
+// enough to hide the latency, small enough to keep the buffers modest.
+const voucherChunksPerTrip = 8
+
 // LoadVoucher implements zan.VoucherState. Buyers go to a staging set of
 // this load's own first, in chunks (a sale can have millions), and one
 // script installs it only if the sale is still absent: a concurrent loader
-// or a buyer who got there first is never overwritten, and a half-written
-// buyer set is never live.
+// or a buyer who got there first is never overwritten, concurrent loaders
+// never write into each other's set, and a half-written buyer set is never
+// live. The staging key shares the sale's hash tag, so the script runs on
+// one cluster slot.
 func (v *Vouchers) LoadVoucher(ctx context.Context, s zan.VoucherSale) error {
+	c := v.c.c
 	meta, buyers := v.keys(s.ID)
+	if len(s.Buyers) > loadChunk {
+		n, err := c.Do(ctx, c.B().Exists().Key(meta).Build()).AsInt64()
+		if err != nil {
+			return wrap(err)
+		}
+		if n == 1 {
+			return nil // present: spare sending the buyers for nothing
+		}
+	}
 	var b [8]byte
 	rand.Read(b[:])
 	staging := meta + ":s:" + hex.EncodeToString(b[:])
-	const chunk = 5000
-	for i := 0; i < len(s.Buyers); i += chunk {
-		members := make([]string, 0, chunk)
-		for _, u := range s.Buyers[i:min(i+chunk, len(s.Buyers))] {
-			members = append(members, strconv.FormatInt(u, 10))
+	var staged int64
+	for start := 0; start < len(s.Buyers); start += voucherChunksPerTrip * loadChunk {
+		cmds := make(rueidis.Commands, 0, voucherChunksPerTrip+1)
+		for i := start; i < len(s.Buyers) && i < start+voucherChunksPerTrip*loadChunk; i += loadChunk {
+			chunk := s.Buyers[i:min(i+loadChunk, len(s.Buyers))]
+			members := make([]string, len(chunk))
+			for j, u := range chunk {
+				members[j] = strconv.FormatInt(u, 10)
+			}
+			cmds = append(cmds, c.B().Sadd().Key(staging).Member(members...).Build())
 		}
-		cmds := rueidis.Commands{
-			v.c.c.B().Sadd().Key(staging).Member(members...).Build(),
-			// A loader that dies half way leaves nothing for long.
-			v.c.c.B().Expire().Key(staging).Seconds(300).Build(),
-		}
-		for _, r := range v.c.c.DoMulti(ctx, cmds...) {
-			if err := r.Error(); err != nil {
+		// A loader that dies half way leaves nothing for long.
+		cmds = append(cmds, c.B().Expire().Key(staging).Seconds(300).Build())
+		for i, r := range c.DoMulti(ctx, cmds...) {
+			n, err := r.AsInt64()
+			if err != nil {
+				v.drop(staging)
 				return wrap(err)
+			}
+			if i < len(cmds)-1 {
+				staged += n
 			}
 		}
 	}
-	err := installLua.run(ctx, v.c.c, []string{meta, buyers, staging},
+	n, err := installLua.run(ctx, c, []string{meta, buyers, staging},
 		strconv.FormatInt(s.Remaining, 10), strconv.FormatInt(s.BeginAt.UnixMicro(), 10),
-		strconv.FormatInt(s.EndAt.UnixMicro(), 10)).Error()
-	return wrap(err)
+		strconv.FormatInt(s.EndAt.UnixMicro(), 10), strconv.FormatInt(staged, 10)).AsInt64()
+	if err != nil {
+		v.drop(staging)
+		return wrap(err)
+	}
+	if n < 0 {
+		return fmt.Errorf("redis: loading voucher %d: the staging set expired during the load", s.ID)
+	}
+	return nil
+}
+
+// drop removes a staging set on a failed load, best effort: its TTL
+// removes it anyway.
+func (v *Vouchers) drop(key string) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	v.c.c.Do(ctx, v.c.c.B().Unlink().Key(key).Build())
 }
 
 // TakeVoucher implements zan.VoucherState.

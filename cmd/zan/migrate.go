@@ -90,9 +90,9 @@ func runMigrate(ctx context.Context, args []string, stdout io.Writer) error {
 	})
 	p.finish()
 	if err != nil && !errors.Is(err, migrate.ErrDifferent) {
-		if rep.Likes+rep.Users+rep.Blogs > 0 && !*verifyOnly {
-			fmt.Fprintf(stdout, "stopped after %d users, %d blogs, %d likes; run again to resume from %s\n",
-				rep.Users, rep.Blogs, rep.Likes, *cpFile)
+		if rep.Likes+rep.Users+rep.Blogs+rep.Shops+rep.Vouchers+rep.Orders > 0 && !*verifyOnly {
+			fmt.Fprintf(stdout, "stopped after %d users, %d blogs, %d shops, %d vouchers, %d orders, %d likes; run again to resume from %s\n",
+				rep.Users, rep.Blogs, rep.Shops, rep.Vouchers, rep.Orders, rep.Likes, *cpFile)
 		}
 		return err
 	}
@@ -110,12 +110,12 @@ func runMigrate(ctx context.Context, args []string, stdout io.Writer) error {
 		if rep.Resumed {
 			resumed = " (resumed)"
 		}
-		fmt.Fprintf(&line, "copied %d users, %d blogs, %d likes (%d changed) in %s%s; ",
-			rep.Users, rep.Blogs, rep.Likes, rep.LikesChanged, rep.Elapsed.Round(time.Millisecond), resumed)
+		fmt.Fprintf(&line, "copied %d users, %d blogs, %d shops, %d vouchers, %d orders, %d likes (%d changed) in %s%s; ",
+			rep.Users, rep.Blogs, rep.Shops, rep.Vouchers, rep.Orders, rep.Likes, rep.LikesChanged, rep.Elapsed.Round(time.Millisecond), resumed)
 	}
 	if v.OK() {
-		fmt.Fprintf(&line, "verified: totals equal (%d users, %d blogs, %d liked rows), %d target counts equal",
-			v.SourceUsers, v.SourceBlogs, v.SourceLikes, v.EqualTargets)
+		fmt.Fprintf(&line, "verified: totals equal (%d users, %d blogs, %d shops, %d vouchers, %d orders, %d liked rows), %d target counts equal",
+			v.SourceUsers, v.SourceBlogs, v.SourceShops, v.SourceVouchers, v.SourceOrders, v.SourceLikes, v.EqualTargets)
 	} else {
 		fmt.Fprintf(&line, "verification: %d differences (%d of %d target counts equal); a source still serving changes under the copy: stop its writes and run again",
 			v.NDifferences, v.EqualTargets, v.Targets)

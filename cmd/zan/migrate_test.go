@@ -90,8 +90,8 @@ func TestMigrate(t *testing.T) {
 	if err := run(t.Context(), args, &out, io.Discard); err != nil {
 		t.Fatalf("migrate: %v\n%s", err, &out)
 	}
-	if s := out.String(); !strings.Contains(s, "copied 2 users, 1 blogs, 4 likes (3 changed)") ||
-		!strings.Contains(s, "verified: totals equal (2 users, 1 blogs, 3 liked rows), 2 target counts equal") {
+	if s := out.String(); !strings.Contains(s, "copied 2 users, 1 blogs, 60 shops, 3 vouchers, 0 orders, 4 likes (3 changed)") ||
+		!strings.Contains(s, "verified: totals equal (2 users, 1 blogs, 60 shops, 3 vouchers, 0 orders, 3 liked rows), 2 target counts equal") {
 		t.Fatalf("migrate printed:\n%s", s)
 	}
 	t.Logf("migrate printed:\n%s", &out)
@@ -104,7 +104,7 @@ func TestMigrate(t *testing.T) {
 	if err := run(t.Context(), args, &out, io.Discard); err != nil {
 		t.Fatalf("migrate again: %v\n%s", err, &out)
 	}
-	if s := out.String(); !strings.Contains(s, "copied 2 users, 1 blogs, 4 likes (0 changed)") ||
+	if s := out.String(); !strings.Contains(s, "copied 2 users, 1 blogs, 60 shops, 3 vouchers, 0 orders, 4 likes (0 changed)") ||
 		!strings.Contains(s, "verified: totals equal") {
 		t.Fatalf("migrate again printed:\n%s", s)
 	}

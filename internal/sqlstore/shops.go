@@ -483,3 +483,161 @@ func queryTx(ctx context.Context, tx *sql.Tx, q string, args []any, scan func(*s
 	}
 	return rows.Err()
 }
+
+// ExportShops returns up to limit shops with ID > afterID, by ID.
+func (r Common) ExportShops(ctx context.Context, afterID int64, limit int) ([]zan.Shop, error) {
+	var out []zan.Shop
+	err := r.query(ctx, `SELECT `+shopCols+` FROM `+r.table("shops")+` WHERE id > ? ORDER BY id LIMIT ?`,
+		[]any{afterID, limit}, func(rows *sql.Rows) error {
+			s, err := scanShop(rows)
+			out = append(out, s)
+			return err
+		})
+	return out, err
+}
+
+// ExportVouchers returns up to limit vouchers with ID > afterID, by ID.
+func (r Common) ExportVouchers(ctx context.Context, afterID int64, limit int) ([]zan.Voucher, error) {
+	var out []zan.Voucher
+	err := r.query(ctx, `SELECT `+voucherCols+` FROM `+r.table("vouchers")+` WHERE id > ? ORDER BY id LIMIT ?`,
+		[]any{afterID, limit}, func(rows *sql.Rows) error {
+			v, err := scanVoucher(rows)
+			out = append(out, v)
+			return err
+		})
+	return out, err
+}
+
+// ExportOrders returns up to limit orders with ID > afterID, by ID.
+func (r Common) ExportOrders(ctx context.Context, afterID int64, limit int) ([]zan.VoucherOrder, error) {
+	var out []zan.VoucherOrder
+	err := r.query(ctx, `SELECT id, voucher_id, user_id, status, created_at FROM `+r.table("orders")+` WHERE id > ? ORDER BY id LIMIT ?`,
+		[]any{afterID, limit}, func(rows *sql.Rows) error {
+			var o zan.VoucherOrder
+			var created int64
+			err := rows.Scan(&o.ID, &o.VoucherID, &o.UserID, &o.Status, &created)
+			o.CreatedAt = FromMicros(created)
+			out = append(out, o)
+			return err
+		})
+	return out, err
+}
+
+// CountShopTotals counts the shops, the vouchers and the orders.
+func (r Common) CountShopTotals(ctx context.Context) (shops, vouchers, orders int64, err error) {
+	for _, c := range []struct {
+		table string
+		n     *int64
+	}{{"shops", &shops}, {"vouchers", &vouchers}, {"orders", &orders}} {
+		if _, err = r.one(ctx, `SELECT COUNT(*) FROM `+r.table(c.table), nil, func(rows *sql.Rows) error { return rows.Scan(c.n) }); err != nil {
+			return 0, 0, 0, err
+		}
+	}
+	return shops, vouchers, orders, nil
+}
+
+// existing returns which of ids are in table.
+func existing(ctx context.Context, tx *sql.Tx, table string, ids []int64) (map[int64]bool, error) {
+	found := map[int64]bool{}
+	if len(ids) == 0 {
+		return found, nil
+	}
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	err := queryTx(ctx, tx, `SELECT id FROM `+table+` WHERE id IN (`+Placeholders(len(ids))+`)`, args, func(rows *sql.Rows) error {
+		var id int64
+		err := rows.Scan(&id)
+		found[id] = true
+		return err
+	})
+	return found, err
+}
+
+// ImportShops writes shops as the source has them: new ones created, known
+// ones updated (a migration run again converges on the source's state).
+func (r Common) ImportShops(ctx context.Context, shops []zan.Shop) error {
+	ids := make([]int64, len(shops))
+	for i, s := range shops {
+		ids[i] = s.ID
+	}
+	return r.inTx(ctx, func(tx *sql.Tx) error {
+		known, err := existing(ctx, tx, r.table("shops"), ids)
+		if err != nil {
+			return err
+		}
+		for _, s := range shops {
+			if known[s.ID] {
+				_, err = tx.ExecContext(ctx, `UPDATE `+r.table("shops")+` SET name = ?, type = ?, address = ?, x = ?, y = ?,
+					geohash = ?, score = ?, avg_price = ?, open_hours = ?, created_at = ?, updated_at = ? WHERE id = ?`,
+					s.Name, s.Type, s.Address, s.X, s.Y, geo.Encode(s.X, s.Y), s.Score, s.AvgPrice, s.OpenHours,
+					Micros(s.CreatedAt), Micros(s.UpdatedAt), s.ID)
+			} else {
+				_, err = tx.ExecContext(ctx, `INSERT INTO `+r.table("shops")+` (`+shopCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)`,
+					s.ID, s.Name, s.Type, s.Address, s.X, s.Y, geo.Encode(s.X, s.Y), s.Score, s.AvgPrice, s.OpenHours,
+					Micros(s.CreatedAt), Micros(s.UpdatedAt))
+			}
+			if err != nil {
+				return err
+			}
+			if err := r.dialect.IndexText(ctx, tx, s.ID, ShopWords(s)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// ImportVouchers writes vouchers as the source has them, remaining stock
+// included.
+func (r Common) ImportVouchers(ctx context.Context, vs []zan.Voucher) error {
+	ids := make([]int64, len(vs))
+	for i, v := range vs {
+		ids[i] = v.ID
+	}
+	return r.inTx(ctx, func(tx *sql.Tx) error {
+		known, err := existing(ctx, tx, r.table("vouchers"), ids)
+		if err != nil {
+			return err
+		}
+		for _, v := range vs {
+			if known[v.ID] {
+				_, err = tx.ExecContext(ctx, `UPDATE `+r.table("vouchers")+` SET title = ?, remaining = ?, begin_at = ?, end_at = ? WHERE id = ?`,
+					v.Title, v.Remaining, Micros(v.BeginAt), Micros(v.EndAt), v.ID)
+			} else {
+				_, err = tx.ExecContext(ctx, `INSERT INTO `+r.table("vouchers")+` (`+voucherCols+`) VALUES (?,?,?,?,?,?,?,?)`,
+					v.ID, v.ShopID, v.Title, v.Stock, v.Remaining, Micros(v.BeginAt), Micros(v.EndAt), Micros(v.CreatedAt))
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// ImportOrders inserts the orders not there yet; stock is not touched (the
+// vouchers carry their remaining stock).
+func (r Common) ImportOrders(ctx context.Context, orders []zan.VoucherOrder) error {
+	ids := make([]int64, len(orders))
+	for i, o := range orders {
+		ids[i] = o.ID
+	}
+	return r.inTx(ctx, func(tx *sql.Tx) error {
+		known, err := existing(ctx, tx, r.table("orders"), ids)
+		if err != nil {
+			return err
+		}
+		for _, o := range orders {
+			if known[o.ID] {
+				continue
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO `+r.table("orders")+` (id, voucher_id, user_id, status, created_at) VALUES (?,?,?,?,?)`,
+				o.ID, o.VoucherID, o.UserID, string(o.Status), Micros(o.CreatedAt)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
