@@ -200,7 +200,7 @@ svg{background:#fff;border:1px solid #dee2e6}.check{font-family:monospace}
 <svg width="{{.W}}" height="{{.H}}" viewBox="0 0 {{.W}} {{.H}}" role="img" aria-label="{{.Title}}">
 <text x="{{.W}}" dx="-8" y="14" text-anchor="end" font-weight="600">{{.Title}}</text>
 {{range .YTicks}}<line x1="56" x2="510" y1="{{.Pos}}" y2="{{.Pos}}" stroke="#f1f3f5"/><text x="50" y="{{.Pos}}" dy="4" text-anchor="end" font-size="11">{{.Label}}</text>{{end}}
-{{range .XTicks}}<text x="{{.Pos}}" y="200" text-anchor="middle" font-size="11">{{.Label}}</text>{{end}}
+{{range $i, $t := .XTicks}}<text x="{{$t.Pos}}" y="200" text-anchor="{{if eq $i 4}}end{{else}}middle{{end}}" font-size="11">{{$t.Label}}</text>{{end}}
 <text x="283" y="216" text-anchor="middle" font-size="11">{{.XLabel}}</text>
 <text x="12" y="110" font-size="11" transform="rotate(-90 12 110)" text-anchor="middle">{{.YLabel}}</text>
 {{range $i, $l := .Lines}}<polyline fill="none" stroke="{{$l.Color}}" stroke-width="2"{{if $l.Dashed}} stroke-dasharray="5 4"{{end}} points="{{$l.Points}}"/>
