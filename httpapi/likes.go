@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/zanlabs/zan"
+	"github.com/zanlabs/zan/likes"
 )
 
 func pathTarget(r *http.Request) (zan.Target, error) {
@@ -56,11 +57,31 @@ func (s *Server) batchLikes(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := make([]likeItem, len(items))
+	return writeBody(w, http.StatusOK, appendBatch(make([]byte, 0, 16+len(items)*64), items, userID(r) != 0))
+}
+
+// appendBatch writes the batch answer by hand: a feed calls it most, and
+// encoding/json spent a fifth of the call on reflection over 50 small items
+// (profiled). TestAppendBatch holds it to encoding/json's output.
+func appendBatch(b []byte, items []likes.Item, withLiked bool) []byte {
+	b = append(b, `{"items":[`...)
 	for i, it := range items {
-		out[i] = s.likeItem(r, it.Target, it.Count, it.Liked)
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"type":"`...)
+		b = append(b, it.Target.Type...) // a ValidType: nothing to escape
+		b = append(b, `","id":"`...)
+		b = strconv.AppendInt(b, it.Target.ID, 10)
+		b = append(b, `","count":`...)
+		b = strconv.AppendInt(b, it.Count, 10)
+		if withLiked {
+			b = append(b, `,"liked":`...)
+			b = strconv.AppendBool(b, it.Liked)
+		}
+		b = append(b, '}')
 	}
-	return writeJSON(w, http.StatusOK, map[string]any{"items": out})
+	return append(b, "]}\n"...)
 }
 
 // likeQuery reads order, limit, cursor, since and until.
