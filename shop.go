@@ -22,7 +22,9 @@ type Shop struct {
 
 // ShopFilter selects a page of shops, newest (highest id) first.
 // Q matches words of the name or the address by prefix ("nood" finds
-// "Noodle House"); every word of Q must match.
+// "Noodle House"), ignoring case; every word of Q must match. Words are
+// runs of letters and digits, so a run of CJK characters is one word
+// (found by its beginning), and a Q with no word matches nothing.
 type ShopFilter struct {
 	Type  string // "" = any
 	Q     string // "" = no text filter
@@ -123,7 +125,8 @@ type VoucherStore interface {
 	CreateVoucher(ctx context.Context, v Voucher) error
 	// Voucher returns ENotFound for a missing voucher.
 	Voucher(ctx context.Context, id int64) (Voucher, error)
-	// ShopVouchers returns the vouchers of a shop, newest first.
+	// ShopVouchers returns the vouchers of a shop, newest first (at most
+	// 1000).
 	ShopVouchers(ctx context.Context, shopID int64) ([]Voucher, error)
 	// ApplyOrders stores orders idempotently, in one transaction: an order
 	// whose id is stored already changes nothing; else a unique key on

@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"cmp"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -96,9 +97,12 @@ func testShopsSearch(t *testing.T, s zan.Store) {
 		{zan.ShopFilter{Q: "hubin"}, []int64{4, 1}},
 		{zan.ShopFilter{Q: "hubin road tea"}, []int64{4}},
 		{zan.ShopFilter{Q: "nanshan"}, []int64{6, 2}},
+		{zan.ShopFilter{Q: "road 1"}, []int64{4, 1}}, // "1" is a prefix of "18"
 		{zan.ShopFilter{Q: "兰州"}, []int64{5}},
 		{zan.ShopFilter{Q: "湖滨路"}, []int64{5}},
+		{zan.ShopFilter{Q: "拉面"}, nil}, // a CJK run is one word: no match inside it
 		{zan.ShopFilter{Q: "café"}, []int64{6}},
+		{zan.ShopFilter{Q: "CAFÉ"}, []int64{6}},
 		{zan.ShopFilter{Q: "été"}, []int64{6}},
 		{zan.ShopFilter{Q: "pizza"}, nil},
 		{zan.ShopFilter{Q: "noodle pizza"}, nil},
@@ -112,6 +116,30 @@ func testShopsSearch(t *testing.T, s zan.Store) {
 		}
 		if got := shopIDs(p.Shops); !slices.Equal(got, c.want) && !(len(got) == 0 && len(c.want) == 0) {
 			t.Errorf("%+v: %v, want %v", c.f, got, c.want)
+		}
+		if p.Next != nil {
+			t.Errorf("%+v: a single page has a next cursor %+v", c.f, p.Next)
+		}
+		// Pages of every size concatenate to the same list; a full last
+		// page has no next cursor.
+		for limit := 1; limit <= len(c.want); limit++ {
+			f := c.f
+			f.Limit = limit
+			var got []int64
+			for range len(c.want) + 1 {
+				p, err := s.Shops(t.Context(), f)
+				if err != nil {
+					t.Fatalf("%+v: %v", f, err)
+				}
+				got = append(got, shopIDs(p.Shops)...)
+				if p.Next == nil {
+					break
+				}
+				f.After = p.Next
+			}
+			if !slices.Equal(got, c.want) {
+				t.Errorf("%+v in pages of %d: %v, want %v", c.f, limit, got, c.want)
+			}
 		}
 	}
 	// Pages of 4 then 2, with a cursor.
@@ -146,6 +174,19 @@ func testShopsNearby(t *testing.T, s zan.Store) {
 		shops = append(shops, sh)
 	}
 	createShops(t, s, shops...)
+	var ids []int64
+	if err := s.ShopIDs(t.Context(), func(chunk []int64) error {
+		if len(chunk) == 0 {
+			t.Error("ShopIDs: an empty chunk")
+		}
+		ids = append(ids, chunk...)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(ids) != len(shops) || !slices.IsSorted(ids) || ids[0] != 1 || ids[len(ids)-1] != int64(len(shops)) {
+		t.Fatalf("ShopIDs: %d ids, from %v", len(ids), ids[:min(len(ids), 5)])
+	}
 	for _, q := range []zan.NearbyQuery{
 		{X: cx, Y: cy, RadiusM: 50},
 		{X: cx, Y: cy, RadiusM: 1000},
@@ -275,7 +316,33 @@ func testApplyOrdersConcurrent(t *testing.T, s zan.Store) {
 	if err := s.CreateVoucher(t.Context(), voucher(41, 1, 50)); err != nil {
 		t.Fatal(err)
 	}
-	var wg sync.WaitGroup
+	var (
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		stored int
+		done   = make(chan struct{})
+		watch  = make(chan error, 1)
+	)
+	// The remaining stock never leaves [0, stock], even between batches.
+	go func() {
+		defer close(watch)
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			v, err := s.Voucher(t.Context(), 41)
+			if err == nil && (v.Remaining < 0 || v.Remaining > 50) {
+				err = fmt.Errorf("remaining %d", v.Remaining)
+			}
+			if err != nil {
+				watch <- err
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
 	for w := range 8 {
 		wg.Add(1)
 		go func() {
@@ -291,8 +358,11 @@ func testApplyOrdersConcurrent(t *testing.T, s zan.Store) {
 					batch = append(batch, order(id, 41, u))
 				}
 				for try := 0; ; try++ {
-					_, err := s.ApplyOrders(t.Context(), batch)
+					out, err := s.ApplyOrders(t.Context(), batch)
 					if err == nil {
+						mu.Lock()
+						stored += count(out, zan.OrderStored)
+						mu.Unlock()
 						break
 					}
 					if try == 20 {
@@ -305,12 +375,44 @@ func testApplyOrdersConcurrent(t *testing.T, s zan.Store) {
 		}()
 	}
 	wg.Wait()
+	close(done)
+	if err := <-watch; err != nil {
+		t.Fatalf("voucher during the sale: %v", err)
+	}
 	var buyers []int64
 	if err := s.VoucherBuyers(t.Context(), 41, func(u []int64) error { buyers = append(buyers, u...); return nil }); err != nil {
 		t.Fatal(err)
 	}
 	v, _ := s.Voucher(t.Context(), 41)
-	if len(buyers) != 50 || v.Remaining != 0 {
-		t.Fatalf("%d buyers, remaining %d; want 50 and 0", len(buyers), v.Remaining)
+	if len(buyers) != 50 || v.Remaining != 0 || stored != 50 {
+		t.Fatalf("%d buyers, remaining %d, %d stored outcomes; want 50, 0 and 50", len(buyers), v.Remaining, stored)
 	}
+	// Each buyer holds exactly one of the two order ids it could have had.
+	for _, u := range buyers {
+		n := 0
+		for _, id := range []int64{1000 * u, 1000*u + 1} {
+			o, err := s.Order(t.Context(), id)
+			switch {
+			case err == nil && o.UserID == u && o.VoucherID == 41 && o.Status == zan.OrderCreated:
+				n++
+			case err != nil && !zan.IsNotFound(err):
+				t.Fatal(err)
+			case err == nil:
+				t.Fatalf("order %d: %+v", id, o)
+			}
+		}
+		if n != 1 {
+			t.Fatalf("user %d has %d orders", u, n)
+		}
+	}
+}
+
+func count[T comparable](xs []T, x T) int {
+	n := 0
+	for _, y := range xs {
+		if y == x {
+			n++
+		}
+	}
+	return n
 }

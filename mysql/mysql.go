@@ -111,7 +111,13 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		return dbErr(ctx, err)
 	})
 	d.Common.SetDialect(sqlstore.Dialect{
-		Begin:     func(ctx context.Context) (*sql.Tx, error) { return db.BeginTx(ctx, nil) },
+		// READ COMMITTED: ApplyOrders reads the orders after it has locked
+		// their vouchers and must see what the previous lock holder
+		// committed; a repeatable-read snapshot would be from BEGIN on TiDB.
+		// It also spares the word table's DELETE its gap locks.
+		Begin: func(ctx context.Context) (*sql.Tx, error) {
+			return db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
+		},
 		Err:       dbErr,
 		ForUpdate: " FOR UPDATE",
 		IndexText: indexText,

@@ -346,12 +346,13 @@ func (r Common) VoucherBuyers(ctx context.Context, voucherID int64, fn func(user
 // ApplyOrders stores orders in one transaction; see zan.VoucherStore.
 //
 // The vouchers' rows are locked first, in id order (no deadlock between two
-// writers), and before any other read: in InnoDB's repeatable read the
-// snapshot of the plain reads that follow is taken after the lock, so they
-// see every order the previous holder committed. The decisions are then
-// made in Go; the conditional decrement and the unique (voucher, user) key
-// are the last guard should anything disagree: the transaction fails and
-// the writer retries it.
+// writers), and before any other read. Every writer of a voucher's orders
+// holds that lock, so the plain reads that follow see every order the
+// previous holder committed: SQLite has one writer, and the MySQL dialect
+// reads committed (a repeatable-read snapshot could predate the lock). The
+// decisions are then made in Go; the conditional decrement and the unique
+// (voucher, user) key are the last guard should anything disagree: the
+// whole transaction fails, decrements included, and the writer retries it.
 func (r Common) ApplyOrders(ctx context.Context, orders []zan.VoucherOrder) ([]zan.OrderOutcome, error) {
 	out := make([]zan.OrderOutcome, len(orders))
 	if len(orders) == 0 {
