@@ -2,9 +2,9 @@ package client
 
 import (
 	"context"
+	"errors"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -38,11 +38,29 @@ func (c *Client) Login(ctx context.Context, phone, code string) (User, error) {
 	return out.User, nil
 }
 
+// LoginDev signs in through the development flow: it asks for a code and
+// logs in with the one a `serve --dev` server answers with. Tests, the
+// load generator and demos use it; a server without --dev makes it fail.
+func (c *Client) LoginDev(ctx context.Context, phone string) (User, error) {
+	code, err := c.SendCode(ctx, phone)
+	if err != nil {
+		return User{}, err
+	}
+	if code == "" {
+		return User{}, errors.New("zan: the server sent the code by SMS (it does not run with --dev)")
+	}
+	return c.Login(ctx, phone, code)
+}
+
 // Logout ends the session on every node; the client forgets the token.
+// A session that had already ended (401) counts as logged out: that is
+// also what a retry sees when the first try did log out but its answer
+// was lost.
 func (c *Client) Logout(ctx context.Context) error {
 	err := c.call(ctx, "POST", "/api/v1/auth/logout", nil, nil, nil, true)
 	if err == nil || IsCode(err, Unauthorized) {
 		c.SetToken("")
+		return nil
 	}
 	return err
 }
@@ -103,14 +121,10 @@ func (c *Client) GetLikes(ctx context.Context, typ string, id int64) (Likes, err
 
 // BatchLikes returns the counts of up to 200 targets, in order: a feed.
 func (c *Client) BatchLikes(ctx context.Context, ts []Target) ([]Likes, error) {
-	parts := make([]string, len(ts))
-	for i, t := range ts {
-		parts[i] = t.Type + ":" + idPath(t.ID)
-	}
 	var out struct {
 		Items []Likes `json:"items"`
 	}
-	err := c.call(ctx, "GET", "/api/v1/likes", url.Values{"targets": {strings.Join(parts, ",")}}, nil, &out, true)
+	err := c.call(ctx, "GET", "/api/v1/likes", url.Values{"targets": {targetList(ts)}}, nil, &out, true)
 	return out.Items, err
 }
 
@@ -243,9 +257,10 @@ func (c *Client) UserBlogs(ctx context.Context, user int64, o ListOptions) (Page
 	return p.page(), err
 }
 
-// DeleteBlog deletes one of the caller's blogs.
+// DeleteBlog deletes one of the caller's blogs. Not retried: a retry after
+// a lost answer would report not_found for a blog that was deleted.
 func (c *Client) DeleteBlog(ctx context.Context, id int64) error {
-	return c.call(ctx, "DELETE", "/api/v1/blogs/"+idPath(id), nil, nil, nil, true)
+	return c.call(ctx, "DELETE", "/api/v1/blogs/"+idPath(id), nil, nil, nil, false)
 }
 
 // Shop is a place with vouchers.
@@ -391,4 +406,30 @@ func (c *Client) GetOrder(ctx context.Context, id int64) (VoucherOrder, error) {
 	var o VoucherOrder
 	err := c.call(ctx, "GET", "/api/v1/orders/"+idPath(id), nil, nil, &o, true)
 	return o, err
+}
+
+// Health returns nil when the server process is up (GET /healthz). Probes
+// are not retried: they report the state of this moment.
+func (c *Client) Health(ctx context.Context) error {
+	return c.call(ctx, "GET", "/healthz", nil, nil, nil, false)
+}
+
+// Ready returns nil when every dependency of the server answers (GET
+// /readyz), else an error with the code unavailable.
+func (c *Client) Ready(ctx context.Context) error {
+	return c.call(ctx, "GET", "/readyz", nil, nil, nil, false)
+}
+
+// Metrics returns the server's metrics in the Prometheus text format.
+func (c *Client) Metrics(ctx context.Context) (string, error) {
+	var b []byte
+	err := c.call(ctx, "GET", "/metrics", nil, nil, &b, true)
+	return string(b), err
+}
+
+// OpenAPI returns the OpenAPI 3 description of the API, as JSON.
+func (c *Client) OpenAPI(ctx context.Context) ([]byte, error) {
+	var b []byte
+	err := c.call(ctx, "GET", "/openapi.json", nil, nil, &b, true)
+	return b, err
 }

@@ -6,6 +6,13 @@
 //	code, _ := c.SendCode(ctx, "13800138000")       // dev_code with serve --dev
 //	login, _ := c.Login(ctx, "13800138000", code)   // c now carries the token
 //	ch, _ := c.Like(ctx, "blog", 42)
+//	for n, err := range c.Stream(ctx, []client.Target{{Type: "blog", ID: 42}}) { ... }
+//
+// Reads, like and unlike, a shop update and logout are idempotent: they
+// are retried after a network error, a 503 or a 429, honouring
+// Retry-After within a bound and the context. Posts (login, blogs, orders,
+// shops and vouchers) are never retried: a lost answer may hide a write
+// that happened, and only the caller can tell whether to try again.
 package client
 
 import (
@@ -30,6 +37,7 @@ type Client struct {
 	http    *http.Client
 	retries int
 	backoff time.Duration
+	maxWait time.Duration
 
 	mu    sync.RWMutex
 	token string
@@ -38,7 +46,8 @@ type Client struct {
 // Option configures a Client.
 type Option func(*Client)
 
-// WithHTTPClient uses h instead of a client with a 30 s timeout.
+// WithHTTPClient uses h instead of a client with a 30 s timeout. Live
+// streams use a copy of it without its Timeout, which would cut them.
 func WithHTTPClient(h *http.Client) Option { return func(c *Client) { c.http = h } }
 
 // WithToken starts the client logged in (a session token, or the admin
@@ -52,10 +61,16 @@ func WithRetries(n int, backoff time.Duration) Option {
 	return func(c *Client) { c.retries, c.backoff = n, backoff }
 }
 
+// WithMaxWait bounds one wait before a retry (default 10 s). When the
+// server's Retry-After asks for longer, or the context would end first,
+// the call returns the error at once instead: its RetryAfter tells the
+// caller when to come back.
+func WithMaxWait(d time.Duration) Option { return func(c *Client) { c.maxWait = d } }
+
 // New returns a client of the server at base (e.g. http://127.0.0.1:8080).
 func New(base string, opts ...Option) *Client {
 	c := &Client{base: strings.TrimRight(base, "/"), http: &http.Client{Timeout: 30 * time.Second},
-		retries: 3, backoff: 100 * time.Millisecond}
+		retries: 3, backoff: 100 * time.Millisecond, maxWait: 10 * time.Second}
 	for _, o := range opts {
 		o(c)
 	}
@@ -88,6 +103,13 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("zan: %d %s: %s", e.Status, e.Code, e.Message)
 }
 
+// Is makes errors.Is(err, client.ErrSoldOut) true for every answer with
+// that code, whatever its message.
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	return ok && t.Code == e.Code
+}
+
 // Error codes of the contract.
 const (
 	BadRequest   = "bad_request"
@@ -101,11 +123,31 @@ const (
 	Unavailable  = "unavailable"
 )
 
+// Targets for errors.Is, one per code of the contract.
+var (
+	ErrBadRequest   = &Error{Status: 400, Code: BadRequest, Message: "bad request"}
+	ErrUnauthorized = &Error{Status: 401, Code: Unauthorized, Message: "not logged in"}
+	ErrForbidden    = &Error{Status: 403, Code: Forbidden, Message: "forbidden"}
+	ErrNotFound     = &Error{Status: 404, Code: NotFound, Message: "not found"}
+	ErrConflict     = &Error{Status: 409, Code: Conflict, Message: "conflict"}
+	ErrSoldOut      = &Error{Status: 410, Code: SoldOut, Message: "sold out"}
+	ErrTooLarge     = &Error{Status: 413, Code: TooLarge, Message: "too large"}
+	ErrRateLimited  = &Error{Status: 429, Code: RateLimited, Message: "rate limited"}
+	ErrUnavailable  = &Error{Status: 503, Code: Unavailable, Message: "unavailable"}
+)
+
 // IsCode reports whether err is an API error with code.
 func IsCode(err error, code string) bool {
 	var e *Error
 	return errors.As(err, &e) && e.Code == code
 }
+
+// transportError is a request that got no answer: the only failure besides
+// 503 and 429 worth repeating, and only for an idempotent call.
+type transportError struct{ err error }
+
+func (e *transportError) Error() string { return e.err.Error() }
+func (e *transportError) Unwrap() error { return e.err }
 
 // call sends one request; idempotent calls are retried.
 func (c *Client) call(ctx context.Context, method, path string, q url.Values, body, out any, idempotent bool) error {
@@ -126,12 +168,10 @@ func (c *Client) call(ctx context.Context, method, path string, q url.Values, bo
 		if err == nil || !idempotent || attempt >= c.retries || !retryable(err) {
 			return err
 		}
-		wait := delay
-		var e *Error
-		if errors.As(err, &e) && e.RetryAfter > 0 {
-			wait = e.RetryAfter
+		wait, ok := c.wait(ctx, err, delay)
+		if !ok {
+			return err
 		}
-		wait += time.Duration(rand.Int64N(int64(wait)/4 + 1)) // keep retrying clients apart
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
@@ -139,26 +179,74 @@ func (c *Client) call(ctx context.Context, method, path string, q url.Values, bo
 			return err
 		case <-t.C:
 		}
-		delay = min(2*delay, 5*time.Second)
+		delay = min(2*delay, c.maxWait)
 	}
+}
+
+// wait is how long to wait before the next try after err: the backoff
+// delay, or the server's Retry-After, with some jitter so that clients
+// refused together do not come back together. It is false when that is
+// longer than the client waits or than the context lasts.
+func (c *Client) wait(ctx context.Context, err error, delay time.Duration) (time.Duration, bool) {
+	wait := delay
+	var e *Error
+	if errors.As(err, &e) && e.RetryAfter > 0 {
+		if e.RetryAfter > c.maxWait {
+			return 0, false
+		}
+		wait = e.RetryAfter
+	}
+	wait = min(wait+time.Duration(rand.Int64N(int64(wait)/4+1)), c.maxWait)
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
+		return 0, false
+	}
+	return wait, true
 }
 
 func retryable(err error) bool {
 	var e *Error
 	if errors.As(err, &e) {
-		return e.Code == Unavailable || e.Code == RateLimited || e.Status >= 502
+		return e.Status == http.StatusServiceUnavailable || e.Status == http.StatusTooManyRequests
 	}
-	return !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
+	var te *transportError
+	return errors.As(err, &te) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
 }
 
 func (c *Client) once(ctx context.Context, method, u string, payload []byte, out any) error {
+	res, err := c.send(ctx, c.http, method, u, payload)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(res.Body, 16<<20))
+	if err != nil {
+		return &transportError{err}
+	}
+	if res.StatusCode >= 400 {
+		return apiError(res, b)
+	}
+	if out == nil || res.StatusCode == http.StatusNoContent {
+		return nil
+	}
+	if raw, ok := out.(*[]byte); ok {
+		*raw = b
+		return nil
+	}
+	if err := json.Unmarshal(b, out); err != nil {
+		return fmt.Errorf("zan: decoding %s %s: %w", method, res.Request.URL.Path, err)
+	}
+	return nil
+}
+
+// send makes one request with the client's token.
+func (c *Client) send(ctx context.Context, h *http.Client, method, u string, payload []byte) (*http.Response, error) {
 	var rd io.Reader
 	if payload != nil {
 		rd = bytes.NewReader(payload)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u, rd)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if payload != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -166,35 +254,31 @@ func (c *Client) once(ctx context.Context, method, u string, payload []byte, out
 	if t := c.Token(); t != "" {
 		req.Header.Set("Authorization", "Bearer "+t)
 	}
-	res, err := c.http.Do(req)
+	res, err := h.Do(req)
 	if err != nil {
-		return err
+		return nil, &transportError{err}
 	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(res.Body, 16<<20))
-	if err != nil {
-		return err
+	return res, nil
+}
+
+// apiError reads an error answer; one without the API's body (a proxy's,
+// say) gets the code http_<status>.
+func apiError(res *http.Response, body []byte) *Error {
+	e := &Error{Status: res.StatusCode, Code: "http_" + strconv.Itoa(res.StatusCode), Message: http.StatusText(res.StatusCode)}
+	var v struct {
+		Error struct{ Code, Message string } `json:"error"`
 	}
-	if res.StatusCode >= 400 {
-		e := &Error{Status: res.StatusCode, Code: "http_" + strconv.Itoa(res.StatusCode), Message: http.StatusText(res.StatusCode)}
-		var body struct {
-			Error struct{ Code, Message string } `json:"error"`
-		}
-		if json.Unmarshal(b, &body) == nil && body.Error.Code != "" {
-			e.Code, e.Message = body.Error.Code, body.Error.Message
-		}
-		if s, err := strconv.Atoi(res.Header.Get("Retry-After")); err == nil && s > 0 {
+	if json.Unmarshal(body, &v) == nil && v.Error.Code != "" {
+		e.Code, e.Message = v.Error.Code, v.Error.Message
+	}
+	if ra := res.Header.Get("Retry-After"); ra != "" {
+		if s, err := strconv.Atoi(ra); err == nil && s > 0 {
 			e.RetryAfter = time.Duration(s) * time.Second
+		} else if t, err := http.ParseTime(ra); err == nil && time.Until(t) > 0 {
+			e.RetryAfter = time.Until(t)
 		}
-		return e
 	}
-	if out == nil || res.StatusCode == http.StatusNoContent {
-		return nil
-	}
-	if err := json.Unmarshal(b, out); err != nil {
-		return fmt.Errorf("zan: decoding %s %s: %w", req.Method, req.URL.Path, err)
-	}
-	return nil
+	return e
 }
 
 // ID is an identifier: a string of digits on the wire, an int64 here.

@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -25,6 +27,11 @@ func TestClient(t *testing.T) {
 	me, err := c.Login(ctx, "13700137000", code)
 	if err != nil || c.Token() == "" {
 		t.Fatalf("Login: %v", err)
+	}
+	// One code per phone a minute: a POST is not retried, the wait is told.
+	var limited *client.Error
+	if _, err := c.SendCode(ctx, "13700137000"); !errors.As(err, &limited) || limited.Code != client.RateLimited || limited.RetryAfter <= 0 {
+		t.Fatalf("second code within a minute: %v", err)
 	}
 	if got, err := c.Me(ctx); err != nil || got.ID != me.ID {
 		t.Fatalf("Me: %+v %v", got, err)
@@ -68,8 +75,40 @@ func TestClient(t *testing.T) {
 		}
 		return nil
 	})
-	if got, err := c.Blog(ctx, int64(b.ID)); err != nil || got.LikeCount != 1 || !got.Liked {
+	if got, err := c.Blog(ctx, int64(b.ID)); err != nil || got.LikeCount != 1 || !got.Liked || len(got.TopLikers) != 1 || got.TopLikers[0].ID != me.ID {
 		t.Fatalf("Blog: %+v %v", got, err)
+	}
+
+	// Live counts: the count at once, then a like of another user's.
+	other := client.New(baseOf(m))
+	if _, err := other.LoginDev(ctx, "13700137001"); err != nil {
+		t.Fatal(err)
+	}
+	sctx, stop := context.WithTimeout(ctx, 10*time.Second)
+	defer stop()
+	var seen []int64
+	for ev, err := range c.Stream(sctx, []client.Target{{Type: "blog", ID: int64(b.ID)}}) {
+		if err != nil {
+			t.Fatalf("Stream: %v", err)
+		}
+		if ev.Type != "blog" || ev.ID != b.ID {
+			t.Fatalf("stream event %+v", ev)
+		}
+		seen = append(seen, ev.Count)
+		if len(seen) == 1 {
+			if _, err := other.Like(ctx, "blog", int64(b.ID)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if ev.Count == 2 {
+			break
+		}
+	}
+	if len(seen) < 2 || seen[0] != 1 || seen[len(seen)-1] != 2 {
+		t.Fatalf("stream counts %v, want 1 then 2", seen)
+	}
+	if _, err := other.Unlike(ctx, "blog", int64(b.ID)); err != nil {
+		t.Fatal(err)
 	}
 	for _, hot := range []bool{false, true} {
 		if p, err := c.Blogs(ctx, hot, client.ListOptions{Limit: 10}); err != nil || len(p.Items) == 0 {
@@ -136,6 +175,26 @@ func TestClient(t *testing.T) {
 	if got, err := c.Voucher(ctx, int64(v.ID)); err != nil || got.Remaining != 0 {
 		t.Fatalf("Voucher: %+v %v", got, err)
 	}
+	if _, err := c.Order(ctx, int64(v.ID)); !errors.Is(err, client.ErrConflict) {
+		t.Fatalf("errors.Is(%v, ErrConflict)", err)
+	}
+	if _, err := other.Order(ctx, int64(v.ID)); !errors.Is(err, client.ErrSoldOut) {
+		t.Fatalf("order of a sold-out voucher: %v", err)
+	}
+
+	if err := c.Health(ctx); err != nil {
+		t.Fatalf("Health: %v", err)
+	}
+	if err := c.Ready(ctx); err != nil {
+		t.Fatalf("Ready: %v", err)
+	}
+	if text, err := c.Metrics(ctx); err != nil || !strings.Contains(text, "zan_likes_published_total") {
+		t.Fatalf("Metrics: %v", err)
+	}
+	if doc, err := c.OpenAPI(ctx); err != nil || !strings.Contains(string(doc), `"openapi"`) {
+		t.Fatalf("OpenAPI: %v", err)
+	}
+
 	if err := c.Logout(ctx); err != nil || c.Token() != "" {
 		t.Fatalf("Logout: %v", err)
 	}

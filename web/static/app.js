@@ -3,10 +3,12 @@
 // Security: the session token lives in this page's memory and in
 // sessionStorage (one tab, gone when it closes), and goes out only as
 // "Authorization: Bearer". No cookie carries it, so no other site can make
-// the browser send it: there is no CSRF surface to protect. Against script
-// injection, nothing a user wrote is ever parsed as HTML: every text is
-// set with textContent on nodes built here, and the server sends
-// Content-Security-Policy script-src 'self'.
+// the browser send it: there is no CSRF surface to protect. The price is
+// that a script running in this page could read it, so no foreign script
+// may ever run here: nothing a user wrote is parsed as HTML (every text is
+// set with textContent on nodes built here, nothing is escaped by hand),
+// the server sends Content-Security-Policy script-src 'self', and ids taken
+// from the address must be digits before they go into an API path.
 
 const API = "/api/v1";
 let token = sessionStorage.getItem("zan.token") || "";
@@ -22,7 +24,7 @@ function el(tag, attrs = {}, ...children) {
     else if (k === "text") n.textContent = v;
     else n.setAttribute(k, v === true ? "" : v);
   }
-  for (const c of children.flat()) {
+  for (const c of children.flat(Infinity)) {
     if (c === null || c === undefined || c === false) continue;
     n.append(c instanceof Node ? c : document.createTextNode(String(c)));
   }
@@ -31,9 +33,9 @@ function el(tag, attrs = {}, ...children) {
 
 const main = () => document.getElementById("main");
 
+// render shows a page: nodes, lists of nodes (a listing), null for nothing.
 function render(...nodes) {
-  const m = main();
-  m.replaceChildren(...nodes);
+  main().replaceChildren(...nodes.flat(Infinity).filter((n) => n !== null && n !== undefined && n !== false));
 }
 
 let toastTimer;
@@ -44,6 +46,12 @@ function toast(msg, error = false) {
   t.hidden = false;
   clearTimeout(toastTimer);
   toastTimer = setTimeout(() => { t.hidden = true; }, 4000);
+}
+
+// fail tells the user what went wrong, unless it is only that they moved
+// on to another page before an answer came.
+function fail(e) {
+  if (e.name !== "AbortError") toast(e.message, true);
 }
 
 function fmtTime(s) {
@@ -60,18 +68,27 @@ class APIError extends Error {
   }
 }
 
+// Reads belong to the page on screen: they stop when another page takes
+// over, so that a late answer never draws over it. Writes run to the end.
+let pageAbort = new AbortController();
+
 async function api(method, path, body, admin) {
   const headers = {};
   const auth = admin || token;
   if (auth) headers["Authorization"] = "Bearer " + auth;
   if (body !== undefined) headers["Content-Type"] = "application/json";
-  const res = await fetch(API + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const res = await fetch(API + path, {
+    method, headers, body: body === undefined ? undefined : JSON.stringify(body),
+    signal: method === "GET" ? pageAbort.signal : undefined,
+  });
   if (res.status === 204) return null;
   const data = await res.json().catch(() => ({}));
   if (!res.ok) {
     const e = data.error || {};
     if (res.status === 401 && token && !admin) setSession("", null);
-    throw new APIError(res.status, e.code || "http_" + res.status, e.message || res.statusText);
+    const err = new APIError(res.status, e.code || "http_" + res.status, e.message || res.statusText);
+    err.retryAfter = res.headers.get("Retry-After");
+    throw err;
   }
   return data;
 }
@@ -103,19 +120,31 @@ function updateNav() {
 // ---- live counts ---------------------------------------------------------
 
 // One EventSource for the targets on screen; buttons subscribe by target.
-const live = { source: null, key: "", listeners: new Map() };
+const live = { source: null, key: "", listeners: new Map(), retry: null, wait: 1000 };
 
 function watch(targets) {
   const key = targets.join(",");
-  if (key === live.key) return;
+  if (key === live.key && live.source) return;
   if (live.source) live.source.close();
+  clearTimeout(live.retry);
   live.source = null;
   live.key = key;
   if (!targets.length) return;
   const src = new EventSource(API + "/likes/stream?targets=" + encodeURIComponent(key));
   src.addEventListener("count", (ev) => {
+    live.wait = 1000;
     const d = JSON.parse(ev.data);
     for (const fn of live.listeners.get(d.type + ":" + d.id) || []) fn(d.count);
+  });
+  // EventSource reconnects by itself after a dropped connection, but gives
+  // up for good after an error answer (503 when a node has too many
+  // streams): then try again later, backing off. Counts are absolute, so
+  // the first event after it repairs whatever was missed.
+  src.addEventListener("error", () => {
+    if (src.readyState !== EventSource.CLOSED || live.source !== src) return;
+    live.source = null;
+    live.retry = setTimeout(() => { if (live.key === key) watch(targets); }, live.wait);
+    live.wait = Math.min(live.wait * 2, 30000);
   });
   live.source = src;
 }
@@ -183,7 +212,7 @@ async function pageLogin() {
         toast("Code sent by SMS");
       }
       code.focus();
-    } catch (e) { toast(e.message, true); }
+    } catch (e) { fail(e); }
   });
   const form = el("form", { id: "login-form" },
     el("label", { for: "phone", text: "Phone" }), el("div", { class: "row" }, phone, send),
@@ -197,7 +226,7 @@ async function pageLogin() {
       setSession(r.token, r.user);
       toast("Welcome, " + r.user.nickname);
       location.hash = "#/";
-    } catch (e) { toast(e.message, true); }
+    } catch (e) { fail(e); }
   });
   render(el("h1", { text: "Sign in" }), form);
   phone.focus();
@@ -238,8 +267,9 @@ async function pageFeed(params) {
     more.hidden = !cursor;
     watch(shown.slice(0, 200));
   };
-  more.addEventListener("click", () => load().catch((e) => toast(e.message, true)));
+  more.addEventListener("click", () => load().catch(fail));
   await load();
+  performance.mark("zan:feed-interactive");
 }
 
 async function pageBlog(id) {
@@ -259,16 +289,16 @@ async function pageBlog(id) {
   const orderBtn = (o, label) => el("button", { type: "button", "aria-pressed": String(o === order), onclick: (ev) => {
     order = o;
     for (const x of ev.target.parentNode.children) x.setAttribute("aria-pressed", String(x === ev.target));
-    loadLikers(true).catch((e) => toast(e.message, true));
+    loadLikers(true).catch(fail);
   } }, label);
-  more.addEventListener("click", () => loadLikers(false).catch((e) => toast(e.message, true)));
+  more.addEventListener("click", () => loadLikers(false).catch(fail));
   render(
     el("h1", { text: b.title }),
     el("p", { class: "meta" }, "by ", el("a", { href: "#/user/" + b.author.id, text: b.author.nickname }), " · " + fmtTime(b.created_at)),
     el("p", { class: "pre", text: b.content }),
     likeButton("blog", b.id, b.like_count, b.liked),
     el("h2", { text: "First likers" }),
-    b.top_likers.length ? el("p", {}, b.top_likers.map((u, i) => [i ? ", " : "", el("a", { href: "#/user/" + u.id, text: u.nickname })])) : el("p", { class: "muted", text: "Nobody yet." }),
+    b.top_likers.length ? el("p", { id: "top-likers" }, b.top_likers.map((u, i) => [i ? ", " : "", el("a", { href: "#/user/" + u.id, text: u.nickname })])) : el("p", { class: "muted", text: "Nobody yet." }),
     el("h2", { text: "Likers" }),
     el("div", { class: "tabs" }, orderBtn("earliest", "Earliest"), orderBtn("latest", "Latest")),
     likers, more);
@@ -283,13 +313,13 @@ async function pageWrite() {
   const form = el("form", {},
     el("label", { for: "title", text: "Title" }), title,
     el("label", { for: "content", text: "Text" }), content,
-    el("p", {}, el("button", { class: "primary", type: "submit" }, "Post")));
+    el("p", {}, el("button", { class: "primary", type: "submit", id: "post" }, "Post")));
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     try {
       const b = await api("POST", "/blogs", { title: title.value, content: content.value });
       location.hash = "#/blog/" + b.id;
-    } catch (e) { toast(e.message, true); }
+    } catch (e) { fail(e); }
   });
   render(el("h1", { text: "Write a post" }), form);
   title.focus();
@@ -333,13 +363,13 @@ async function pageShops(params) {
   const search = el("form", {}, el("div", { class: "row" },
     el("div", {}, el("label", { for: "type", text: "Type" }), type),
     el("div", {}, el("label", { for: "q", text: "Search" }), q),
-    el("div", {}, el("button", { class: "primary", type: "submit" }, "Search"))));
+    el("div", { class: "act" }, el("button", { class: "primary", type: "submit", id: "search" }, "Search"))));
   const near = el("form", {}, el("div", { class: "row" },
     el("div", {}, el("label", { for: "x", text: "Longitude" }), x),
     el("div", {}, el("label", { for: "y", text: "Latitude" }), y),
     el("div", {}, el("label", { for: "radius", text: "Radius (m)" }), radius),
-    el("div", {}, el("button", { type: "submit" }, "Nearby")),
-    el("div", {}, el("button", { type: "button", onclick: () => {
+    el("div", { class: "act" }, el("button", { type: "submit", id: "nearby" }, "Nearby")),
+    el("div", { class: "act" }, el("button", { type: "button", onclick: () => {
       if (!navigator.geolocation) { toast("This browser cannot tell its location", true); return; }
       navigator.geolocation.getCurrentPosition((p) => { x.value = p.coords.longitude.toFixed(5); y.value = p.coords.latitude.toFixed(5); near.requestSubmit(); },
         () => toast("Location not available; type a point", true));
@@ -350,7 +380,7 @@ async function pageShops(params) {
     try {
       const r = await api("GET", "/shops?limit=20&type=" + encodeURIComponent(type.value) + "&q=" + encodeURIComponent(q.value));
       show(r.items);
-    } catch (e) { toast(e.message, true); }
+    } catch (e) { fail(e); }
   });
   near.addEventListener("submit", async (ev) => {
     ev.preventDefault();
@@ -358,7 +388,7 @@ async function pageShops(params) {
       const r = await api("GET", "/shops/nearby?limit=20&x=" + encodeURIComponent(x.value) + "&y=" + encodeURIComponent(y.value) +
         "&radius_m=" + encodeURIComponent(radius.value) + "&type=" + encodeURIComponent(type.value));
       show(r.items);
-    } catch (e) { toast(e.message, true); }
+    } catch (e) { fail(e); }
   });
   render(el("h1", { text: "Shops" }), search, near, list);
   const r = await api("GET", "/shops?limit=20");
@@ -366,56 +396,72 @@ async function pageShops(params) {
 }
 
 async function pageShop(id) {
-  const [s, vs] = await Promise.all([api("GET", "/shops/" + id), api("GET", "/shops/" + id + "/vouchers")]);
+  const [s, vs, c] = await Promise.all([api("GET", "/shops/" + id), api("GET", "/shops/" + id + "/vouchers"), counts(["shop:" + id])]);
+  const l = c[s.id] || { count: 0, liked: false };
   render(el("h1", { text: s.name }), shopCard(s).querySelector(".meta"), el("p", { text: s.address + (s.open_hours ? " · open " + s.open_hours : "") }),
-    likeButton("shop", s.id, 0, false),
+    likeButton("shop", s.id, l.count, l.liked),
     el("h2", { text: "Vouchers" }),
     vs.items.length ? vs.items.map((v) => el("article", { class: "card" },
       el("h3", {}, el("a", { href: "#/voucher/" + v.id, text: v.title })),
       el("p", { class: "meta", text: v.remaining + " of " + v.stock + " left · " + fmtTime(v.begin_at) + " – " + fmtTime(v.end_at) }))) : el("p", { class: "muted", text: "No vouchers." }));
-  const c = await counts(["shop:" + s.id]);
-  if (c[s.id]) main().querySelector(".like").replaceWith(likeButton("shop", s.id, c[s.id].count, c[s.id].liked));
   watch(["shop:" + s.id]);
 }
 
-let ticker = null;
+// The timers of the page on screen, stopped when the route changes.
+let timers = [];
+
 async function pageVoucher(id) {
   let v = await api("GET", "/vouchers/" + id);
+  let ordering = false;
   const left = el("span", { id: "remaining", text: String(v.remaining) });
   const clock = el("span", { class: "countdown", id: "countdown" });
   const status = el("p", { id: "order-status", role: "status" });
   const btn = el("button", { class: "primary", type: "button", id: "order" }, "Get it");
+  const fmt = (ms) => { const s = Math.max(0, Math.ceil(ms / 1000)); return Math.floor(s / 3600) + "h " + Math.floor(s % 3600 / 60) + "m " + (s % 60) + "s"; };
   const tick = () => {
     const now = Date.now(), begin = Date.parse(v.begin_at), end = Date.parse(v.end_at);
-    const fmt = (ms) => { const s = Math.max(0, Math.floor(ms / 1000)); return Math.floor(s / 3600) + "h " + Math.floor(s % 3600 / 60) + "m " + (s % 60) + "s"; };
-    if (now < begin) { clock.textContent = "starts in " + fmt(begin - now); btn.disabled = true; }
-    else if (now < end) { clock.textContent = "ends in " + fmt(end - now); btn.disabled = v.remaining <= 0; }
-    else { clock.textContent = "ended"; btn.disabled = true; }
+    let open = false;
+    if (now < begin) clock.textContent = "starts in " + fmt(begin - now);
+    else if (now < end) { clock.textContent = "ends in " + fmt(end - now); open = v.remaining > 0; }
+    else clock.textContent = "ended";
+    btn.disabled = ordering || !open;
   };
-  btn.addEventListener("click", async () => {
-    if (!token) { location.hash = "#/login"; return; }
-    btn.disabled = true;
-    try {
-      const r = await api("POST", "/vouchers/" + id + "/orders");
-      status.textContent = "Order " + r.order_id + ": pending…";
-      for (let i = 0; i < 50; i++) {
-        const o = await api("GET", "/orders/" + r.order_id);
-        status.textContent = "Order " + o.id + ": " + o.status;
-        if (o.status !== "pending") break;
-        await new Promise((res) => setTimeout(res, 100));
-      }
-    } catch (e) {
-      const why = { conflict: "You already have this voucher.", sold_out: "Sold out.", rate_limited: "Too many tries; wait a moment.", bad_request: e.message };
-      status.textContent = why[e.code] || e.message;
-    }
+  // The stock left moves while the sale is on: read it again now and then.
+  const refresh = async () => {
     v = await api("GET", "/vouchers/" + id).catch(() => v);
     left.textContent = String(v.remaining);
     tick();
+  };
+  btn.addEventListener("click", async () => {
+    if (!token) { location.hash = "#/login"; return; }
+    ordering = true;
+    tick();
+    try {
+      const r = await api("POST", "/vouchers/" + id + "/orders");
+      status.textContent = "Order " + r.order_id + ": pending…";
+      // 202 means the unit is won; the order row follows within moments.
+      for (let wait = 100, until = Date.now() + 30000; Date.now() < until; wait = Math.min(wait * 2, 1000)) {
+        const o = await api("GET", "/orders/" + r.order_id);
+        status.textContent = "Order " + o.id + ": " + o.status;
+        if (o.status !== "pending") break;
+        await new Promise((res) => setTimeout(res, wait));
+      }
+    } catch (e) {
+      const why = {
+        conflict: "You already have this voucher.",
+        sold_out: "Sold out: none left.",
+        rate_limited: "Too many tries: wait " + (e.retryAfter || "a few") + " s and try again.",
+        bad_request: "Not on sale now: " + e.message,
+      };
+      status.textContent = why[e.code] || "Could not order: " + e.message;
+    }
+    ordering = false;
+    await refresh();
   });
   render(el("h1", { text: v.title }), el("p", {}, el("a", { href: "#/shop/" + v.shop_id, text: "The shop" })),
     el("p", {}, left, " of " + v.stock + " left · ", clock), el("p", {}, btn), status);
   tick();
-  ticker = setInterval(tick, 1000);
+  timers.push(setInterval(tick, 1000), setInterval(() => { if (Date.now() < Date.parse(v.end_at)) refresh(); }, 3000));
 }
 
 // ---- operations: /metrics as small live charts ----------------------------
@@ -459,6 +505,7 @@ async function pageOps() {
     { id: "l1", label: "Like L1 hit ratio", get: (m) => { const h = m['zan_l1_requests_total{result="hit"}'] || 0, t = m["zan_l1_requests_total#sum"] || 0; return t ? h / t : 0; } },
     { id: "shop", label: "Shop cache hit ratio", get: (m) => { const t = m["zan_shop_cache_requests_total#sum"] || 0, miss = m['zan_shop_cache_requests_total{result="miss"}'] || 0; return t ? 1 - miss / t : 0; } },
     { id: "orders", label: "Orders taken /s", rate: true, get: (m) => m['zan_voucher_orders_total{result="taken"}'] || 0 },
+    { id: "orderlag", label: "Order writer lag (s)", get: (m) => m["zan_order_writer_lag_seconds"] || 0 },
     { id: "streams", label: "Live streams", get: (m) => m["zan_live_streams"] || 0 },
   ];
   const boxes = charts.map((c) => {
@@ -468,7 +515,8 @@ async function pageOps() {
   render(el("h1", { text: "Operations" }), el("p", { class: "meta", text: "From /metrics every 2 s." }), el("div", { class: "grid" }, boxes));
   let prev = null, prevT = 0;
   const poll = async () => {
-    const res = await fetch("/metrics");
+    const res = await fetch("/metrics", { signal: pageAbort.signal });
+    if (!res.ok) throw new Error("/metrics: " + res.status);
     const m = parseMetrics(await res.text());
     const t = performance.now();
     for (const c of charts) {
@@ -484,25 +532,33 @@ async function pageOps() {
     }
     prev = m; prevT = t;
   };
+  const status = el("p", { class: "meta", role: "status" });
+  main().append(status);
   await poll();
-  ticker = setInterval(() => poll().catch(() => {}), 2000);
+  timers.push(setInterval(() => poll().then(() => { status.textContent = ""; }, (e) => { status.textContent = "Not updated: " + e.message; }), 2000));
 }
 
 // ---- routing -------------------------------------------------------------
 
 async function route() {
-  clearInterval(ticker);
-  ticker = null;
+  pageAbort.abort();
+  pageAbort = new AbortController();
+  for (const t of timers) clearInterval(t);
+  timers = [];
   live.listeners.clear();
   watch([]); // the next page opens the stream it needs
   const [path, query] = (location.hash.slice(1) || "/").split("?");
   const params = new URLSearchParams(query || "");
   const parts = path.split("/").filter(Boolean);
+  // Ids from the address go into API paths: only digits may (a crafted
+  // link must not turn a button into a request somewhere else).
+  const needsID = ["blog", "user", "shop", "voucher"].includes(parts[0]);
   for (const a of document.querySelectorAll("nav a")) {
     if (a.getAttribute("href") === "#" + (parts.length ? "/" + parts[0] : "/")) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");
   }
   try {
+    if (needsID && !/^[0-9]{1,19}$/.test(parts[1] || "")) parts[0] = "not-found";
     switch (parts[0]) {
       case undefined: await pageFeed(params); break;
       case "login": await pageLogin(); break;
@@ -516,6 +572,7 @@ async function route() {
       default: render(el("h1", { text: "Not found" }), el("p", {}, el("a", { href: "#/", text: "Back to the feed" })));
     }
   } catch (e) {
+    if (e.name === "AbortError") return; // a newer page took over
     render(el("h1", { text: "Something went wrong" }), el("p", { text: e.message }), el("p", {}, el("a", { href: "#/", text: "Back to the feed" })));
   }
   main().focus({ preventScroll: true });
