@@ -77,16 +77,22 @@ func KeepInProgress(progress func()) (stop func()) {
 	if progress == nil {
 		return func() {}
 	}
+	return Every(ProgressEvery, progress)
+}
+
+// Every calls fn every d in its own goroutine until stop is called (more
+// than once is fine).
+func Every(d time.Duration, fn func()) (stop func()) {
 	done := make(chan struct{})
 	go func() {
-		t := time.NewTicker(ProgressEvery)
+		t := time.NewTicker(d)
 		defer t.Stop()
 		for {
 			select {
 			case <-done:
 				return
 			case <-t.C:
-				progress()
+				fn()
 			}
 		}
 	}()

@@ -87,22 +87,5 @@ func (c *Codes) Close() error {
 	return nil
 }
 
-// every calls fn every d in its own goroutine until the returned func is
-// called.
-func every(d time.Duration, fn func()) func() {
-	done := make(chan struct{})
-	var once sync.Once
-	go func() {
-		t := time.NewTicker(d)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				fn()
-			}
-		}
-	}()
-	return func() { once.Do(func() { close(done) }) }
-}
+// every is zan.Every: the sweepers of codes and limits stop with Close.
+var every = zan.Every
