@@ -66,7 +66,7 @@ func TestZipf(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			stream, ranked, counts := zipfStream(uint64(i+1), tt.s, distinct, arrivals)
-			d := New(tt.cfg)
+			d := New[string](tt.cfg)
 			for _, k := range stream {
 				d.Add(k)
 			}
@@ -74,7 +74,7 @@ func TestZipf(t *testing.T) {
 			if len(top) > 100 {
 				t.Fatalf("Top has %d items, want <= K=100", len(top))
 			}
-			if !slices.IsSortedFunc(top, func(a, b Item) int { return int(b.Count) - int(a.Count) }) {
+			if !slices.IsSortedFunc(top, func(a, b Item[string]) int { return int(b.Count) - int(a.Count) }) {
 				t.Fatalf("Top not descending: %v", top)
 			}
 			est := make(map[string]uint32, len(top))
@@ -122,7 +122,7 @@ func TestZipf(t *testing.T) {
 }
 
 func TestMinCount(t *testing.T) {
-	d := New(Config{MinCount: 10})
+	d := New[string](Config{MinCount: 10})
 	for range 9 {
 		d.Add("a")
 	}
@@ -133,7 +133,7 @@ func TestMinCount(t *testing.T) {
 	if !d.Hot("a") {
 		t.Fatal("not Hot after 10 arrivals with MinCount 10")
 	}
-	if top := d.Top(); len(top) != 1 || top[0] != (Item{"a", 10}) {
+	if top := d.Top(); len(top) != 1 || top[0] != (Item[string]{"a", 10}) {
 		t.Fatalf("Top = %v, want [{a 10}]", top)
 	}
 }
@@ -152,7 +152,7 @@ func TestAging(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d := New(Config{K: tt.k, MinCount: 16})
+			d := New[string](Config{K: tt.k, MinCount: 16})
 			add := func(k string, n int) {
 				for range n {
 					d.Add(k)
@@ -184,7 +184,7 @@ func TestAging(t *testing.T) {
 					t.Errorf("%s not Hot; Top = %v", k, d.Top())
 				}
 			}
-			tracked := slices.ContainsFunc(d.Top(), func(it Item) bool { return it.Key == "old" })
+			tracked := slices.ContainsFunc(d.Top(), func(it Item[string]) bool { return it.Key == "old" })
 			if tracked != tt.oldTracked {
 				t.Errorf("old in Top = %v, want %v: %v", tracked, tt.oldTracked, d.Top())
 			}
@@ -206,7 +206,7 @@ func TestAging(t *testing.T) {
 func TestConcurrent(t *testing.T) {
 	const writers, perWriter = 8, 50_000
 	stream, ranked, _ := zipfStream(42, 1.2, 10_000, writers*perWriter)
-	d := New(Config{K: 20})
+	d := New[string](Config{K: 20})
 
 	var done atomic.Bool
 	var wg, bg sync.WaitGroup
@@ -273,7 +273,7 @@ func BenchmarkAdd(b *testing.B) {
 	} {
 		mask := len(bc.keys) - 1
 		b.Run(bc.name, func(b *testing.B) {
-			d := New(Config{})
+			d := New[string](Config{})
 			i := 0
 			for b.Loop() {
 				d.Add(bc.keys[i&mask])
@@ -281,7 +281,7 @@ func BenchmarkAdd(b *testing.B) {
 			}
 		})
 		b.Run(bc.name+"/parallel", func(b *testing.B) {
-			d := New(Config{})
+			d := New[string](Config{})
 			var start atomic.Uint64
 			b.RunParallel(func(pb *testing.PB) {
 				i := int(start.Add(7919))
@@ -296,7 +296,7 @@ func BenchmarkAdd(b *testing.B) {
 
 func BenchmarkHot(b *testing.B) {
 	stream, ranked, _ := zipfStream(7, 1.2, 100_000, 1<<20)
-	d := New(Config{})
+	d := New[string](Config{})
 	for _, k := range stream {
 		d.Add(k)
 	}
@@ -319,6 +319,65 @@ func BenchmarkHot(b *testing.B) {
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					d.Hot(bc.key)
+				}
+			})
+		})
+	}
+}
+
+// TestTouchSampled: with sampling, a key read often is still found hot and
+// a key read a few times is not, for a struct key hashed as it is.
+func TestTouchSampled(t *testing.T) {
+	type key struct {
+		typ string
+		id  int64
+	}
+	tests := []struct {
+		name   string
+		sample int
+		reads  int
+		hot    bool
+	}{
+		{"every arrival, read often", 1, 200, true},
+		{"every arrival, read 3 times", 1, 3, false},
+		{"1 in 8, read often", 8, 400, true},
+		{"1 in 8, read 3 times", 8, 3, false},
+		{"1 in 6 rounds to 8", 6, 400, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := New[key](Config{Sample: tt.sample, MinCount: 4})
+			for i := range 1000 { // background traffic over other keys
+				d.Touch(key{"blog", int64(i)})
+			}
+			k := key{"blog", 1 << 40}
+			var hot bool
+			for range tt.reads {
+				hot = d.Touch(k)
+			}
+			if hot != tt.hot || d.Hot(k) != tt.hot {
+				t.Fatalf("after %d reads: Touch %v, Hot %v, want %v; Top = %v", tt.reads, hot, d.Hot(k), tt.hot, d.Top())
+			}
+		})
+	}
+}
+
+// BenchmarkTouch is the read path's cost per target: hash, sampled Add and
+// the Hot lookup, for a struct key.
+func BenchmarkTouch(b *testing.B) {
+	type key struct {
+		typ string
+		id  int64
+	}
+	for _, sample := range []int{1, 8} {
+		b.Run(fmt.Sprintf("sample=%d", sample), func(b *testing.B) {
+			d := New[key](Config{Sample: sample})
+			var start atomic.Uint64
+			b.RunParallel(func(pb *testing.PB) {
+				i := int64(start.Add(7919))
+				for pb.Next() {
+					d.Touch(key{"blog", i & 0xffff})
+					i++
 				}
 			})
 		})

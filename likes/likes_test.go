@@ -309,7 +309,7 @@ func TestL1(t *testing.T) {
 			t.Fatalf("count %d", it.Count)
 		}
 	}
-	if !e.svc.l1.keys.Hot(tg.String()) {
+	if !e.svc.l1.keys.Hot(tg) {
 		t.Fatal("a target read 200 times is not hot")
 	}
 	if _, ok := e.svc.l1.counts.GetIfPresent(tg); !ok {

@@ -130,3 +130,28 @@ func BenchmarkTakeVoucher(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkState reads feed-sized batches (50 targets, with liked-by-me)
+// from 10,000 loaded targets: the batch read's hot-state part.
+func BenchmarkState(b *testing.B) {
+	h := memory.NewLikes()
+	ctx := context.Background()
+	const targets = 10000
+	for i := range targets {
+		h.Load(ctx, zan.Target{Type: "blog", ID: int64(i + 1)}, []int64{1, 2, 3})
+	}
+	var seq atomic.Int64
+	b.RunParallel(func(pb *testing.PB) {
+		ts := make([]zan.Target, 50)
+		for pb.Next() {
+			n := seq.Add(1)
+			for i := range ts {
+				ts[i] = zan.Target{Type: "blog", ID: (n*50+int64(i))%targets + 1}
+			}
+			if _, err := h.State(ctx, ts, 2); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N*50)/b.Elapsed().Seconds(), "targets/s")
+}
