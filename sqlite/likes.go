@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"slices"
+	"strings"
 
 	"github.com/zanlabs/zan"
 )
@@ -55,39 +56,21 @@ func (db *DB) ApplyLikes(ctx context.Context, events []zan.Event) (zan.ApplyResu
 	}
 	defer tx.Rollback()
 
-	get, err := tx.PrepareContext(ctx,
-		`SELECT liked, liked_at, changed_at FROM likes WHERE target_type = ? AND target_id = ? AND user_id = ?`)
+	stored, err := readLikes(ctx, tx, batch)
 	if err != nil {
 		return zan.ApplyResult{}, dbErr(ctx, err)
 	}
-	defer get.Close()
-	put, err := tx.PrepareContext(ctx,
-		`INSERT INTO likes (target_type, target_id, user_id, liked, liked_at, changed_at) VALUES (?, ?, ?, ?, ?, ?)
-		 ON CONFLICT (target_type, target_id, user_id) DO UPDATE SET
-			liked = excluded.liked, liked_at = excluded.liked_at, changed_at = excluded.changed_at`)
-	if err != nil {
-		return zan.ApplyResult{}, dbErr(ctx, err)
-	}
-	defer put.Close()
-
 	type delta struct {
 		t zan.Target
 		n int64
 	}
-	var deltas []delta // in key order, one per target at most
+	var (
+		deltas []delta // in key order, one per target at most
+		puts   []likeRow
+	)
 	for _, ev := range batch {
-		var (
-			liked              bool
-			likedAt, changedAt int64
-			exists             = true
-		)
-		err := get.QueryRowContext(ctx, ev.Target.Type, ev.Target.ID, ev.User).Scan(&liked, &likedAt, &changedAt)
-		if errors.Is(err, sql.ErrNoRows) {
-			exists = false
-		} else if err != nil {
-			return zan.ApplyResult{}, dbErr(ctx, err)
-		}
-		if exists && ev.At <= changedAt {
+		cur, exists := stored[likeKey{ev.Target.Type, ev.Target.ID, ev.User}]
+		if exists && ev.At <= cur.changedAt {
 			res.Stale++
 			continue
 		}
@@ -96,14 +79,12 @@ func (db *DB) ApplyLikes(ctx context.Context, events []zan.Event) (zan.ApplyResu
 		// unlike the batch (or the log) collapsed away: either way the
 		// user liked at ev.At. An unlike keeps the time of the like it
 		// ends; a first-seen unlike is a tombstone whose liked_at is unused.
-		newLikedAt := likedAt
+		newLikedAt := cur.likedAt
 		if now || !exists {
 			newLikedAt = ev.At
 		}
-		if _, err := put.ExecContext(ctx, ev.Target.Type, ev.Target.ID, ev.User, now, newLikedAt, ev.At); err != nil {
-			return zan.ApplyResult{}, dbErr(ctx, err)
-		}
-		if now == liked {
+		puts = append(puts, likeRow{ev.Target, ev.User, now, newLikedAt, ev.At})
+		if now == cur.liked {
 			continue
 		}
 		res.Changed++
@@ -118,27 +99,136 @@ func (db *DB) ApplyLikes(ctx context.Context, events []zan.Event) (zan.ApplyResu
 		}
 	}
 
-	if len(deltas) > 0 {
-		add, err := tx.PrepareContext(ctx,
-			`INSERT INTO like_counts (target_type, target_id, count) VALUES (?, ?, ?)
-			 ON CONFLICT (target_type, target_id) DO UPDATE SET count = count + excluded.count`)
-		if err != nil {
-			return zan.ApplyResult{}, dbErr(ctx, err)
-		}
-		defer add.Close()
-		for _, d := range deltas {
-			if d.n == 0 {
-				continue
+	// Rows and counts go chunk by chunk in multi-row statements: one
+	// statement per row made the driver's per-call work (binding, stepping,
+	// database/sql's bookkeeping) cost as much as SQLite's own. A short last
+	// chunk is padded by repeating its last row, which writes the same
+	// values twice (and adds a zero to a count), so one statement text
+	// serves every chunk.
+	err = chunked(ctx, tx, len(puts), 6, `INSERT INTO likes (target_type, target_id, user_id, liked, liked_at, changed_at) VALUES `,
+		` ON CONFLICT (target_type, target_id, user_id) DO UPDATE SET
+			liked = excluded.liked, liked_at = excluded.liked_at, changed_at = excluded.changed_at`,
+		func(args []any, i int, pad bool) []any {
+			r := puts[i]
+			return append(args, r.t.Type, r.t.ID, r.user, r.liked, r.likedAt, r.changedAt)
+		})
+	if err != nil {
+		return zan.ApplyResult{}, dbErr(ctx, err)
+	}
+	deltas = slices.DeleteFunc(deltas, func(d delta) bool { return d.n == 0 })
+	err = chunked(ctx, tx, len(deltas), 3, `INSERT INTO like_counts (target_type, target_id, count) VALUES `,
+		` ON CONFLICT (target_type, target_id) DO UPDATE SET count = count + excluded.count`,
+		func(args []any, i int, pad bool) []any {
+			d := deltas[i]
+			if pad {
+				d.n = 0
 			}
-			if _, err := add.ExecContext(ctx, d.t.Type, d.t.ID, d.n); err != nil {
-				return zan.ApplyResult{}, dbErr(ctx, err)
-			}
-		}
+			return append(args, d.t.Type, d.t.ID, d.n)
+		})
+	if err != nil {
+		return zan.ApplyResult{}, dbErr(ctx, err)
 	}
 	if err := tx.Commit(); err != nil {
 		return zan.ApplyResult{}, dbErr(ctx, err)
 	}
 	return res, nil
+}
+
+// chunkRows is the rows per multi-row statement: past about a hundred the
+// gain flattens, and the statement text (parsed once per batch) grows.
+const chunkRows = 100
+
+type likeRow struct {
+	t                  zan.Target
+	user               int64
+	liked              bool
+	likedAt, changedAt int64
+}
+
+// chunked runs head + chunkRows "(?, ...)" tuples + tail for rows [0, n),
+// chunkRows at a time, with row(args, i, pad) appending row i's cols
+// values; the last chunk is padded with its last row (pad true).
+func chunked(ctx context.Context, tx *sql.Tx, n, cols int, head, tail string, row func(args []any, i int, pad bool) []any) error {
+	if n == 0 {
+		return nil
+	}
+	st, err := tx.PrepareContext(ctx, head+tuples(min(n, chunkRows), cols)+tail)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	size := min(n, chunkRows)
+	args := make([]any, 0, size*cols)
+	for lo := 0; lo < n; lo += size {
+		args = args[:0]
+		for j := range size {
+			i, pad := lo+j, false
+			if i >= n {
+				i, pad = n-1, true
+			}
+			args = row(args, i, pad)
+		}
+		if _, err := st.ExecContext(ctx, args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// tuples returns n comma-separated tuples of cols placeholders.
+func tuples(n, cols int) string {
+	t := "(?" + strings.Repeat(", ?", cols-1) + ")"
+	return t + strings.Repeat(", "+t, n-1)
+}
+
+type storedLike struct {
+	liked              bool
+	likedAt, changedAt int64
+}
+
+// readLikes returns the stored rows of the batch's keys, chunkRows keys a
+// query (a join of a VALUES list with the primary key: one index search
+// per key, in key order).
+func readLikes(ctx context.Context, tx *sql.Tx, batch []zan.Event) (map[likeKey]storedLike, error) {
+	size := min(len(batch), chunkRows)
+	st, err := tx.PrepareContext(ctx, `SELECT l.target_type, l.target_id, l.user_id, l.liked, l.liked_at, l.changed_at
+		FROM (VALUES `+tuples(size, 3)+`) AS k
+		JOIN likes AS l ON l.target_type = k.column1 AND l.target_id = k.column2 AND l.user_id = k.column3`)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	out := make(map[likeKey]storedLike, len(batch))
+	args := make([]any, 0, size*3)
+	for lo := 0; lo < len(batch); lo += size {
+		args = args[:0]
+		for j := range size {
+			ev := batch[min(lo+j, len(batch)-1)]
+			args = append(args, ev.Target.Type, ev.Target.ID, ev.User)
+		}
+		rows, err := st.QueryContext(ctx, args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var (
+				k  likeKey
+				sl storedLike
+			)
+			if err := rows.Scan(&k.typ, &k.id, &k.user, &sl.liked, &sl.likedAt, &sl.changedAt); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out[k] = sl
+		}
+		if err := rows.Close(); err != nil {
+			return nil, err
+		}
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // query runs q on the reader pool and calls scan for each row.

@@ -95,8 +95,16 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	// One connection for writes means transactions queue in Go instead of
 	// failing with SQLITE_BUSY; IMMEDIATE takes the write lock at BEGIN so a
 	// transaction never has to upgrade a read lock halfway.
+	//
+	// temp_store(MEMORY): a multi-row upsert keeps a statement journal (to
+	// undo just that statement if it fails), and in a temporary file that
+	// was an eighth of the persister's time in pwrite calls.
+	// wal_autocheckpoint: a checkpoint copies every page the WAL holds into
+	// the database and syncs it; every 8,000 pages (32 MB) rather than the
+	// default 1,000 a page rewritten by several batches is copied once.
 	wdsn := path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(ON)" +
-		"&_pragma=synchronous(" + syncMode + ")&_txlock=immediate" + cachePragmas
+		"&_pragma=synchronous(" + syncMode + ")&_txlock=immediate" + cachePragmas +
+		"&_pragma=temp_store(MEMORY)&_pragma=wal_autocheckpoint(8000)"
 	w, err := sql.Open("sqlite", wdsn)
 	if err != nil {
 		return nil, err
