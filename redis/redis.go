@@ -44,8 +44,9 @@ type Config struct {
 
 // Client is one connection set to Redis; Likes, Codes and Limiter share it.
 type Client struct {
-	c      rueidis.Client
-	prefix string
+	c        rueidis.Client
+	prefix   string
+	sessions *Sessions // one per client: it remembers what this process wrote
 }
 
 // Open connects to Redis.
@@ -60,17 +61,22 @@ func Open(ctx context.Context, cfg Config) (*Client, error) {
 		return nil, errors.New("redis: no address")
 	}
 	c, err := rueidis.NewClient(rueidis.ClientOption{
-		InitAddress:           cfg.Addrs,
-		Username:              cfg.Username,
-		Password:              cfg.Password,
-		ForceSingleClient:     !cfg.Cluster,
-		DisableCache:          true, // no client-side caching: every read must see the latest set
+		InitAddress:       cfg.Addrs,
+		Username:          cfg.Username,
+		Password:          cfg.Password,
+		ForceSingleClient: !cfg.Cluster,
+		// Client-side caching (Redis tracks what each connection read and
+		// pushes an invalidation when it changes) serves sessions only, the
+		// one read of every authenticated request; like sets and counts are
+		// read with Do, uncached, and see the latest write.
+		CacheSizeEachConn:     16 << 20,
 		DisableAutoPipelining: cfg.DisableAutoPipelining,
 	})
 	if err != nil {
 		return nil, wrap(err)
 	}
 	cl := &Client{c: c, prefix: cfg.Prefix}
+	cl.sessions = &Sessions{c: cl}
 	if err := cl.Ping(ctx); err != nil {
 		c.Close()
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/redis/rueidis"
@@ -17,12 +18,20 @@ import (
 // costs one pipelined round trip instead of a SQL query. Sessions are as
 // durable as Redis is: a Redis that loses its data logs everyone out, which
 // is safe (users log in again) where losing a like would not be.
-type Sessions struct{ c *Client }
+type Sessions struct {
+	c *Client
+	// written holds the keys this process changed in the last second, by
+	// when to stop bypassing the cache for them: Redis pushes the
+	// invalidation to whichever of the client's connections read the key,
+	// with no order against the write's reply on another connection, so a
+	// read right after a write here could otherwise still find the old copy.
+	written sync.Map // key → time.Time
+}
 
 var _ zan.SessionStore = (*Sessions)(nil)
 
 // Sessions returns the session store.
-func (c *Client) Sessions() *Sessions { return &Sessions{c: c} }
+func (c *Client) Sessions() *Sessions { return c.sessions }
 
 func (s *Sessions) key(h [32]byte) string {
 	return "{" + s.c.prefix + ":s:" + hex.EncodeToString(h[:]) + "}"
@@ -32,15 +41,51 @@ func (s *Sessions) key(h [32]byte) string {
 func (s *Sessions) CreateSession(ctx context.Context, ss zan.Session) error {
 	cmd := s.c.c.B().Set().Key(s.key(ss.TokenHash)).Value(strconv.FormatInt(ss.UserID, 10)).
 		Pxat(ss.ExpiresAt).Build()
+	return s.write(ctx, s.key(ss.TokenHash), cmd)
+}
+
+// write runs a change of a session key.
+func (s *Sessions) write(ctx context.Context, key string, cmd rueidis.Completed) error {
+	s.written.Store(key, time.Now().Add(writtenFor))
 	return wrap(s.c.c.Do(ctx, cmd).Error())
 }
 
-// Session implements zan.SessionStore.
+// writtenFor is how long reads of a key this process wrote bypass the
+// cache: far longer than an invalidation takes to arrive.
+const writtenFor = time.Second
+
+// recentlyWritten reports whether key was written here within writtenFor.
+func (s *Sessions) recentlyWritten(key string) bool {
+	v, ok := s.written.Load(key)
+	if !ok {
+		return false
+	}
+	if time.Now().Before(v.(time.Time)) {
+		return true
+	}
+	s.written.CompareAndDelete(key, v)
+	return false
+}
+
+// sessionCacheTTL bounds how long this process keeps a session it read.
+// Redis invalidates the copy when the key changes (a logout anywhere, a
+// touch, the expiry), so the bound only matters if an invalidation were
+// lost; rueidis drops the cache of a connection that broke.
+const sessionCacheTTL = time.Minute
+
+// Session implements zan.SessionStore. The session comes from this
+// process's cache when it has read it before and Redis has not invalidated
+// it since, so most requests authenticate without a round trip.
 func (s *Sessions) Session(ctx context.Context, h [32]byte) (zan.Session, error) {
 	key := s.key(h)
-	rs := s.c.c.DoMulti(ctx,
-		s.c.c.B().Get().Key(key).Build(),
-		s.c.c.B().Pexpiretime().Key(key).Build())
+	var rs []rueidis.RedisResult
+	if s.recentlyWritten(key) {
+		rs = s.c.c.DoMulti(ctx, s.c.c.B().Get().Key(key).Build(), s.c.c.B().Pexpiretime().Key(key).Build())
+	} else {
+		rs = s.c.c.DoMultiCache(ctx,
+			rueidis.CT(s.c.c.B().Get().Key(key).Cache(), sessionCacheTTL),
+			rueidis.CT(s.c.c.B().Pexpiretime().Key(key).Cache(), sessionCacheTTL))
+	}
 	v, err := rs[0].ToString()
 	if rueidis.IsRedisNil(err) {
 		return zan.Session{}, errNoSession
@@ -62,12 +107,12 @@ func (s *Sessions) Session(ctx context.Context, h [32]byte) (zan.Session, error)
 // TouchSession implements zan.SessionStore. A missing session stays missing.
 func (s *Sessions) TouchSession(ctx context.Context, h [32]byte, expiresAt time.Time) error {
 	cmd := s.c.c.B().Pexpireat().Key(s.key(h)).MillisecondsTimestamp(expiresAt.UnixMilli()).Build()
-	return wrap(s.c.c.Do(ctx, cmd).Error())
+	return s.write(ctx, s.key(h), cmd)
 }
 
 // DeleteSession implements zan.SessionStore.
 func (s *Sessions) DeleteSession(ctx context.Context, h [32]byte) error {
-	return wrap(s.c.c.Do(ctx, s.c.c.B().Del().Key(s.key(h)).Build()).Error())
+	return s.write(ctx, s.key(h), s.c.c.B().Del().Key(s.key(h)).Build())
 }
 
 // DeleteExpiredSessions implements zan.SessionStore: Redis expires the keys
