@@ -22,6 +22,14 @@ type Change struct {
 	Unconfirmed bool
 }
 
+// PendingChange is one unconfirmed change: user's change of a target at At.
+// Whether it was a like is the membership now (a newer change of the same
+// user would have replaced it).
+type PendingChange struct {
+	User int64
+	At   int64
+}
+
 // TargetState is what the hot state knows of one target for one reader.
 type TargetState struct {
 	Loaded bool // false: the target is not in the hot state; Count and Liked are zero
@@ -60,6 +68,10 @@ type LikeState interface {
 	Evict(ctx context.Context, t Target, idleSince time.Time) (bool, error)
 	// Idle returns up to limit targets not read or written since since.
 	Idle(ctx context.Context, since time.Time, limit int) ([]Target, error)
+	// Pending returns t's unconfirmed changes made before before (Unix µs,
+	// the clock of the changes' At): their writers toggled and then, most
+	// likely, died before the log took the event. None for a missing target.
+	Pending(ctx context.Context, t Target, before int64) ([]PendingChange, error)
 	// Epoch names the hot state's current life: it changes when the state
 	// was lost while the service ran (Redis restarted empty), so that the
 	// service knows loads must wait for the persister again.

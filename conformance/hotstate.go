@@ -5,8 +5,10 @@
 package conformance
 
 import (
+	"cmp"
 	"crypto/rand"
 	"encoding/hex"
+	"math"
 	"slices"
 	"sync"
 	"testing"
@@ -399,6 +401,32 @@ func testUnconfirmed(t *testing.T, h zan.LikeState, tg zan.Target) {
 	}
 	if again, _ := h.Toggle(ctx, tg, 7, true); !again.Unconfirmed {
 		t.Fatal("confirming an older change confirmed the newer one")
+	}
+	other, err := h.Toggle(ctx, tg, 8, true)
+	if err != nil || !other.Changed {
+		t.Fatalf("like by 8: %+v %v", other, err)
+	}
+	pending := func(before int64) []zan.PendingChange {
+		t.Helper()
+		ps, err := h.Pending(ctx, tg, before)
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices.SortFunc(ps, func(a, b zan.PendingChange) int { return cmp.Compare(a.User, b.User) })
+		return ps
+	}
+	if got, want := pending(other.At+1), []zan.PendingChange{{7, ch.At}, {8, other.At}}; !slices.Equal(got, want) {
+		t.Fatalf("Pending before %d: %v, want %v", other.At+1, got, want)
+	}
+	if got, want := pending(other.At), []zan.PendingChange{{7, ch.At}}; !slices.Equal(got, want) {
+		t.Fatalf("Pending before %d: %v, want %v", other.At, got, want)
+	}
+	must(t, h.Confirm(ctx, tg, 8, other.At))
+	if got := pending(math.MaxInt64); len(got) != 1 || got[0].User != 7 {
+		t.Fatalf("Pending after 8's Confirm: %v, want only 7's", got)
+	}
+	if got, err := h.Pending(ctx, zan.Target{Type: "blog", ID: uniqueID()}, math.MaxInt64); err != nil || len(got) != 0 {
+		t.Fatalf("Pending of a missing target: %v, %v", got, err)
 	}
 	if err := h.Confirm(ctx, tg, 7, ch.At); err != nil {
 		t.Fatal(err)

@@ -222,6 +222,39 @@ func (s *Service) republish(ctx context.Context, user int64, t zan.Target, like 
 	return nil
 }
 
+// ResolvePending publishes the events of t's changes left unconfirmed for
+// longer than age: their writers died between the hot state and the log
+// (or lost the confirmation), and no toggle of the same user came to
+// publish them since. Without this, such a change shows in the hot count
+// and nowhere else until the target leaves the hot state. The event says
+// what the membership is now, at the change's own At, so a newer change of
+// the same user (which has a later At) still wins in the store; a change
+// that was published after all is applied twice, which the store ignores.
+// age must exceed the publish timeout, so that a live writer has published
+// or undone its change by then. It returns how many it published.
+func (s *Service) ResolvePending(ctx context.Context, t zan.Target, age time.Duration) (int, error) {
+	ps, err := s.hot.Pending(ctx, t, s.now().Add(-age).UnixMicro())
+	if err != nil || len(ps) == 0 {
+		return 0, err
+	}
+	n := 0
+	for _, p := range ps {
+		st, err := s.hot.State(ctx, []zan.Target{t}, p.User)
+		if err != nil {
+			return n, zan.Unavailable("hot state", err)
+		}
+		if !st[0].Loaded {
+			return n, nil // evicted meanwhile: its pending changes went with it
+		}
+		if err := s.republish(ctx, p.User, t, st[0].Liked, zan.Change{At: p.At}); err != nil {
+			return n, err
+		}
+		n++
+	}
+	s.logger.Warn("published changes a writer left unconfirmed", "target", t.String(), "n", n)
+	return n, nil
+}
+
 // confirm tells the hot state that a change's event is in the log, in the
 // background: the answer need not wait for it, and a confirmation lost (a
 // crash, a full queue) only costs a harmless republish later.

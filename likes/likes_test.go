@@ -3,6 +3,7 @@ package likes
 import (
 	"context"
 	"fmt"
+	"math"
 	"sync"
 	"testing"
 	"time"
@@ -345,6 +346,62 @@ func TestL1(t *testing.T) {
 // publishing the event (a kill -9 between the two). The same like sent again
 // (to any node) finds the membership already there; it must not be answered
 // 200 until its event is in the log, or the store would never get it.
+// TestResolvePending: changes whose writers died before publishing them,
+// and that nobody toggles again, reach the store through ResolvePending,
+// each as what the membership is now; recent ones (a live writer may still
+// be publishing) are left alone.
+func TestResolvePending(t *testing.T) {
+	e := newEnv(t, Config{})
+	ctx := t.Context()
+	go e.svc.Run(ctx) // sends the confirmations
+	tg := zan.Target{Type: "comment", ID: 78}
+	if err := e.hot.Load(ctx, tg, []int64{9}); err != nil {
+		t.Fatal(err)
+	}
+	// The dead node's half of a like by 5 and of an unlike by 9.
+	for _, c := range []struct {
+		user int64
+		like bool
+	}{{5, true}, {9, false}} {
+		if ch, err := e.hot.Toggle(ctx, tg, c.user, c.like); err != nil || !ch.Changed {
+			t.Fatalf("%+v %v", ch, err)
+		}
+	}
+	if n, err := e.svc.ResolvePending(ctx, tg, time.Hour); n != 0 || err != nil {
+		t.Fatalf("ResolvePending of recent changes: %d, %v; want none", n, err)
+	}
+	time.Sleep(2 * time.Millisecond) // Ats run ahead of the clock by a µs per change within a µs
+	if n, err := e.svc.ResolvePending(ctx, tg, 0); n != 2 || err != nil {
+		t.Fatalf("ResolvePending: %d, %v; want 2", n, err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := e.log.WaitApplied(wctx); err != nil {
+		t.Fatal(err)
+	}
+	if counts, err := e.store.LikeCounts(ctx, []zan.Target{tg}); err != nil || counts[0] != 1 {
+		t.Fatalf("stored count %v, %v; want 1 (5 liked; 9's like was never stored, its unlike is)", counts, err)
+	}
+	if liked, err := e.store.Liked(ctx, []zan.Target{tg}, 5); err != nil || !liked[0] {
+		t.Fatalf("the store does not hold 5's like: %v %v", liked, err)
+	}
+	// Confirmed: nothing is left to resolve.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		ps, err := e.hot.Pending(ctx, tg, math.MaxInt64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ps) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still pending after ResolvePending: %v", ps)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func TestWriterDiedBeforePublish(t *testing.T) {
 	e := newEnv(t, Config{})
 	ctx := t.Context()

@@ -257,6 +257,22 @@ func (l *Likes) Idle(_ context.Context, since time.Time, limit int) ([]zan.Targe
 	return out, nil
 }
 
+// Pending implements zan.LikeState.
+func (l *Likes) Pending(_ context.Context, t zan.Target, before int64) ([]zan.PendingChange, error) {
+	sh := l.shard(t)
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	var out []zan.PendingChange
+	if s := sh.targets.get(t); s != nil {
+		for u, at := range s.pending {
+			if at < before {
+				out = append(out, zan.PendingChange{User: u, At: at})
+			}
+		}
+	}
+	return out, nil
+}
+
 // Epoch implements zan.LikeState: process memory is lost only with the
 // process, which starts a new service too.
 func (l *Likes) Epoch(context.Context) (string, error) { return "memory", nil }

@@ -12,6 +12,11 @@
 // instead would race live likes: an event timed "now" could override a
 // user's newer change. Eviction cannot, because Evict refuses a target used
 // since the comparison began, and such a target is checked again next round.
+//
+// One drift is repaired before the comparison, because eviction would wait
+// for a quiet moment a popular target may never have: a change a writer made
+// in the hot state and died before publishing (Resolve publishes it, at its
+// own time, so that newer changes still win).
 package reconcile
 
 import (
@@ -33,6 +38,12 @@ type Reconciler struct {
 	Logger *slog.Logger
 	// Timeout bounds the wait for the persister before a comparison.
 	Timeout time.Duration
+	// Resolve, when set, publishes the changes a writer left unconfirmed
+	// in t (likes.Service.ResolvePending) before t is compared. Such a
+	// change is in the hot state only; dropping the hot set would repair
+	// it too, but only once nobody reads the target, which a popular
+	// target may never allow.
+	Resolve func(ctx context.Context, t zan.Target) (int, error)
 }
 
 // Result is what one reconciliation found and did.
@@ -42,6 +53,7 @@ type Result struct {
 	SetDrift   int `json:"set_drift"`   // hot like sets that differed from the store
 	Repaired   int `json:"repaired"`    // of those, dropped from the hot state
 	Busy       int `json:"busy"`        // of those, in use meanwhile: checked again next time
+	Resolved   int `json:"resolved"`    // changes left unconfirmed by a writer that died, published
 	// Differences describes the first 100 drifts found.
 	Differences []string `json:"differences,omitempty"`
 }
@@ -52,6 +64,7 @@ func (r *Result) add(o Result) {
 	r.SetDrift += o.SetDrift
 	r.Repaired += o.Repaired
 	r.Busy += o.Busy
+	r.Resolved += o.Resolved
 	for _, d := range o.Differences {
 		if len(r.Differences) < 100 {
 			r.Differences = append(r.Differences, d)
@@ -69,6 +82,15 @@ func (rc *Reconciler) Targets(ctx context.Context, ts []zan.Target) (Result, err
 	// The hot sets first, then the barrier, then the store: every change
 	// the hot state took before start is in the store after the barrier,
 	// and a change after start marks its target used, so Evict spares it.
+	if rc.Resolve != nil {
+		for _, t := range ts {
+			n, err := rc.Resolve(ctx, t)
+			res.Resolved += n
+			if err != nil {
+				return res, err
+			}
+		}
+	}
 	hot := make([][]int64, len(ts))
 	loaded := make([]bool, len(ts))
 	for i, t := range ts {
@@ -180,7 +202,7 @@ func (rc *Reconciler) Run(ctx context.Context, every time.Duration) error {
 				rc.Logger.Warn("reconciliation", "err", err)
 			} else if res.CountDrift+res.SetDrift > 0 {
 				rc.Logger.Warn("reconciliation repaired drift", "checked", res.Checked,
-					"count_drift", res.CountDrift, "set_drift", res.SetDrift, "repaired", res.Repaired, "busy", res.Busy)
+					"count_drift", res.CountDrift, "set_drift", res.SetDrift, "repaired", res.Repaired, "busy", res.Busy, "resolved", res.Resolved)
 			}
 		}
 	}

@@ -3,10 +3,12 @@
 // buckets. It is the shared twin of the memory package and passes the same
 // conformance suite.
 //
-// Every Lua script touches only keys of one hash tag, passed in KEYS, so
-// each runs on one cluster slot. Times that order changes (a like's At, a
-// code's issue time, a bucket's refill) come from the Redis server's clock
-// (TIME inside the script), so app servers with skewed clocks agree.
+// Every Lua script touches only keys of one hash tag, so each runs on one
+// cluster slot: keys passed in KEYS, and a target's like buckets, whose
+// names the scripts derive from KEYS[1] (see Likes). Times that order
+// changes (a like's At, a code's issue time, a bucket's refill) come from
+// the Redis server's clock (TIME inside the script), so app servers with
+// skewed clocks agree.
 package redis
 
 import (

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"math"
 	mrand "math/rand/v2"
 	"os"
 	"os/exec"
@@ -120,6 +121,7 @@ func suites(t *testing.T, cfg Config) {
 	t.Run("BigLoad", func(t *testing.T) { testBigLoad(t, open(t, cfg).Likes()) })
 	t.Run("IdleIndex", func(t *testing.T) { testIdleIndex(t, open(t, cfg).Likes()) })
 	t.Run("VoucherLoad", func(t *testing.T) { testVoucherLoad(t, open(t, cfg)) })
+	t.Run("Buckets", func(t *testing.T) { testBuckets(t, func(t *testing.T) *Likes { return open(t, cfg).Likes() }) })
 }
 
 func TestStandalone(t *testing.T) {
@@ -460,5 +462,419 @@ func BenchmarkTakeVoucher(b *testing.B) {
 			})
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "takes/s")
 		})
+	}
+}
+
+// layout reads a target's count and bucket layout straight from its hash.
+func layout(t *testing.T, l *Likes, tg zan.Target) (n, lv, sp int64) {
+	t.Helper()
+	a, err := l.c.c.Do(t.Context(), l.c.c.B().Hmget().Key(l.key(tg)).Field("n", "lv", "sp").Build()).ToArray()
+	if err != nil || len(a) != 3 {
+		t.Fatalf("HMGET layout: %v %v", a, err)
+	}
+	v := make([]int64, 3)
+	for i := range a {
+		if v[i], err = a[i].AsInt64(); err != nil {
+			t.Fatalf("layout field %d: %v", i, err)
+		}
+	}
+	return v[0], v[1], v[2]
+}
+
+// checkBuckets checks that every bucket of tg is an intset of at most 512
+// members, that they hold n members in all, that each member is in the
+// bucket the layout says, and that there is no bucket past the layout.
+// It returns the number of buckets.
+func checkBuckets(t *testing.T, l *Likes, tg zan.Target) int {
+	t.Helper()
+	ctx, c := t.Context(), l.c.c
+	n, lv, sp := layout(t, l, tg)
+	nb := 1<<lv + int(sp)
+	var sum int64
+	for b := range nb + 1 {
+		key := bucketKey(l.key(tg), b)
+		enc, err := c.Do(ctx, c.B().ObjectEncoding().Key(key).Build()).ToString()
+		if rueidis.IsRedisNil(err) {
+			continue // an empty bucket has no set
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b == nb {
+			t.Fatalf("bucket %d exists past the layout (lv %d, sp %d)", b, lv, sp)
+		}
+		ms, err := c.Do(ctx, c.B().Smembers().Key(key).Build()).AsStrSlice()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if enc != "intset" || len(ms) > 512 {
+			t.Fatalf("bucket %d of %d: %s of %d members, want an intset of <= 512", b, nb, enc, len(ms))
+		}
+		for _, m := range ms {
+			u, _ := strconv.ParseInt(m, 10, 64)
+			if w := bucketOf(userHash(u), int(lv), int(sp)); w != b {
+				t.Fatalf("user %d in bucket %d, belongs in %d", u, b, w)
+			}
+		}
+		sum += int64(len(ms))
+	}
+	if sum != n {
+		t.Fatalf("buckets hold %d members, n says %d", sum, n)
+	}
+	return nb
+}
+
+// checkMembers compares State and Members with the model.
+func checkMembers(t *testing.T, l *Likes, tg zan.Target, model map[int64]bool) {
+	t.Helper()
+	st, err := l.State(t.Context(), []zan.Target{tg}, 0)
+	if err != nil || !st[0].Loaded || st[0].Count != int64(len(model)) {
+		t.Fatalf("State: %+v %v, want count %d", st, err, len(model))
+	}
+	got, ok, err := l.Members(t.Context(), tg)
+	if err != nil || !ok {
+		t.Fatalf("Members: %v %v", ok, err)
+	}
+	want := make([]int64, 0, len(model))
+	for u := range model {
+		want = append(want, u)
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("Members: %d users, want %d (first difference near %v)", len(got), len(want), firstDiff(got, want))
+	}
+}
+
+func firstDiff(a, b []int64) []int64 {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return []int64{a[i], b[i]}
+		}
+	}
+	return nil
+}
+
+// snowflake returns ids shaped like zan.IDGen's at a low rate: sequence 0,
+// of one node, so their low 12 bits are all 0.
+func snowflake(r *mrand.Rand, n int, node int64) []int64 {
+	ids := make([]int64, n)
+	ms := int64(1_000_000_000)
+	for i := range ids {
+		ms += 1 + r.Int64N(5000)
+		ids[i] = ms<<22 | node<<12
+	}
+	return ids
+}
+
+// testBuckets checks what the conformance suite cannot see of the bucketed
+// layout: splits, encodings, Load's layout, and the upgrade from one set.
+func testBuckets(t *testing.T, open func(t *testing.T) *Likes) {
+	t.Run("HashAgrees", func(t *testing.T) {
+		l := open(t)
+		ids := []int64{1, 2, 9, 10, 99, 12345, 1<<53 + 1, 1<<62 - 1, 1 << 62, 1<<62 + 1, 1<<63 - 1, -1, -(1 << 62), math.MinInt64, 4294967291, 4294967290, 4294967292, 999999, 1000000, 1000001}
+		r := mrand.New(mrand.NewPCG(1, 2))
+		ids = append(ids, snowflake(r, 50, 3)...)
+		for range 50 {
+			ids = append(ids, r.Int64(), r.Int64N(1<<40), 1<<62-r.Int64N(1<<30))
+		}
+		args := make([]string, len(ids))
+		for i, u := range ids {
+			args[i] = strconv.FormatInt(u, 10)
+		}
+		s := newScript(likesLua + growLua + `
+local out = {}
+for i, s in ipairs(ARGV) do out[i] = fmt(uhash(s)) .. ' ' .. string.sub(bkey("", uhash(s), 5, 7), 3) end
+return out`)
+		got, err := s.run(t.Context(), l.c.c, []string{l.key(zan.Target{Type: "blog", ID: 1})}, args...).AsStrSlice()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, u := range ids {
+			h := userHash(u)
+			if want := fmt.Sprintf("%d %d", h, bucketOf(h, 5, 7)); got[i] != want {
+				t.Fatalf("user %d: Lua says %s, Go %s", u, got[i], want)
+			}
+		}
+	})
+
+	t.Run("Splits", func(t *testing.T) {
+		// 20,000 toggles on one target from nothing, checked against a
+		// model: likes of new users (small ids, ids near 2^62, snowflake
+		// ids), unlikes, re-likes, repeats and undos.
+		l := open(t)
+		ctx := t.Context()
+		tg := zan.Target{Type: "blog", ID: mrand.Int64N(1<<40) + 1}
+		if err := l.Load(ctx, tg, nil); err != nil {
+			t.Fatal(err)
+		}
+		r := mrand.New(mrand.NewPCG(uint64(time.Now().UnixNano()), 7))
+		model := map[int64]bool{}
+		var members, gone []int64 // likers (may hold stale entries), unliked users
+		fresh := func() int64 {
+			switch r.IntN(4) {
+			case 0:
+				return 1 + r.Int64N(1_000_000)
+			case 1:
+				return 1<<62 - r.Int64N(1<<20)
+			case 2:
+				return 1<<62 + r.Int64N(1<<20)
+			}
+			return snowflake(r, 1, 3)[0] + r.Int64N(1<<30)<<22
+		}
+		pick := func(s []int64) int64 { return s[r.IntN(len(s))] }
+		splitsSeen := 0
+		for step := range 20_000 {
+			var user int64
+			var like bool
+			switch p := r.IntN(100); {
+			case p < 65 || len(members) == 0:
+				user, like = fresh(), true
+			case p < 82:
+				user, like = pick(members), false
+			case p < 92 && len(gone) > 0:
+				user, like = pick(gone), true
+			case p < 96:
+				user, like = pick(members), true // maybe a repeat
+			default:
+				user, like = fresh(), false // never liked
+			}
+			ch, err := l.Toggle(ctx, tg, user, like)
+			if err != nil {
+				t.Fatalf("step %d: %v", step, err)
+			}
+			changed := model[user] != like
+			if like {
+				model[user] = true
+				if changed {
+					members = append(members, user)
+				}
+			} else {
+				delete(model, user)
+				if changed {
+					gone = append(gone, user)
+				}
+			}
+			if ch.Changed != changed || ch.Count != int64(len(model)) {
+				t.Fatalf("step %d: toggle of %d to %v: %+v, want changed=%v count=%d", step, user, like, ch, changed, len(model))
+			}
+			if changed && r.IntN(50) == 0 { // undo now and then
+				if err := l.Undo(ctx, tg, user, like); err != nil {
+					t.Fatal(err)
+				}
+				if like {
+					delete(model, user)
+				} else {
+					model[user] = true
+					members = append(members, user)
+				}
+			}
+			if step%1000 == 999 {
+				u := pick(members)
+				st, err := l.State(ctx, []zan.Target{tg}, u)
+				if err != nil || st[0].Count != int64(len(model)) || st[0].Liked != model[u] {
+					t.Fatalf("step %d: State for %d: %+v %v, want count %d liked %v", step, u, st, err, len(model), model[u])
+				}
+				if _, lv, sp := layout(t, l, tg); int(1<<lv+sp) > splitsSeen {
+					splitsSeen = int(1<<lv + sp)
+				}
+			}
+		}
+		checkMembers(t, l, tg, model)
+		nb := checkBuckets(t, l, tg)
+		if want := (len(model) + splitFill - 1) / splitFill; nb < want {
+			t.Fatalf("%d buckets for %d likers, want at least %d", nb, len(model), want)
+		}
+		t.Logf("%d likers in %d buckets", len(model), nb)
+	})
+
+	t.Run("LoadThenToggle", func(t *testing.T) {
+		l := open(t)
+		ctx := t.Context()
+		r := mrand.New(mrand.NewPCG(3, 4))
+		for _, size := range []int{100_000, 4_000} { // chunked, then one script
+			tg := zan.Target{Type: "blog", ID: mrand.Int64N(1<<40) + 1}
+			users := snowflake(r, size, 3)
+			if err := l.Load(ctx, tg, append(users, users[:10]...)); err != nil { // duplicates too
+				t.Fatal(err)
+			}
+			if n, lv, sp := layout(t, l, tg); n != int64(size) || lv != int64(loadLevel(size+10)) || sp != 0 {
+				t.Fatalf("after a Load of %d: n %d lv %d sp %d", size, n, lv, sp)
+			}
+			checkBuckets(t, l, tg)
+			model := map[int64]bool{}
+			for _, u := range users {
+				model[u] = true
+			}
+			checkMembers(t, l, tg, model)
+			// Enough new likes to split a 4,000 after its Load (32 buckets
+			// fill at 6,400), and unlikes of loaded users.
+			more := snowflake(r, 4_000, 4) // another node: new users
+			for i, u := range more {
+				like := true
+				if i%8 == 7 {
+					u, like = users[i], false
+				}
+				ch, err := l.Toggle(ctx, tg, u, like)
+				if err != nil || !ch.Changed {
+					t.Fatalf("toggle %d of %d: %+v %v", i, u, ch, err)
+				}
+				if like {
+					model[u] = true
+				} else {
+					delete(model, u)
+				}
+				if ch.Count != int64(len(model)) {
+					t.Fatalf("toggle %d: count %d, want %d", i, ch.Count, len(model))
+				}
+			}
+			checkMembers(t, l, tg, model)
+			nb := checkBuckets(t, l, tg)
+			if size == 4_000 && nb <= 32 {
+				t.Fatalf("no split after Load of 4,000 and %d likes: %d buckets", len(model), nb)
+			}
+		}
+	})
+
+	t.Run("Upgrade", func(t *testing.T) {
+		// A target of the former layout: a hash without "n" and one set.
+		l := open(t)
+		ctx, c := t.Context(), l.c.c
+		old := func(tg zan.Target) {
+			meta := l.key(tg)
+			now := strconv.FormatInt(time.Now().UnixMicro(), 10)
+			for _, cmd := range []rueidis.Completed{
+				c.B().Hset().Key(meta).FieldValue().FieldValue("at", now).FieldValue("used", now).FieldValue("p2", now).Build(),
+				c.B().Sadd().Key(meta+":u").Member("1", "2", "3").Build(),
+			} {
+				if err := c.Do(ctx, cmd).Error(); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		exists := func(keys ...string) int64 {
+			n, err := c.Do(ctx, c.B().Exists().Key(keys...).Build()).AsInt64()
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		tg := zan.Target{Type: "blog", ID: mrand.Int64N(1<<40) + 1}
+		old(tg)
+		if st, err := l.State(ctx, []zan.Target{tg}, 1); err != nil || st[0].Loaded || st[0].Count != 0 || st[0].Liked {
+			t.Fatalf("State of the former layout: %+v %v, want not loaded", st, err)
+		}
+		if _, err := l.Toggle(ctx, tg, 4, true); err != zan.ErrNotLoaded {
+			t.Fatalf("Toggle on the former layout: %v, want ErrNotLoaded", err)
+		}
+		if _, ok, err := l.Members(ctx, tg); ok || err != nil {
+			t.Fatalf("Members of the former layout: %v %v", ok, err)
+		}
+		if ps, err := l.Pending(ctx, tg, 1<<62); len(ps) != 0 || err != nil {
+			t.Fatalf("Pending of the former layout: %v %v", ps, err)
+		}
+		if err := l.Undo(ctx, tg, 1, false); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Load(ctx, tg, []int64{1, 9}); err != nil {
+			t.Fatal(err)
+		}
+		if exists(l.key(tg)+":u") != 0 {
+			t.Fatal("Load left the former set behind")
+		}
+		if ps, _ := l.Pending(ctx, tg, 1<<62); len(ps) != 0 {
+			t.Fatalf("Load kept the former hash's pending marks: %v", ps)
+		}
+		checkMembers(t, l, tg, map[int64]bool{1: true, 9: true})
+		if ch, err := l.Toggle(ctx, tg, 2, true); err != nil || !ch.Changed || ch.Count != 3 {
+			t.Fatalf("Toggle after the reload: %+v %v", ch, err)
+		}
+
+		// A big Load (chunked) replaces the former layout too.
+		defer func(n int) { loadChunk = n }(loadChunk)
+		loadChunk = 100
+		big := zan.Target{Type: "blog", ID: tg.ID + 1}
+		old(big)
+		users := make([]int64, 1000)
+		model := map[int64]bool{}
+		for i := range users {
+			users[i] = int64(i + 10)
+			model[users[i]] = true
+		}
+		if err := l.Load(ctx, big, users); err != nil {
+			t.Fatal(err)
+		}
+		if exists(l.key(big)+":u") != 0 {
+			t.Fatal("a chunked Load left the former set behind")
+		}
+		checkMembers(t, l, big, model)
+		checkBuckets(t, l, big)
+
+		// Evict of the former layout reports it missing and removes it.
+		gone := zan.Target{Type: "blog", ID: tg.ID + 2}
+		old(gone)
+		if ok, err := l.Evict(ctx, gone, time.Now().Add(-time.Hour)); ok || err != nil {
+			t.Fatalf("Evict of the former layout: %v %v", ok, err)
+		}
+		if exists(l.key(gone), l.key(gone)+":u") != 0 {
+			t.Fatal("Evict left the former layout behind")
+		}
+	})
+
+	t.Run("EvictBuckets", func(t *testing.T) {
+		l := open(t)
+		ctx := t.Context()
+		tg := zan.Target{Type: "blog", ID: mrand.Int64N(1<<40) + 1}
+		users := make([]int64, 3000)
+		for i := range users {
+			users[i] = int64(i + 1)
+		}
+		if err := l.Load(ctx, tg, users); err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := l.Evict(ctx, tg, time.Now().Add(time.Hour)); !ok || err != nil {
+			t.Fatalf("Evict: %v %v", ok, err)
+		}
+		for _, n := range l.c.c.Nodes() {
+			var cursor uint64
+			for {
+				e, err := n.Do(ctx, n.B().Scan().Cursor(cursor).Match(l.key(tg)+"*").Count(1000).Build()).AsScanEntry()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(e.Elements) > 0 {
+					t.Fatalf("Evict left %v", e.Elements)
+				}
+				if cursor = e.Cursor; cursor == 0 {
+					break
+				}
+			}
+		}
+	})
+}
+
+// TestUserHashSpread: buckets stay even for the id shapes users have
+// (sequential, strided by a power of two, snowflake, near 2^62), which
+// u mod 2^lv, or |u| mod a prime alone, would crowd into few buckets.
+func TestUserHashSpread(t *testing.T) {
+	r := mrand.New(mrand.NewPCG(5, 6))
+	flakes := snowflake(r, 100_000, 3)
+	for name, id := range map[string]func(i int) int64{
+		"sequential": func(i int) int64 { return int64(i) + 1 },
+		"stride8":    func(i int) int64 { return int64(i)*8 + 3 },
+		"stride1000": func(i int) int64 { return int64(i)*1000 + 7 },
+		"stride4096": func(i int) int64 { return int64(i)*4096 + 1 },
+		"stride2^22": func(i int) int64 { return int64(i) << 22 },
+		"near2^62":   func(i int) int64 { return 1<<62 + int64(i)*1000 },
+		"snowflake":  func(i int) int64 { return flakes[i] },
+	} {
+		const n, lv = 100_000, 9
+		cnt := make([]int, 1<<lv)
+		for i := range n {
+			cnt[bucketOf(userHash(id(i)), lv, 0)]++
+		}
+		if mx := slices.Max(cnt); mx > n>>lv*13/10 {
+			t.Errorf("%s: fullest bucket %d, mean %d", name, mx, n>>lv)
+		}
 	}
 }

@@ -141,7 +141,12 @@ func (m *Main) Start(ctx context.Context) (err error) {
 	orders := &vouchers.Writer{Log: m.log, Store: db, Pending: hs.cache, Logger: m.Logger}
 	m.persist = persist.New(persist.Config{BatchSize: c.BatchSize, MaxWait: c.BatchWait, Retries: c.Retries}, m.log, db, m.Logger)
 
-	rc := &reconcile.Reconciler{Hot: hot, Log: m.log, Store: db, Logger: m.Logger}
+	rc := &reconcile.Reconciler{Hot: hot, Log: m.log, Store: db, Logger: m.Logger,
+		// Five publish timeouts: a live writer has published or undone its
+		// change long before, whatever the clocks of the nodes and Redis.
+		Resolve: func(ctx context.Context, t zan.Target) (int, error) {
+			return lk.ResolvePending(ctx, t, 5*c.PublishTimeout)
+		}}
 	api := &httpapi.Server{
 		Accounts: acc, Likes: lk, Blogs: bl, Shops: sh, Vouchers: vs, Live: hub, Log: m.log, Reconciler: rc, AdminToken: c.AdminToken,
 		Logger: m.Logger, AccessLog: c.AccessLog, Web: web.Handler(),
