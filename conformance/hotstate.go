@@ -415,10 +415,10 @@ func testUnconfirmed(t *testing.T, h zan.LikeState, tg zan.Target) {
 		slices.SortFunc(ps, func(a, b zan.PendingChange) int { return cmp.Compare(a.User, b.User) })
 		return ps
 	}
-	if got, want := pending(other.At+1), []zan.PendingChange{{7, ch.At}, {8, other.At}}; !slices.Equal(got, want) {
+	if got, want := pending(other.At+1), []zan.PendingChange{{User: 7, At: ch.At}, {User: 8, At: other.At}}; !slices.Equal(got, want) {
 		t.Fatalf("Pending before %d: %v, want %v", other.At+1, got, want)
 	}
-	if got, want := pending(other.At), []zan.PendingChange{{7, ch.At}}; !slices.Equal(got, want) {
+	if got, want := pending(other.At), []zan.PendingChange{{User: 7, At: ch.At}}; !slices.Equal(got, want) {
 		t.Fatalf("Pending before %d: %v, want %v", other.At, got, want)
 	}
 	must(t, h.Confirm(ctx, tg, 8, other.At))
