@@ -81,7 +81,7 @@ func (c *Config) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.SMSWebhook, "sms-webhook", "", "POST login codes as JSON to this URL (default: write them to the log)")
 
 	fs.StringVar(&c.Types, "target-types", "blog,comment,shop", "registered like target types, comma-separated")
-	fs.IntVar(&c.BatchSize, "batch-size", 5000, "persister: events per batch at most")
+	fs.IntVar(&c.BatchSize, "batch-size", 0, "persister: events per batch at most; 0: 5000 with SQLite, 1000 with MySQL")
 	fs.DurationVar(&c.BatchWait, "batch-wait", 100*time.Millisecond, "persister: longest wait for a batch to fill")
 	fs.IntVar(&c.Retries, "retries", 3, "persister: retries of a failing batch before dead-lettering")
 	fs.DurationVar(&c.PublishTimeout, "publish-timeout", 2*time.Second, "longest wait for the event log to acknowledge a like")
@@ -140,6 +140,16 @@ func (c *Config) parse(name string, args []string) error {
 			c.Partitions = 4
 		}
 	}
+	if c.BatchSize == 0 {
+		// Bigger batches share more B-tree pages per commit in SQLite. In
+		// MySQL, 5,000-event transactions made the slowest first loads of
+		// targets wait behind them (like p99.9 165 ms, against 55-75 ms
+		// with 1,000), for 5% more throughput.
+		c.BatchSize = 5000
+		if c.DBURL != "" {
+			c.BatchSize = 1000
+		}
+	}
 	return nil
 }
 
@@ -155,8 +165,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("--node-id must be 0-1023")
 	case c.Partitions < 0 || c.Partitions > 256:
 		return fmt.Errorf("--partitions must be 0-256")
-	case c.BatchSize < 1:
-		return fmt.Errorf("--batch-size must be positive")
+	case c.BatchSize < 0:
+		return fmt.Errorf("--batch-size must be positive (or 0 for the default)")
 	case c.BatchWait <= 0:
 		return fmt.Errorf("--batch-wait must be positive")
 	case c.AckWait < 2*zan.ProgressEvery:
