@@ -301,6 +301,13 @@ loop:
 	}
 	tick.Stop()
 	elapsed := time.Since(start)
+	// The run ends by cancelling the requests in flight, and the transport
+	// may still hand the connections of some of them to the next scenario
+	// while they close: its first requests then failed with EOF or a reset
+	// (seen: up to 11 "transport" errors within 20 ms of a scenario's
+	// start, none later, and the server closing nothing on its own). Each
+	// scenario starts on fresh connections instead.
+	r.client.CloseIdleConnections()
 	// What finished after the last tick is in the totals, not the timeline:
 	// a partial tick would plot as a drop at the end.
 	ms := func(us int64) float64 { return float64(us) / 1000 }
