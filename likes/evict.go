@@ -8,11 +8,20 @@ import (
 	"github.com/zanlabs/zan/metrics"
 )
 
+// confirmSenders is how many confirmations are in flight at once.
+const confirmSenders = 16
+
 // Run evicts cold targets from the hot state every interval, ages the
 // hot-key sketch and sends the confirmations of published changes, until
 // ctx ends.
 func (s *Service) Run(ctx context.Context) error {
-	go s.runConfirms(ctx)
+	// Several senders: each confirmation is a round trip to a shared hot
+	// state, and one sender fell behind a like storm (measured in scale-out
+	// mode: 6,900 of 26,000 changes met again unconfirmed and republished,
+	// 17,000 marks still pending after the run).
+	for range confirmSenders {
+		go s.runConfirms(ctx)
+	}
 	interval := s.cfg.EvictIdle / 4
 	if interval > time.Minute {
 		interval = time.Minute

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -424,5 +425,65 @@ func TestWriterDiedBeforePublish(t *testing.T) {
 	}
 	if liked, err := e.store.Liked(ctx, []zan.Target{tg}, 5); err != nil || !liked[0] {
 		t.Fatalf("the store does not hold the acknowledged like: %v %v", liked, err)
+	}
+}
+
+// slowConfirms is a hot state whose confirmations wait until released,
+// counting how many wait at once.
+type slowConfirms struct {
+	*memory.Likes
+	waiting atomic.Int32
+	release chan struct{}
+}
+
+func (h *slowConfirms) Confirm(ctx context.Context, t zan.Target, user, at int64) error {
+	h.waiting.Add(1)
+	defer h.waiting.Add(-1)
+	select {
+	case <-h.release:
+	case <-ctx.Done():
+	}
+	return h.Likes.Confirm(context.Background(), t, user, at)
+}
+
+// TestConfirmsInParallel: confirmations go to the hot state several at a
+// time. One at a time, a shared hot state's round trips made them fall
+// behind a like storm, and changes met again unconfirmed were republished.
+func TestConfirmsInParallel(t *testing.T) {
+	e := newEnv(t, Config{})
+	hot := &slowConfirms{Likes: e.hot, release: make(chan struct{})}
+	svc := New(Config{}, hot, e.log, e.store, nil, nil)
+	ctx := t.Context()
+	go svc.Run(ctx)
+	tg := zan.Target{Type: "comment", ID: 79}
+	if err := e.hot.Load(ctx, tg, nil); err != nil {
+		t.Fatal(err)
+	}
+	const want = 8 // in flight at once; one sender would stop at 1
+	for u := int64(1); u <= 2*want; u++ {
+		if _, err := svc.Toggle(ctx, u, tg, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for hot.waiting.Load() < want {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d confirmations in flight at once, want %d", hot.waiting.Load(), want)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(hot.release)
+	for {
+		ps, err := e.hot.Pending(ctx, tg, math.MaxInt64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ps) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d changes still unconfirmed", len(ps))
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
