@@ -476,7 +476,18 @@ func (l *Log) Fetch(ctx context.Context, partition, max int, wait time.Duration)
 type partitionPull struct {
 	mu sync.Mutex
 	it jetstream.MessagesContext
+	// last is when the pull last delivered a message (or started); checked
+	// is when a silence was last looked into.
+	last, checked time.Time
 }
+
+// stallAfter is how long a pull may deliver nothing while its consumer has
+// messages waiting before it is started afresh. A continuous pull once
+// stopped asking for messages with no error at all (NATS 2.9, a scale-out
+// like storm: the consumer had 12,031 messages pending and no pull request
+// waiting, and nothing came back until the process restarted). A healthy
+// pull has a request waiting at all times, so it never looks like that.
+var stallAfter = 3 * time.Second
 
 // pull takes up to n messages from the partition's pull, waiting up to
 // wait for the batch to fill.
@@ -491,6 +502,7 @@ func (l *Log) pull(pl *partitionPull, cons jetstream.Consumer, n int, wait time.
 			return nil, err
 		}
 		pl.it = it
+		pl.last = time.Now()
 	}
 	var msgs []jetstream.Msg
 	deadline := time.Now().Add(wait)
@@ -515,7 +527,30 @@ func (l *Log) pull(pl *partitionPull, cons jetstream.Consumer, n int, wait time.
 		}
 		msgs = append(msgs, m)
 	}
+	now := time.Now()
+	if len(msgs) > 0 {
+		pl.last = now
+	} else if now.Sub(pl.last) > stallAfter && now.Sub(pl.checked) > stallAfter {
+		pl.checked = now
+		if n := l.waiting(cons); n > 0 {
+			l.cfg.Logger.Warn("restarting a pull that stopped delivering", "consumer", cons.CachedInfo().Name, "pending", n)
+			pl.it.Stop()
+			pl.it = nil
+		}
+	}
 	return msgs, nil
+}
+
+// waiting returns how many messages cons has not yet delivered (0 when it
+// cannot tell).
+func (l *Log) waiting(cons jetstream.Consumer) uint64 {
+	ctx, cancel := context.WithTimeout(context.Background(), l.cfg.PublishTimeout)
+	defer cancel()
+	info, err := cons.Info(ctx)
+	if err != nil {
+		return 0
+	}
+	return info.NumPending
 }
 
 // stopPulls ends the continuous pulls, handing back at once what they had

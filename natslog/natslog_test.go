@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/zanlabs/zan"
 	"github.com/zanlabs/zan/conformance"
@@ -351,5 +352,60 @@ func TestFewerPartitions(t *testing.T) {
 				t.Fatalf("fetched %d of %d events after lowering the partitions", len(got), len(want))
 			}
 		})
+	}
+}
+
+// TestStalledPullRestarts: a continuous pull that stops delivering while
+// its consumer holds messages is started afresh, and the messages arrive.
+// The stall is simulated by swapping in a pull of a consumer that never
+// gets any.
+func TestStalledPullRestarts(t *testing.T) {
+	defer func(d time.Duration) { stallAfter = d }(stallAfter)
+	stallAfter = 200 * time.Millisecond
+	l, err := Open(t.Context(), Config{Dir: t.TempDir(), Name: "zan", Partitions: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	ctx := t.Context()
+	if _, err := l.Fetch(ctx, 0, 10, 10*time.Millisecond); err != nil { // starts the pull
+		t.Fatal(err)
+	}
+	quiet, err := l.dlq.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{Durable: "quiet", FilterSubject: l.dlqSubj})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stuck, err := quiet.Messages()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl := &l.pulls[0]
+	pl.mu.Lock()
+	pl.it.Stop()
+	pl.it, pl.last = stuck, time.Now()
+	pl.mu.Unlock()
+
+	const n = 10
+	for i := range n {
+		if err := l.Publish(ctx, event(fmt.Sprintf("s%d", i), zan.Target{Type: "blog", ID: int64(i + 1)})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := 0
+	deadline := time.Now().Add(10 * time.Second)
+	for got < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("fetched %d of %d events from a stalled pull", got, n)
+		}
+		b, err := l.Fetch(ctx, 0, n, 100*time.Millisecond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got += len(b.Events)
+		if len(b.Events) > 0 {
+			if err := b.Ack(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 }
