@@ -387,19 +387,25 @@ func TestResolvePending(t *testing.T) {
 		t.Fatalf("the store does not hold 5's like: %v %v", liked, err)
 	}
 	// Confirmed: nothing is left to resolve.
-	deadline := time.Now().Add(5 * time.Second)
+	awaitConfirmed(t, e.hot, tg)
+}
+
+// awaitConfirmed waits (up to 10 s) until tg has no unconfirmed change.
+func awaitConfirmed(t *testing.T, hot zan.LikeState, tg zan.Target) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
 	for {
-		ps, err := e.hot.Pending(ctx, tg, math.MaxInt64)
+		ps, err := hot.Pending(t.Context(), tg, math.MaxInt64)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if len(ps) == 0 {
-			break
+			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("still pending after ResolvePending: %v", ps)
+			t.Fatalf("%d changes still unconfirmed: %v", len(ps), ps)
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(time.Millisecond)
 	}
 }
 
@@ -473,17 +479,5 @@ func TestConfirmsInParallel(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	close(hot.release)
-	for {
-		ps, err := e.hot.Pending(ctx, tg, math.MaxInt64)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(ps) == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d changes still unconfirmed", len(ps))
-		}
-		time.Sleep(time.Millisecond)
-	}
+	awaitConfirmed(t, e.hot, tg)
 }
