@@ -1,7 +1,6 @@
 package mysql
 
 import (
-	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -13,6 +12,7 @@ import (
 	mysqld "github.com/go-sql-driver/mysql"
 
 	"github.com/zanlabs/zan"
+	"github.com/zanlabs/zan/internal/sqlstore"
 )
 
 // applyChunk is how many rows one statement of ApplyLikes reads or writes:
@@ -27,17 +27,6 @@ const applyChunk = 500
 // deadlock or timed out on a lock: both leave nothing applied.
 const applyAttempts = 5
 
-type likeKey struct {
-	typ  string
-	id   int64
-	user int64
-}
-
-type likeRow struct {
-	liked              bool
-	likedAt, changedAt int64
-}
-
 // ApplyLikes applies events in one transaction; see zan.LikeStore.
 //
 // A batch costs a handful of round trips whatever its size: per chunk of
@@ -50,33 +39,7 @@ func (db *DB) ApplyLikes(ctx context.Context, events []zan.Event) (zan.ApplyResu
 		return zan.ApplyResult{}, nil
 	}
 
-	// Only the last event per (target, user) can matter; the rest are stale
-	// before they reach the database.
-	var collapsed int
-	idx := make(map[likeKey]int, len(events))
-	batch := make([]zan.Event, 0, len(events))
-	for _, ev := range events {
-		k := likeKey{ev.Target.Type, ev.Target.ID, ev.User}
-		i, ok := idx[k]
-		if !ok {
-			idx[k] = len(batch)
-			batch = append(batch, ev)
-			continue
-		}
-		collapsed++
-		if cur := batch[i]; ev.At > cur.At || ev.At == cur.At && ev.ID > cur.ID {
-			batch[i] = ev
-		}
-	}
-	// Key order makes the writes of a batch neighbours in the clustered
-	// index, and makes every transaction take its row locks in the same
-	// order, which keeps concurrent appliers from deadlocking each other.
-	slices.SortFunc(batch, func(a, b zan.Event) int {
-		return cmp.Or(
-			cmp.Compare(a.Target.Type, b.Target.Type),
-			cmp.Compare(a.Target.ID, b.Target.ID),
-			cmp.Compare(a.User, b.User))
-	})
+	batch, collapsed := sqlstore.CollapseLikes(events)
 
 	for attempt := 1; ; attempt++ {
 		res, err := db.applyOnce(ctx, batch)
@@ -151,7 +114,7 @@ func (db *DB) applyOnce(ctx context.Context, batch []zan.Event) (zan.ApplyResult
 		args    []any
 		insArgs []any // rows that were missing
 		updArgs []any // rows that exist, locked
-		stored  = make(map[likeKey]likeRow, min(len(batch), applyChunk))
+		stored  = make(map[sqlstore.LikeKey]sqlstore.StoredLike, min(len(batch), applyChunk))
 		sb      strings.Builder
 	)
 	for start := 0; start < len(batch); start += applyChunk {
@@ -174,56 +137,31 @@ func (db *DB) applyOnce(ctx context.Context, batch []zan.Event) (zan.ApplyResult
 		if err != nil {
 			return res, err
 		}
-		for rows.Next() {
-			var k likeKey
-			var r likeRow
-			if err := rows.Scan(&k.typ, &k.id, &k.user, &r.liked, &r.likedAt, &r.changedAt); err != nil {
-				rows.Close()
-				return res, err
-			}
-			stored[k] = r
-		}
-		if err := rows.Close(); err != nil {
-			return res, err
-		}
-		if err := rows.Err(); err != nil {
+		if err := sqlstore.ScanStoredLikes(rows, stored); err != nil {
 			return res, err
 		}
 
 		insArgs, updArgs = insArgs[:0], updArgs[:0]
 		for _, ev := range chunk {
-			cur, exists := stored[likeKey{ev.Target.Type, ev.Target.ID, ev.User}]
-			if exists && ev.At <= cur.changedAt {
+			cur, exists := stored[sqlstore.KeyOf(ev)]
+			d := sqlstore.Decide(ev, cur, exists)
+			if d.Stale {
 				res.Stale++
 				continue
 			}
-			now := ev.Liked()
-			// A like written here is either a flip or a like that follows
-			// an unlike the batch (or the log) collapsed away: either way
-			// the user liked at ev.At. An unlike keeps the time of the
-			// like it ends; a first-seen unlike is a tombstone whose
-			// liked_at is unused.
-			likedAt := cur.likedAt
-			if now || !exists {
-				likedAt = ev.At
-			}
 			if exists {
-				updArgs = append(updArgs, ev.Target.Type, ev.Target.ID, ev.User, now, likedAt, ev.At)
+				updArgs = append(updArgs, ev.Target.Type, ev.Target.ID, ev.User, d.Liked, d.LikedAt, ev.At)
 			} else {
-				insArgs = append(insArgs, ev.Target.Type, ev.Target.ID, ev.User, now, likedAt, ev.At)
+				insArgs = append(insArgs, ev.Target.Type, ev.Target.ID, ev.User, d.Liked, d.LikedAt, ev.At)
 			}
-			if now == cur.liked {
+			if d.Delta == 0 {
 				continue
 			}
 			res.Changed++
-			d := int64(1)
-			if !now {
-				d = -1
-			}
 			if n := len(deltas); n > 0 && deltas[n-1].t == ev.Target {
-				deltas[n-1].n += d
+				deltas[n-1].n += d.Delta
 			} else {
-				deltas = append(deltas, delta{ev.Target, d})
+				deltas = append(deltas, delta{ev.Target, d.Delta})
 			}
 		}
 		if len(insArgs) > 0 {

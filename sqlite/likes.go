@@ -1,7 +1,6 @@
 package sqlite
 
 import (
-	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -9,13 +8,8 @@ import (
 	"strings"
 
 	"github.com/zanlabs/zan"
+	"github.com/zanlabs/zan/internal/sqlstore"
 )
-
-type likeKey struct {
-	typ  string
-	id   int64
-	user int64
-}
 
 // ApplyLikes applies events in one transaction; see zan.LikeStore.
 func (db *DB) ApplyLikes(ctx context.Context, events []zan.Event) (zan.ApplyResult, error) {
@@ -23,32 +17,8 @@ func (db *DB) ApplyLikes(ctx context.Context, events []zan.Event) (zan.ApplyResu
 	if len(events) == 0 {
 		return res, nil
 	}
-
-	// Only the last event per (target, user) can matter; the rest are stale
-	// before they reach the database.
-	idx := make(map[likeKey]int, len(events))
-	batch := make([]zan.Event, 0, len(events))
-	for _, ev := range events {
-		k := likeKey{ev.Target.Type, ev.Target.ID, ev.User}
-		i, ok := idx[k]
-		if !ok {
-			idx[k] = len(batch)
-			batch = append(batch, ev)
-			continue
-		}
-		res.Stale++
-		if cur := batch[i]; ev.At > cur.At || ev.At == cur.At && ev.ID > cur.ID {
-			batch[i] = ev
-		}
-	}
-	// Key order turns random B-tree inserts into appends and neighbours,
-	// which is what makes large batches fast.
-	slices.SortFunc(batch, func(a, b zan.Event) int {
-		return cmp.Or(
-			cmp.Compare(a.Target.Type, b.Target.Type),
-			cmp.Compare(a.Target.ID, b.Target.ID),
-			cmp.Compare(a.User, b.User))
-	})
+	batch, dropped := sqlstore.CollapseLikes(events)
+	res.Stale = dropped
 
 	tx, err := db.w.BeginTx(ctx, nil)
 	if err != nil {
@@ -69,33 +39,21 @@ func (db *DB) ApplyLikes(ctx context.Context, events []zan.Event) (zan.ApplyResu
 		puts   []likeRow
 	)
 	for _, ev := range batch {
-		cur, exists := stored[likeKey{ev.Target.Type, ev.Target.ID, ev.User}]
-		if exists && ev.At <= cur.changedAt {
+		cur, exists := stored[sqlstore.KeyOf(ev)]
+		d := sqlstore.Decide(ev, cur, exists)
+		if d.Stale {
 			res.Stale++
 			continue
 		}
-		now := ev.Liked()
-		// A like written here is either a flip or a like that follows an
-		// unlike the batch (or the log) collapsed away: either way the
-		// user liked at ev.At. An unlike keeps the time of the like it
-		// ends; a first-seen unlike is a tombstone whose liked_at is unused.
-		newLikedAt := cur.likedAt
-		if now || !exists {
-			newLikedAt = ev.At
-		}
-		puts = append(puts, likeRow{ev.Target, ev.User, now, newLikedAt, ev.At})
-		if now == cur.liked {
+		puts = append(puts, likeRow{ev.Target, ev.User, d.Liked, d.LikedAt, ev.At})
+		if d.Delta == 0 {
 			continue
 		}
 		res.Changed++
-		d := int64(1)
-		if !now {
-			d = -1
-		}
 		if n := len(deltas); n > 0 && deltas[n-1].t == ev.Target {
-			deltas[n-1].n += d
+			deltas[n-1].n += d.Delta
 		} else {
-			deltas = append(deltas, delta{ev.Target, d})
+			deltas = append(deltas, delta{ev.Target, d.Delta})
 		}
 	}
 
@@ -181,15 +139,10 @@ func tuples(n, cols int) string {
 	return t + strings.Repeat(", "+t, n-1)
 }
 
-type storedLike struct {
-	liked              bool
-	likedAt, changedAt int64
-}
-
 // readLikes returns the stored rows of the batch's keys, chunkRows keys a
 // query (a join of a VALUES list with the primary key: one index search
 // per key, in key order).
-func readLikes(ctx context.Context, tx *sql.Tx, batch []zan.Event) (map[likeKey]storedLike, error) {
+func readLikes(ctx context.Context, tx *sql.Tx, batch []zan.Event) (map[sqlstore.LikeKey]sqlstore.StoredLike, error) {
 	size := min(len(batch), chunkRows)
 	st, err := tx.PrepareContext(ctx, `SELECT l.target_type, l.target_id, l.user_id, l.liked, l.liked_at, l.changed_at
 		FROM (VALUES `+tuples(size, 3)+`) AS k
@@ -198,7 +151,7 @@ func readLikes(ctx context.Context, tx *sql.Tx, batch []zan.Event) (map[likeKey]
 		return nil, err
 	}
 	defer st.Close()
-	out := make(map[likeKey]storedLike, len(batch))
+	out := make(map[sqlstore.LikeKey]sqlstore.StoredLike, len(batch))
 	args := make([]any, 0, size*3)
 	for lo := 0; lo < len(batch); lo += size {
 		args = args[:0]
@@ -210,21 +163,7 @@ func readLikes(ctx context.Context, tx *sql.Tx, batch []zan.Event) (map[likeKey]
 		if err != nil {
 			return nil, err
 		}
-		for rows.Next() {
-			var (
-				k  likeKey
-				sl storedLike
-			)
-			if err := rows.Scan(&k.typ, &k.id, &k.user, &sl.liked, &sl.likedAt, &sl.changedAt); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			out[k] = sl
-		}
-		if err := rows.Close(); err != nil {
-			return nil, err
-		}
-		if err := rows.Err(); err != nil {
+		if err := sqlstore.ScanStoredLikes(rows, out); err != nil {
 			return nil, err
 		}
 	}
