@@ -78,7 +78,7 @@ func Open(ctx context.Context, cfg Config) (*Client, error) {
 		return nil, wrap(err)
 	}
 	cl := &Client{c: c, prefix: cfg.Prefix}
-	cl.sessions = &Sessions{c: cl}
+	cl.sessions = newSessions(cl)
 	if err := cl.Ping(ctx); err != nil {
 		c.Close()
 		return nil, err

@@ -4,9 +4,9 @@ import (
 	"context"
 	"encoding/hex"
 	"strconv"
-	"sync"
 	"time"
 
+	"github.com/maypok86/otter/v2"
 	"github.com/redis/rueidis"
 
 	"github.com/zanlabs/zan"
@@ -20,12 +20,20 @@ import (
 // is safe (users log in again) where losing a like would not be.
 type Sessions struct {
 	c *Client
-	// written holds the keys this process changed in the last second, by
-	// when to stop bypassing the cache for them: Redis pushes the
-	// invalidation to whichever of the client's connections read the key,
-	// with no order against the write's reply on another connection, so a
-	// read right after a write here could otherwise still find the old copy.
-	written sync.Map // key → time.Time
+	// written holds the keys this process changed in the last writtenFor:
+	// reads of them bypass the cache. Redis pushes the invalidation to
+	// whichever of the client's connections read the key, with no order
+	// against the write's reply on another connection, so a read right
+	// after a write here could otherwise still find the old copy. Entries
+	// expire on their own: a logged-out token is never read again.
+	written *otter.Cache[string, struct{}]
+}
+
+func newSessions(c *Client) *Sessions {
+	return &Sessions{c: c, written: otter.Must(&otter.Options[string, struct{}]{
+		MaximumSize:      100_000,
+		ExpiryCalculator: otter.ExpiryWriting[string, struct{}](writtenFor),
+	})}
 }
 
 var _ zan.SessionStore = (*Sessions)(nil)
@@ -46,7 +54,7 @@ func (s *Sessions) CreateSession(ctx context.Context, ss zan.Session) error {
 
 // write runs a change of a session key.
 func (s *Sessions) write(ctx context.Context, key string, cmd rueidis.Completed) error {
-	s.written.Store(key, time.Now().Add(writtenFor))
+	s.written.Set(key, struct{}{})
 	return wrap(s.c.c.Do(ctx, cmd).Error())
 }
 
@@ -56,15 +64,8 @@ const writtenFor = time.Second
 
 // recentlyWritten reports whether key was written here within writtenFor.
 func (s *Sessions) recentlyWritten(key string) bool {
-	v, ok := s.written.Load(key)
-	if !ok {
-		return false
-	}
-	if time.Now().Before(v.(time.Time)) {
-		return true
-	}
-	s.written.CompareAndDelete(key, v)
-	return false
+	_, ok := s.written.GetIfPresent(key)
+	return ok
 }
 
 // sessionCacheTTL bounds how long this process keeps a session it read.
