@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"context"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -243,4 +244,37 @@ func TestVoucherState(t *testing.T, open func(t *testing.T) zan.VoucherState) {
 		}
 		remaining(t, h, id, 0)
 	})
+}
+
+// BenchmarkTakeVoucher measures takes of one voucher, the ceiling of a
+// single sale: "taken" has stock for every take, "soldout" refuses each.
+// parallelism multiplies GOMAXPROCS for the taking goroutines (a shared
+// hot state needs many in flight to show its pipelining).
+func BenchmarkTakeVoucher(b *testing.B, open func(b *testing.B) zan.VoucherState, parallelism int) {
+	for _, bc := range []struct {
+		name  string
+		stock int64
+	}{{"taken", 1 << 62}, {"soldout", 0}} {
+		b.Run(bc.name, func(b *testing.B) {
+			v := open(b)
+			ctx := context.Background()
+			now := time.Now()
+			if err := v.LoadVoucher(ctx, zan.VoucherSale{ID: 1, Remaining: bc.stock,
+				BeginAt: now.Add(-time.Hour), EndAt: now.Add(time.Hour)}); err != nil {
+				b.Fatal(err)
+			}
+			var seq atomic.Int64
+			b.SetParallelism(parallelism)
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					n := seq.Add(1)
+					if _, _, err := v.TakeVoucher(ctx, 1, n, 118339478963093507+n, now); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "takes/s")
+		})
+	}
 }

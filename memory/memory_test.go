@@ -6,7 +6,6 @@ import (
 	"runtime"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/zanlabs/zan"
 	"github.com/zanlabs/zan/conformance"
@@ -105,30 +104,7 @@ func BenchmarkBytesPerLike(b *testing.B) {
 // stampede meets). One voucher is one lock, so this is the ceiling of one
 // sale, not of the process.
 func BenchmarkTakeVoucher(b *testing.B) {
-	for _, bc := range []struct {
-		name  string
-		stock int64
-	}{{"taken", 1 << 62}, {"soldout", 0}} {
-		b.Run(bc.name, func(b *testing.B) {
-			v := memory.NewVouchers()
-			ctx := context.Background()
-			now := time.Now()
-			if err := v.LoadVoucher(ctx, zan.VoucherSale{ID: 1, Remaining: bc.stock,
-				BeginAt: now.Add(-time.Hour), EndAt: now.Add(time.Hour)}); err != nil {
-				b.Fatal(err)
-			}
-			var seq atomic.Int64
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					n := seq.Add(1)
-					if _, _, err := v.TakeVoucher(ctx, 1, n, n, now); err != nil {
-						b.Fatal(err)
-					}
-				}
-			})
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "takes/s")
-		})
-	}
+	conformance.BenchmarkTakeVoucher(b, func(*testing.B) zan.VoucherState { return memory.NewVouchers() }, 1)
 }
 
 // BenchmarkState reads feed-sized batches (50 targets, with liked-by-me)

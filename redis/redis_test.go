@@ -437,32 +437,9 @@ func testVoucherLoad(t *testing.T, c *Client) {
 // one slot, so this is the ceiling of one sale on one Redis core.
 func BenchmarkTakeVoucher(b *testing.B) {
 	addr := testAddr(b)
-	for _, bc := range []struct {
-		name  string
-		stock int64
-	}{{"taken", 1 << 62}, {"soldout", 0}} {
-		b.Run(bc.name, func(b *testing.B) {
-			v := open(b, Config{Addrs: []string{addr}}).Vouchers()
-			ctx := context.Background()
-			now := time.Now()
-			if err := v.LoadVoucher(ctx, zan.VoucherSale{ID: 1, Remaining: bc.stock,
-				BeginAt: now.Add(-time.Hour), EndAt: now.Add(time.Hour)}); err != nil {
-				b.Fatal(err)
-			}
-			var seq atomic.Int64
-			b.SetParallelism(32)
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					n := seq.Add(1)
-					if _, _, err := v.TakeVoucher(ctx, 1, n, 118339478963093507+n, now); err != nil {
-						b.Fatal(err)
-					}
-				}
-			})
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "takes/s")
-		})
-	}
+	conformance.BenchmarkTakeVoucher(b, func(b *testing.B) zan.VoucherState {
+		return open(b, Config{Addrs: []string{addr}}).Vouchers()
+	}, 32)
 }
 
 // layout reads a target's count and bucket layout straight from its hash.
