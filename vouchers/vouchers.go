@@ -327,11 +327,22 @@ func (s *Service) GetOrder(ctx context.Context, user, id int64) (zan.VoucherOrde
 		if perr != nil {
 			return zan.VoucherOrder{}, zan.Unavailable("cache", perr)
 		}
-		if !ok {
-			return zan.VoucherOrder{}, zan.Errorf(zan.ENotFound, "order %d not found", id)
-		}
-		if o, err = decodePending(b); err != nil {
-			return zan.VoucherOrder{}, err
+		switch {
+		case ok:
+			if o, err = decodePending(b); err != nil {
+				return zan.VoucherOrder{}, err
+			}
+		default:
+			// The writer deletes a pending record only after the order is
+			// stored, so a record gone since the first read means the
+			// order may be in the store now: without this second look a
+			// read racing the writer answered 404 for an accepted order
+			// (seen in CI).
+			if o, err = s.store.Order(ctx, id); zan.IsNotFound(err) {
+				return zan.VoucherOrder{}, zan.Errorf(zan.ENotFound, "order %d not found", id)
+			} else if err != nil {
+				return zan.VoucherOrder{}, zan.Unavailable("store", err)
+			}
 		}
 	}
 	if o.UserID != user {

@@ -2,6 +2,7 @@ package vouchers_test
 
 import (
 	"context"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -291,5 +292,46 @@ func TestTakerDiedBeforePublish(t *testing.T) {
 	}
 	if got, _ := s.svc.Get(t.Context(), v.ID); got.Remaining != 2 {
 		t.Fatalf("remaining %d, want 2", got.Remaining)
+	}
+}
+
+// racingStore runs during (at the end of) its first Order call what the
+// order writer does meanwhile: store the order, then delete its pending
+// record.
+type racingStore struct {
+	zan.Store
+	once sync.Once
+	race func()
+}
+
+func (r *racingStore) Order(ctx context.Context, id int64) (zan.VoucherOrder, error) {
+	o, err := r.Store.Order(ctx, id)
+	r.once.Do(r.race)
+	return o, err
+}
+
+// TestGetOrderRacingTheWriter: an order read while the writer stores it
+// and drops its pending record (between the read's store lookup and its
+// pending lookup) is found, not answered 404.
+func TestGetOrderRacingTheWriter(t *testing.T) {
+	s := newSale(t, vouchers.Config{})
+	v := s.voucher(t, 10, time.Now().Add(-time.Minute), time.Now().Add(time.Hour))
+	oid, err := s.svc.Order(t.Context(), 1, v.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := &racingStore{Store: s.db, race: func() {
+		o := zan.VoucherOrder{ID: oid, VoucherID: v.ID, UserID: 1, Status: zan.OrderCreated, CreatedAt: time.Now().UTC().Truncate(time.Millisecond)}
+		if _, err := s.db.ApplyOrders(context.Background(), []zan.VoucherOrder{o}); err != nil {
+			t.Error(err)
+		}
+		if err := s.pending.Delete(context.Background(), "order:"+strconv.FormatInt(oid, 10)); err != nil {
+			t.Error(err)
+		}
+	}}
+	svc := vouchers.New(vouchers.Config{}, rs, rs, s.hot, s.log, s.pending, memory.NewLimiter(), zan.NewIDGen(4), nil)
+	o, err := svc.GetOrder(t.Context(), 1, oid)
+	if err != nil || o.ID != oid {
+		t.Fatalf("GetOrder racing the writer: %+v, %v", o, err)
 	}
 }
