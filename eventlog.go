@@ -35,24 +35,41 @@ type DeadLetter struct {
 	At     time.Time
 }
 
+// EventFeed is one durable reader of the like log, with a position of its
+// own, shared by every node (each event is handed to one node). The
+// persister's is the log's own; others (the notifier, a migration's second
+// persister) open theirs with EventLog.Feed, so that a reader that is slow
+// or stopped delays nobody else.
+type EventFeed interface {
+	// Partitions is the number of partitions.
+	Partitions() int
+	// Fetch waits up to wait for up to max events of a partition. An empty
+	// batch is not an error.
+	Fetch(ctx context.Context, partition, max int, wait time.Duration) (Batch, error)
+	// WaitApplied returns once every event published before the call has
+	// been acknowledged by this reader (for the persister: applied to the
+	// store or dead-lettered), or when ctx ends. It goes by what the
+	// reader acknowledged, never by what the log still holds.
+	WaitApplied(ctx context.Context) error
+}
+
 // EventLog is the durable, partitioned log of like events between the hot
 // state and the store. Implementation: natslog (embedded or external NATS
-// JetStream).
+// JetStream). As an EventFeed it is the persister's reader.
 type EventLog interface {
+	EventFeed
 	// Publish stores ev durably and returns once the log acknowledged it.
 	// Publishing the same ev.ID again (within the de-duplication window)
 	// stores it once. Events of one target go to one partition, in order.
 	Publish(ctx context.Context, ev Event) error
-	// Partitions is the number of partitions.
-	Partitions() int
-	// Fetch waits up to wait for up to max events of a partition, for the
-	// persister's durable consumer, which every node shares: each event is
-	// handed to one node. An empty batch is not an error.
-	Fetch(ctx context.Context, partition, max int, wait time.Duration) (Batch, error)
-	// WaitApplied returns once every event published before the call has
-	// been acknowledged by the persister (applied to the store or
-	// dead-lettered), or when ctx ends.
-	WaitApplied(ctx context.Context) error
+	// Feed opens the reader name (creating it on first use, starting at
+	// the oldest event the log keeps, which includes every event the
+	// persister has not applied). The log keeps events until every reader
+	// acknowledged them, except for a reader so far behind that keeping
+	// them would let the log grow without bound: that one skips ahead.
+	Feed(ctx context.Context, name string) (EventFeed, error)
+	// DropFeed deletes the reader name and its position.
+	DropFeed(ctx context.Context, name string) error
 	// DeadLetter moves events to the dead-letter stream with a reason.
 	DeadLetter(ctx context.Context, events []Event, reason string) error
 	// DeadLetters lists up to limit dead letters, oldest first.

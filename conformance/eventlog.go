@@ -404,4 +404,85 @@ func TestEventLog(t *testing.T, open func(t *testing.T) zan.EventLog) {
 			}
 		}
 	})
+
+	t.Run("Feeds", func(t *testing.T) {
+		l := open(t)
+		tg := target()
+		pub := func(user int64) zan.Event {
+			ev := newEvent(tg, user)
+			if err := l.Publish(t.Context(), ev); err != nil {
+				t.Fatalf("Publish: %v", err)
+			}
+			return ev
+		}
+		first := pub(1)
+		// The persister applies the first event before the feed exists: a
+		// new feed still starts at the oldest event the log keeps, which
+		// may or may not be that one, and includes everything after.
+		if got := fetchAll(t, l, 100*time.Millisecond); len(got) != 1 || got[0].ID != first.ID {
+			t.Fatalf("persister fetched %+v", got)
+		}
+		f, err := l.Feed(t.Context(), "conf")
+		if err != nil {
+			t.Fatalf("Feed: %v", err)
+		}
+		second := pub(2)
+		// Both readers get the second event, each once, in its own time.
+		got := fetchAll(t, l, 100*time.Millisecond)
+		if len(got) != 1 || got[0].ID != second.ID {
+			t.Fatalf("persister fetched %+v, want only the second event", got)
+		}
+		short, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+		defer cancel()
+		if err := f.WaitApplied(short); err == nil {
+			t.Fatal("the feed's WaitApplied returned before the feed took anything")
+		}
+		seen := map[string]bool{}
+		var batches []zan.Batch
+		for p := 0; p < f.Partitions(); p++ {
+			b, err := f.Fetch(t.Context(), p, 100, 100*time.Millisecond)
+			if err != nil {
+				t.Fatalf("feed Fetch: %v", err)
+			}
+			for _, ev := range b.Events {
+				seen[ev.ID] = true
+			}
+			if b.Ack != nil {
+				batches = append(batches, b)
+			}
+		}
+		if !seen[second.ID] {
+			t.Fatalf("the feed did not get the event published after it opened: %v", seen)
+		}
+		for _, b := range batches {
+			if err := b.Ack(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ctx, cancel2 := context.WithTimeout(t.Context(), 5*time.Second)
+		defer cancel2()
+		if err := f.WaitApplied(ctx); err != nil {
+			t.Fatalf("feed WaitApplied after its acks: %v", err)
+		}
+		// Opening it again (another node) continues where it was.
+		again, err := l.Feed(t.Context(), "conf")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for p := 0; p < again.Partitions(); p++ {
+			b, err := again.Fetch(t.Context(), p, 100, 50*time.Millisecond)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(b.Events) > 0 {
+				t.Fatalf("a reopened feed fetched %+v again", b.Events)
+			}
+		}
+		if err := l.DropFeed(t.Context(), "conf"); err != nil {
+			t.Fatalf("DropFeed: %v", err)
+		}
+		if _, err := l.Feed(t.Context(), "no/such name"); zan.ErrorCode(err) != zan.EBadRequest {
+			t.Fatalf("Feed with a bad name: %v, want bad_request", err)
+		}
+	})
 }

@@ -4,18 +4,27 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/zanlabs/zan"
 )
 
-// Fetch implements zan.EventLog.
+// Fetch implements zan.EventLog: the persister's batches.
 func (l *Log) Fetch(ctx context.Context, partition, max int, wait time.Duration) (zan.Batch, error) {
-	if partition < 0 || partition >= len(l.cons) {
-		return zan.Batch{}, fmt.Errorf("natslog: partition %d out of range [0,%d)", partition, len(l.cons))
+	return l.persister.Fetch(ctx, partition, max, wait)
+}
+
+// Fetch implements zan.EventFeed.
+func (r *reader) Fetch(ctx context.Context, partition, max int, wait time.Duration) (zan.Batch, error) {
+	l := r.l
+	if partition < 0 || partition >= len(r.cons) {
+		return zan.Batch{}, fmt.Errorf("natslog: partition %d out of range [0,%d)", partition, len(r.cons))
 	}
 	if max <= 0 {
 		max = 1
@@ -26,10 +35,10 @@ func (l *Log) Fetch(ctx context.Context, partition, max int, wait time.Duration)
 	if d, ok := ctx.Deadline(); ok && time.Until(d) < wait {
 		wait = time.Until(d)
 	}
-	pl := &l.pulls[partition]
+	pl := &r.pulls[partition]
 	pl.mu.Lock()
 	defer pl.mu.Unlock()
-	got, err := l.pull(pl, l.cons[partition], max, wait)
+	got, err := l.pull(pl, r.cons[partition], max, wait)
 	if err != nil {
 		return zan.Batch{}, zan.Unavailable("event log", err)
 	}
@@ -154,9 +163,16 @@ func (l *Log) waiting(cons jetstream.Consumer) uint64 {
 // buffered but nobody fetched.
 func (l *Log) stopPulls() {
 	pulls := []*partitionPull{&l.orderPull}
-	for i := range l.pulls {
-		pulls = append(pulls, &l.pulls[i])
+	l.feedsMu.Lock()
+	for _, r := range append([]*reader{l.persister}, slices.Collect(maps.Values(l.feeds))...) {
+		if r == nil {
+			continue
+		}
+		for i := range r.pulls {
+			pulls = append(pulls, &r.pulls[i])
+		}
 	}
+	l.feedsMu.Unlock()
 	for _, pl := range pulls {
 		pl.mu.Lock()
 		if pl.it != nil {

@@ -1,8 +1,16 @@
 // Package natslog is the event log on NATS JetStream: an embedded server
 // storing under a directory, or an external server or cluster. Events go to
-// a work-queue stream with one subject per partition; a durable pull
-// consumer per partition feeds the persister, and a second stream keeps the
-// dead letters.
+// a stream with one subject per partition; a durable pull consumer per
+// partition feeds the persister, other readers (feeds) have consumers of
+// their own, and a second stream keeps the dead letters.
+//
+// The like stream keeps its messages (limits retention) until zan trims
+// them: a message goes once the persister and every feed that holds the
+// log have acknowledged it. So "applied" is read from the consumers' own
+// acknowledgement floors, never from what the stream still holds: a
+// message the stream kept after its acknowledgement was lost in a crash
+// (seen after a kill -9 of NATS 2.9) can neither wedge a wait nor stay
+// forever, and several readers can follow the log independently.
 package natslog
 
 import (
@@ -49,27 +57,42 @@ type Config struct {
 	AckWait time.Duration
 	// Name prefixes the subjects, streams and consumers (default "zan"), so
 	// several logs can share one server.
-	Name   string
-	Logger *slog.Logger
+	Name string
+	// Replicas is the streams' replication factor on a NATS cluster
+	// (default 1; 3 keeps every acknowledged event through the loss of
+	// one server).
+	Replicas int
+	// TrimEvery is how often applied events are trimmed from the like
+	// stream (default 5 s).
+	TrimEvery time.Duration
+	// FeedBacklog is how far (events per partition) a feed may fall behind
+	// before the log stops keeping events for it (default 1,000,000): a
+	// feed that stopped never makes the log grow without bound.
+	FeedBacklog uint64
+	Logger      *slog.Logger
 }
 
 // Log is a zan.EventLog on JetStream.
 type Log struct {
-	cfg      Config
-	srv      *server.Server // nil with an external server
-	nc       *nats.Conn
-	js       jetstream.JetStream
-	likes    jetstream.Stream
-	dlq      jetstream.Stream
-	cons     []jetstream.Consumer
-	pulls    []partitionPull
-	subjects []string
-	dlqSubj  string
+	cfg       Config
+	srv       *server.Server // nil with an external server
+	nc        *nats.Conn
+	js        jetstream.JetStream
+	likes     jetstream.Stream
+	dlq       jetstream.Stream
+	persister *reader
+	subjects  []string
+	dlqSubj   string
 
 	orders    jetstream.Stream
 	orderCons jetstream.Consumer
 	orderPull partitionPull
 	orderSubj string
+
+	feedsMu sync.Mutex
+	feeds   map[string]*reader
+
+	stopTrim func()
 
 	closeOnce sync.Once
 	closeErr  error
@@ -91,6 +114,15 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 	}
 	if cfg.AckWait <= 0 {
 		cfg.AckWait = 5 * time.Second
+	}
+	if cfg.Replicas <= 0 {
+		cfg.Replicas = 1
+	}
+	if cfg.TrimEvery <= 0 {
+		cfg.TrimEvery = 5 * time.Second
+	}
+	if cfg.FeedBacklog == 0 {
+		cfg.FeedBacklog = 1_000_000
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -198,13 +230,13 @@ func (l *Log) setup(ctx context.Context) error {
 	name := l.cfg.Name
 	upper := strings.ToUpper(name)
 	l.likes, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:        upper + "_LIKES",
-		Description: "zan like events, one subject per partition",
-		Subjects:    []string{name + ".likes.*"},
-		Retention:   jetstream.WorkQueuePolicy,
+		Name:        upper + "_LIKE_EVENTS",
+		Description: "zan like events, one subject per partition; trimmed once every reader has them",
+		Subjects:    []string{name + ".like.*"},
+		Retention:   jetstream.LimitsPolicy,
 		Storage:     jetstream.FileStorage,
 		Duplicates:  2 * time.Minute,
-		Replicas:    1,
+		Replicas:    l.cfg.Replicas,
 	})
 	if err != nil {
 		return zan.Unavailable("event log: likes stream", err)
@@ -216,42 +248,36 @@ func (l *Log) setup(ctx context.Context) error {
 		Subjects:    []string{l.dlqSubj},
 		Retention:   jetstream.LimitsPolicy,
 		Storage:     jetstream.FileStorage,
-		Replicas:    1,
+		Replicas:    l.cfg.Replicas,
 	})
 	if err != nil {
 		return zan.Unavailable("event log: dead-letter stream", err)
 	}
 	l.subjects = make([]string, l.cfg.Partitions)
-	l.cons = make([]jetstream.Consumer, l.cfg.Partitions)
-	l.pulls = make([]partitionPull, l.cfg.Partitions)
-	for p := range l.cons {
-		l.subjects[p] = name + ".likes." + strconv.Itoa(p)
-		c, err := l.consumer(ctx, l.likes, name+"-persister-"+strconv.Itoa(p), l.subjects[p])
-		if err != nil {
-			return err
-		}
-		l.cons[p] = c
+	for p := range l.subjects {
+		l.subjects[p] = name + ".like." + strconv.Itoa(p)
+	}
+	if l.persister, err = l.openReader(ctx, "persister"); err != nil {
+		return err
+	}
+	l.feeds = map[string]*reader{}
+	if err := l.upgrade(ctx); err != nil {
+		return err
 	}
 	if err := l.rehome(ctx); err != nil {
 		return err
 	}
-	return l.setupOrders(ctx)
+	if err := l.setupOrders(ctx); err != nil {
+		return err
+	}
+	l.stopTrim = zan.Every(l.cfg.TrimEvery, l.trimAll)
+	return nil
 }
 
-// consumer creates (or updates) a durable work consumer on stream, shared
+// consumer creates (or updates) a durable pull consumer on stream, shared
 // by every node, filtered to subject ("" for all).
 func (l *Log) consumer(ctx context.Context, stream jetstream.Stream, durable, subject string) (jetstream.Consumer, error) {
-	if l.srv != nil {
-		// The embedded server belongs to this process alone: whatever its
-		// consumers had handed out went to a process that is gone (kill
-		// -9). Starting the consumers afresh redelivers those messages now
-		// instead of after AckWait; the work queue keeps every unacked
-		// message, so nothing is skipped.
-		if err := stream.DeleteConsumer(ctx, durable); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
-			return nil, zan.Unavailable("event log: consumer", err)
-		}
-	}
-	c, err := stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+	cfg := jetstream.ConsumerConfig{
 		Durable:       durable,
 		FilterSubject: subject,
 		AckPolicy:     jetstream.AckExplicitPolicy,
@@ -264,13 +290,44 @@ func (l *Log) consumer(ctx context.Context, stream jetstream.Stream, durable, su
 		MaxDeliver:    -1,
 		MaxAckPending: 20000,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
-	})
+	}
+	old, err := stream.Consumer(ctx, durable)
+	switch {
+	case errors.Is(err, jetstream.ErrConsumerNotFound):
+	case err != nil:
+		return nil, zan.Unavailable("event log: consumer", err)
+	default:
+		info, err := old.Info(ctx)
+		if err != nil {
+			return nil, zan.Unavailable("event log: consumer", err)
+		}
+		// Where it starts cannot be updated: keep what it was made with.
+		cfg.DeliverPolicy, cfg.OptStartSeq = info.Config.DeliverPolicy, info.Config.OptStartSeq
+		if l.srv != nil && info.NumAckPending > 0 {
+			// The embedded server belongs to this process alone: whatever
+			// its consumers had handed out went to a process that is gone
+			// (kill -9). Starting the consumer afresh from its
+			// acknowledgement floor redelivers those messages now instead
+			// of after AckWait; what was acknowledged out of order above
+			// the floor comes again too, which the appliers take as the
+			// duplicates they are.
+			if err := stream.DeleteConsumer(ctx, durable); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+				return nil, zan.Unavailable("event log: consumer", err)
+			}
+			cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverAllPolicy, 0
+			if f := info.AckFloor.Stream; f > 0 {
+				cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, f+1
+			}
+		}
+	}
+	c, err := stream.CreateOrUpdateConsumer(ctx, cfg)
 	if err != nil {
 		return nil, zan.Unavailable("event log: consumer", err)
 	}
 	return c, nil
 }
 
+// Ping implements zan.EventLog.
 func (l *Log) Ping(ctx context.Context) error {
 	ctx, cancel := l.withTimeout(ctx)
 	defer cancel()
@@ -283,6 +340,9 @@ func (l *Log) Ping(ctx context.Context) error {
 // Close implements zan.EventLog; it is safe to call more than once.
 func (l *Log) Close() error {
 	l.closeOnce.Do(func() {
+		if l.stopTrim != nil {
+			l.stopTrim()
+		}
 		l.stopPulls()
 		if l.nc != nil {
 			// Pending acks reach the server before the connection goes.

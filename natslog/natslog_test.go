@@ -54,7 +54,7 @@ func TestExternal(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			up := strings.ToUpper(name)
-			for _, s := range []string{up + "_LIKES", up + "_DLQ", up + "_ORDERS"} {
+			for _, s := range []string{up + "_LIKE_EVENTS", up + "_DLQ", up + "_ORDERS"} {
 				if err := l.js.DeleteStream(ctx, s); err != nil {
 					t.Errorf("deleting stream %s: %v", s, err)
 				}
@@ -137,7 +137,7 @@ func TestListen(t *testing.T) {
 		t.Fatalf("connecting to %s: %v", url, err)
 	}
 	defer nc.Close()
-	sub, err := nc.SubscribeSync("zan.likes.>")
+	sub, err := nc.SubscribeSync("zan.like.>")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -293,7 +293,7 @@ func TestFewerPartitions(t *testing.T) {
 			}
 			t.Cleanup(func() {
 				up := strings.ToUpper(name)
-				for _, s := range []string{up + "_LIKES", up + "_DLQ", up + "_ORDERS"} {
+				for _, s := range []string{up + "_LIKE_EVENTS", up + "_DLQ", up + "_ORDERS"} {
 					l.js.DeleteStream(context.Background(), s)
 				}
 			})
@@ -379,7 +379,7 @@ func TestStalledPullRestarts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pl := &l.pulls[0]
+	pl := &l.persister.pulls[0]
 	pl.mu.Lock()
 	pl.it.Stop()
 	pl.it, pl.last = stuck, time.Now()

@@ -29,7 +29,7 @@ func (l *Log) setupOrders(ctx context.Context) error {
 		Retention:   jetstream.WorkQueuePolicy,
 		Storage:     jetstream.FileStorage,
 		Duplicates:  2 * time.Minute,
-		Replicas:    1,
+		Replicas:    l.cfg.Replicas,
 	})
 	if err != nil {
 		return zan.Unavailable("event log: orders stream", err)
@@ -116,4 +116,6 @@ func (l *Log) FetchOrders(ctx context.Context, max int, wait time.Duration) (zan
 }
 
 // WaitOrdersApplied implements zan.OrderLog.
-func (l *Log) WaitOrdersApplied(ctx context.Context) error { return waitApplied(ctx, l.orders) }
+func (l *Log) WaitOrdersApplied(ctx context.Context) error {
+	return l.waitApplied(ctx, l.orders, []string{l.orderSubj}, []jetstream.Consumer{l.orderCons})
+}

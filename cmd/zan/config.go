@@ -57,6 +57,7 @@ type Config struct {
 	Prewarm      int
 	AckWait      time.Duration
 	StreamMax    int
+	NATSReplicas int
 }
 
 func (c *Config) flags(fs *flag.FlagSet) {
@@ -73,6 +74,7 @@ func (c *Config) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.RedisURL, "redis", "", "hot state in Redis: redis://[user:pass@]host:port; empty keeps it in process")
 	fs.StringVar(&c.RedisCluster, "redis-cluster", "", "hot state in a Redis Cluster: host:port,host:port,...")
 	fs.StringVar(&c.DBURL, "db", "", `store in MySQL/MariaDB/TiDB: "mysql://user:pass@tcp(host:3306)/db"; empty uses SQLite under --data`)
+	fs.IntVar(&c.NATSReplicas, "nats-replicas", 1, "external NATS cluster: replicas of each stream (3 keeps every acknowledged like through the loss of one server)")
 	fs.StringVar(&c.NATSListen, "nats-listen", "", "embedded NATS: also listen for clients on host:port")
 	fs.BoolVar(&c.Fsync, "fsync", false, "fsync every acknowledged like (JetStream and SQLite) to survive power loss")
 	fs.IntVar(&c.Partitions, "partitions", 0, "event log partitions (persister workers); 0: 1 with SQLite (one writer), 4 with MySQL")
@@ -163,6 +165,10 @@ func (c *Config) validate() error {
 		return fmt.Errorf("--db must be a mysql:// URL")
 	case c.NodeID < 0 || c.NodeID > 1023:
 		return fmt.Errorf("--node-id must be 0-1023")
+	case c.NATSReplicas < 1 || c.NATSReplicas > 5:
+		return fmt.Errorf("--nats-replicas must be 1-5")
+	case c.NATSReplicas > 1 && c.NATSURL == "":
+		return fmt.Errorf("--nats-replicas needs an external NATS cluster (--nats)")
 	case c.Partitions < 0 || c.Partitions > 256:
 		return fmt.Errorf("--partitions must be 0-256")
 	case c.BatchSize < 0:

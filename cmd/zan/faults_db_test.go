@@ -519,7 +519,7 @@ func dumpLog(t *testing.T, url, name string) {
 	js, _ := jetstream.New(nc)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	s, err := js.Stream(ctx, strings.ToUpper(name)+"_LIKES")
+	s, err := js.Stream(ctx, strings.ToUpper(name)+"_LIKE_EVENTS")
 	if err != nil {
 		t.Logf("dump: %v", err)
 		return

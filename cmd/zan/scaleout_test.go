@@ -63,7 +63,7 @@ func dropStreams(url, name string) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	for _, s := range []string{"_LIKES", "_DLQ", "_ORDERS"} {
+	for _, s := range []string{"_LIKE_EVENTS", "_LIKES", "_DLQ", "_ORDERS"} {
 		js.DeleteStream(ctx, strings.ToUpper(name)+s)
 	}
 }

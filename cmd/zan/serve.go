@@ -89,7 +89,7 @@ func (m *Main) Start(ctx context.Context) (err error) {
 	m.log, err = natslog.Open(ctx, natslog.Config{
 		Name: c.Name, URL: c.NATSURL, Dir: filepath.Join(c.Data, "jetstream"), Listen: c.NATSListen,
 		SyncAlways: c.Fsync, Partitions: c.Partitions, PublishTimeout: c.PublishTimeout,
-		AckWait: c.AckWait, Logger: m.Logger,
+		AckWait: c.AckWait, Replicas: c.NATSReplicas, Logger: m.Logger,
 	})
 	if err != nil {
 		return fmt.Errorf("opening the event log: %w", err)
