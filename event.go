@@ -41,6 +41,14 @@ type Event struct {
 	// At is the time of the change in the hot state, in Unix microseconds.
 	// The hot state keeps it strictly increasing per target.
 	At int64
+	// Kept marks an event that records an answer rather than a change: the
+	// user's membership already was as asked ("changed":false). The hot
+	// state may be older than it knows (a Redis restored from a snapshot),
+	// so even such an answer leaves its fact in the log, and the store,
+	// which applies the last event per (user, target) by At, ends where
+	// the client was told. A kept like keeps the time of the like it
+	// confirms; readers that react to changes (notifications) skip it.
+	Kept bool
 }
 
 // Liked reports whether the event leaves the user liking the target.
@@ -51,7 +59,8 @@ func (e Event) Time() time.Time { return time.UnixMicro(e.At).UTC() }
 
 // AppendJSON appends the event's wire form:
 // {"id":"..","op":"like","type":"blog","target":"42","user":"7","at":1763856000000000}
-// Ids are strings, as everywhere in zan's JSON; at is Unix microseconds.
+// and ,"kept":true before the brace for a kept event. Ids are strings, as
+// everywhere in zan's JSON; at is Unix microseconds.
 func (e Event) AppendJSON(b []byte) []byte {
 	b = append(b, `{"id":`...)
 	b = strconv.AppendQuote(b, e.ID)
@@ -65,6 +74,9 @@ func (e Event) AppendJSON(b []byte) []byte {
 	b = strconv.AppendInt(b, e.User, 10)
 	b = append(b, `","at":`...)
 	b = strconv.AppendInt(b, e.At, 10)
+	if e.Kept {
+		b = append(b, `,"kept":true`...)
+	}
 	return append(b, '}')
 }
 
@@ -78,6 +90,7 @@ type wireEvent struct {
 	Target string `json:"target"`
 	User   string `json:"user"`
 	At     int64  `json:"at"`
+	Kept   bool   `json:"kept"`
 }
 
 // UnmarshalJSON implements json.Unmarshaler; it rejects anything that is not
@@ -112,7 +125,7 @@ func (e *Event) UnmarshalJSON(b []byte) error {
 	if w.At <= 0 {
 		return Errorf(EBadRequest, "malformed event: at")
 	}
-	ev.ID, ev.Target, ev.User, ev.At = w.ID, t, u, w.At
+	ev.ID, ev.Target, ev.User, ev.At, ev.Kept = w.ID, t, u, w.At, w.Kept
 	*e = ev
 	return nil
 }
@@ -154,7 +167,11 @@ func canonicalEvent(b []byte) (w wireEvent, ok bool) {
 	if !bytes.HasPrefix(b, []byte(`,"at":`)) || len(b) < len(`,"at":`)+2 || b[len(b)-1] != '}' {
 		return w, false
 	}
-	digits := b[len(`,"at":`) : len(b)-1]
+	b = b[:len(b)-1]
+	if rest, ok := bytes.CutSuffix(b, []byte(`,"kept":true`)); ok {
+		b, w.Kept = rest, true
+	}
+	digits := b[len(`,"at":`):]
 	for _, c := range digits {
 		if c < '0' || c > '9' {
 			return w, false

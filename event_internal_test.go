@@ -13,6 +13,7 @@ func FuzzCanonicalEvent(f *testing.F) {
 	f.Add([]byte(`{"id":"x\"","op":"like","type":"blog","target":"1","user":"2","at":3}`))
 	f.Add([]byte(`{"id":"x","op":"like","type":"blog","target":"1","user":"2","at":03}`))
 	f.Add([]byte(`{"id":"é","op":"like","type":"blog","target":"1","user":"2","at":3}`))
+	f.Add([]byte(`{"id":"x","op":"like","type":"blog","target":"1","user":"2","at":3,"kept":true}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		fast, ok := canonicalEvent(b)
 		if !ok {
@@ -27,12 +28,16 @@ func FuzzCanonicalEvent(f *testing.F) {
 
 func TestCanonicalEvent(t *testing.T) {
 	ev := Event{ID: "p-1", Op: OpUnlike, Target: Target{Type: "comment", ID: 1 << 60}, User: 7, At: 1795449930743230}
+	kept := ev
+	kept.Kept, kept.Op = true, OpLike
 	tests := []struct {
 		name string
 		in   string
 		fast bool
 	}{
 		{"as published", string(ev.AppendJSON(nil)), true},
+		{"kept, as published", string(kept.AppendJSON(nil)), true},
+		{"kept false", `{"id":"p-1","op":"unlike","type":"comment","target":"1","user":"7","at":1,"kept":false}`, false},
 		{"spaces", `{"id": "p-1","op":"unlike","type":"comment","target":"1","user":"7","at":1}`, false},
 		{"keys reordered", `{"op":"unlike","id":"p-1","type":"comment","target":"1","user":"7","at":1}`, false},
 		{"escape in id", `{"id":"p\u002d1","op":"unlike","type":"comment","target":"1","user":"7","at":1}`, false},
@@ -53,9 +58,11 @@ func TestCanonicalEvent(t *testing.T) {
 			}
 		})
 	}
-	var got Event
-	if err := got.UnmarshalJSON(ev.AppendJSON(nil)); err != nil || got != ev {
-		t.Fatalf("round trip: %+v, %v; want %+v", got, err, ev)
+	for _, ev := range []Event{ev, kept} {
+		var got Event
+		if err := got.UnmarshalJSON(ev.AppendJSON(nil)); err != nil || got != ev {
+			t.Fatalf("round trip: %+v, %v; want %+v", got, err, ev)
+		}
 	}
 }
 

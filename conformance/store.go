@@ -32,6 +32,7 @@ func TestStore(t *testing.T, open func(t *testing.T) zan.Store) {
 		{"ApplyLikes/LikeUnlike", testApplyLikeUnlike},
 		{"ApplyLikes/OneBatchOrder", testApplyOneBatchOrder},
 		{"ApplyLikes/LateOlderLike", testApplyLateOlderLike},
+		{"ApplyLikes/Kept", testApplyKept},
 		{"ApplyLikes/Duplicates", testApplyDuplicates},
 		{"ApplyLikes/Many", testApplyMany},
 		{"ApplyLikes/Model", testApplyModel},
@@ -457,6 +458,31 @@ func testApplyOneBatchOrder(t *testing.T, s zan.Store) {
 			checkState(t, s, tg, 1, count, tc.liked)
 		})
 	}
+}
+
+// testApplyKept: a kept event (an answer "changed":false) confirms what the
+// row holds without moving its like time, orders like any change (an older
+// event arriving later is stale), and sets a row that disagrees (a hot
+// state that was older than it knew) to what the client was told.
+func testApplyKept(t *testing.T, s zan.Store) {
+	kept := func(e zan.Event) zan.Event { e.Kept = true; e.ID += "-kept"; return e }
+	checkApply(t, s, zan.ApplyResult{Changed: 1}, like(blog1, 1, t0+1))
+	checkApply(t, s, zan.ApplyResult{}, kept(like(blog1, 1, t0+5)))
+	checkState(t, s, blog1, 1, 1, true)
+	p, err := s.Likers(t.Context(), blog1, zan.LikeQuery{Limit: 10})
+	if err != nil || len(p.Items) != 1 || p.Items[0].LikedAt.UnixMicro() != t0+1 {
+		t.Fatalf("Likers after a kept like: %+v, %v; want liked at t0+1", p, err)
+	}
+	// An unlike older than the kept like but newer than the like: stale.
+	checkApply(t, s, zan.ApplyResult{Stale: 1}, unlike(blog1, 1, t0+3))
+	checkState(t, s, blog1, 1, 1, true)
+	// A kept like over an unlike (or no row): the row follows the answer.
+	checkApply(t, s, zan.ApplyResult{Changed: 1}, unlike(blog1, 1, t0+6))
+	checkApply(t, s, zan.ApplyResult{Changed: 1}, kept(like(blog1, 1, t0+7)))
+	checkApply(t, s, zan.ApplyResult{Changed: 1}, kept(like(blog1, 2, t0+7)))
+	checkState(t, s, blog1, 2, 2, true)
+	checkApply(t, s, zan.ApplyResult{Changed: 1}, kept(unlike(blog1, 2, t0+8)))
+	checkState(t, s, blog1, 2, 1, false)
 }
 
 func testApplyLateOlderLike(t *testing.T, s zan.Store) {

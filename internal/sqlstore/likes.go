@@ -96,9 +96,10 @@ func Decide(ev zan.Event, cur StoredLike, exists bool) Decision {
 	d := Decision{Liked: ev.Liked(), LikedAt: cur.LikedAt}
 	// A like written here is either a flip or a like that follows an
 	// unlike the batch (or the log) collapsed away: either way the user
-	// liked at ev.At. An unlike keeps the time of the like it ends; a
+	// liked at ev.At. A kept like confirms the like the row holds and
+	// keeps its time. An unlike keeps the time of the like it ends; a
 	// first-seen unlike is a tombstone whose liked_at is unused.
-	if d.Liked || !exists {
+	if d.Liked && !(ev.Kept && exists && cur.Liked) || !exists {
 		d.LikedAt = ev.At
 	}
 	switch {
