@@ -5,29 +5,28 @@ import (
 	"time"
 )
 
-// Change is the outcome of a toggle in the hot state.
+// Change is the outcome of a toggle, or of an undo, in the hot state.
 type Change struct {
-	// Changed is false when the user's membership already was as asked.
+	// Changed is false when the user's membership already was as asked
+	// (for an undo: when there was nothing left to undo).
 	Changed bool
 	// Count is the target's like count after the call.
 	Count int64
-	// At is the change's time in Unix microseconds, strictly greater than
-	// that of every earlier change of the same target; 0 when !Changed and
-	// the membership is confirmed.
+	// At is the answer's time in Unix microseconds, strictly greater than
+	// that of every earlier toggle of the same target, changed or not: the
+	// answer's event carries it (0 only when nothing was done).
 	At int64
-	// Unconfirmed (with !Changed) says the membership as asked comes from a
-	// change whose event was never confirmed published: its writer may have
-	// died between the hot state and the log. At is that change's time; the
-	// caller publishes its event (again) before answering, then confirms.
-	Unconfirmed bool
 }
 
-// PendingChange is one unconfirmed change: user's change of a target at At.
-// Whether it was a like is the membership now (a newer change of the same
-// user would have replaced it).
+// PendingChange is one unconfirmed answer: user's toggle of a target at
+// At whose event the log may not hold (its writer died, or its confirmation
+// was lost). Liked is the user's membership now (a newer toggle of the same
+// user would have replaced the mark); Kept says the toggle changed nothing.
 type PendingChange struct {
-	User int64
-	At   int64
+	User  int64
+	At    int64
+	Liked bool
+	Kept  bool
 }
 
 // TargetState is what the hot state knows of one target for one reader.
@@ -37,26 +36,56 @@ type TargetState struct {
 	Liked  bool
 }
 
+// Inspection is what reconciliation reads of one hot target, without
+// marking it used.
+type Inspection struct {
+	Loaded bool
+	Count  int64
+	// At is the target's last toggle's At: a later Drop with this At
+	// succeeds only if nothing happened since.
+	At int64
+	// Unconfirmed is the number of toggles whose events are not confirmed
+	// in the log; Pending lists those older than Inspect's before.
+	Unconfirmed int
+	Pending     []PendingChange
+}
+
+// TargetUse is a target and when it was last used.
+type TargetUse struct {
+	Target Target
+	Used   time.Time
+}
+
 // LikeState is the hot state of likes: per target, the complete set of its
 // likers, and so its count. A target is either absent (ErrNotLoaded, or
 // Loaded=false) or present with every like it has; the like service loads it
 // from the store on a miss. Implementations: memory (one process) and redis.
+//
+// A shared hot state can come back older than it was (a Redis restarted
+// from a snapshot, a replica promoted after asynchronous replication): it
+// must notice, and then show every target from before as absent, so that
+// the service loads it again from the store once the persister has caught
+// up (see Epoch). Until it notices, its answers may be stale, which is why
+// every answer, changed or not, leaves its event in the log.
 type LikeState interface {
-	// Toggle sets whether user likes t, atomically with the count.
-	// It returns ErrNotLoaded when t is not in the hot state.
+	// Toggle sets whether user likes t, atomically with the count, and
+	// stamps the answer with a new At whether or not it changed anything;
+	// user's answer stays unconfirmed (see Pending) until Confirm. It
+	// returns ErrNotLoaded when t is not in the hot state.
 	Toggle(ctx context.Context, t Target, user int64, like bool) (Change, error)
-	// Undo reverts a Toggle whose event could not be published: it sets the
-	// membership back to !like if it is still like. A missing target is no
-	// error.
-	Undo(ctx context.Context, t Target, user int64, like bool) error
-	// Confirm records that the event of user's change at at is in the log.
-	// Until then a Toggle that finds the membership already as asked
-	// reports it Unconfirmed. A newer change is left unconfirmed; a missing
-	// target is no error.
+	// Undo reverts the toggle answered at at, whose event could not be
+	// published, if no later toggle of user came since: the membership goes
+	// back to !like as a change of its own (a new At, unconfirmed until its
+	// event is published). Changed is false when there was nothing to undo.
+	Undo(ctx context.Context, t Target, user int64, like bool, at int64) (Change, error)
+	// Confirm records that the event of user's toggle at at (or a later
+	// one) is in the log. A missing target is no error.
 	Confirm(ctx context.Context, t Target, user int64, at int64) error
-	// Load installs t with exactly these likers, unless t is present already
-	// (a concurrent loader or writer won; its state is kept).
-	Load(ctx context.Context, t Target, users []int64) error
+	// Load installs t with exactly these likers, unless present already (a
+	// concurrent loader or writer won; its state is kept). after is the
+	// last change the store holds for t: t's next At is greater, whatever
+	// the clocks say (a failover to a server whose clock is behind).
+	Load(ctx context.Context, t Target, users []int64, after int64) error
 	// State returns, for each target in order, its state; Liked is for user
 	// (0: no user, Liked is false). Reading marks the targets used, to a
 	// grain an implementation may coarsen to 30 s (eviction thresholds are
@@ -70,13 +99,23 @@ type LikeState interface {
 	Evict(ctx context.Context, t Target, idleSince time.Time) (bool, error)
 	// Idle returns up to limit targets not read or written since since.
 	Idle(ctx context.Context, since time.Time, limit int) ([]Target, error)
-	// Pending returns t's unconfirmed changes made before before (Unix µs,
-	// the clock of the changes' At): their writers toggled and then, most
-	// likely, died before the log took the event. None for a missing target.
-	Pending(ctx context.Context, t Target, before int64) ([]PendingChange, error)
+	// Used returns up to limit targets read or written at or after since,
+	// least recently used first (reads to the grain of State).
+	Used(ctx context.Context, since time.Time, limit int) ([]TargetUse, error)
+	// Inspect returns, for each target in order, its inspection, with the
+	// unconfirmed answers older than before (Unix µs, the clock of At).
+	// It marks nothing used. All targets in one round trip per server.
+	Inspect(ctx context.Context, ts []Target, before int64) ([]Inspection, error)
+	// Drop removes t from the hot state if its last toggle is still at and
+	// it has no unconfirmed answer, so that the next access loads it from
+	// the store; it reports whether it did.
+	Drop(ctx context.Context, t Target, at int64) (bool, error)
 	// Epoch names the hot state's current life: it changes when the state
-	// was lost while the service ran (Redis restarted empty), so that the
-	// service knows loads must wait for the persister again.
+	// was found lost or older than it was (a Redis restarted, empty or
+	// from a snapshot, or failed over), and from then on every target from
+	// before reads as absent. The service then knows that loads must wait
+	// for the persister again. It is cheap: no round trip on the common
+	// path.
 	Epoch(ctx context.Context) (string, error)
 }
 

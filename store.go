@@ -147,6 +147,10 @@ type LikeStore interface {
 	Liked(ctx context.Context, ts []Target, user int64) ([]bool, error)
 	// Likers lists the users who like t.
 	Likers(ctx context.Context, t Target, q LikeQuery) (LikerPage, error)
+	// LastLikeChange is the greatest At of t's stored like rows (liked or
+	// not), 0 when it has none: a target loaded into the hot state takes
+	// its next At after it.
+	LastLikeChange(ctx context.Context, t Target) (int64, error)
 	// ScanLikers calls fn with every user who likes t (to load the hot state).
 	ScanLikers(ctx context.Context, t Target, fn func(users []int64) error) error
 	// UserLikes lists what user likes.

@@ -42,7 +42,8 @@ func uniqueID() int64 {
 func TestLikeState(t *testing.T, open func(t *testing.T) zan.LikeState) {
 	target := func() zan.Target { return zan.Target{Type: "blog", ID: uniqueID()} }
 
-	t.Run("Unconfirmed", func(t *testing.T) { testUnconfirmed(t, open(t), target()) })
+	t.Run("Pending", func(t *testing.T) { testPending(t, open(t), target()) })
+	t.Run("InspectAndDrop", func(t *testing.T) { testInspectDrop(t, open(t), target, target()) })
 
 	t.Run("NotLoaded", func(t *testing.T) {
 		h := open(t)
@@ -57,15 +58,15 @@ func TestLikeState(t *testing.T, open func(t *testing.T) zan.LikeState) {
 		if _, ok, err := h.Members(t.Context(), tg); ok || err != nil {
 			t.Fatalf("Members of a missing target: ok=%v err=%v", ok, err)
 		}
-		if err := h.Undo(t.Context(), tg, 1, true); err != nil {
-			t.Fatalf("Undo on a missing target: %v", err)
+		if ch, err := h.Undo(t.Context(), tg, 1, true, 1); err != nil || ch.Changed {
+			t.Fatalf("Undo on a missing target: %+v, %v", ch, err)
 		}
 	})
 
 	t.Run("Toggle", func(t *testing.T) {
 		h := open(t)
 		tg := target()
-		must(t, h.Load(t.Context(), tg, []int64{5, 6}))
+		must(t, h.Load(t.Context(), tg, []int64{5, 6}, 0))
 		steps := []struct {
 			user          int64
 			like, changed bool
@@ -87,14 +88,12 @@ func TestLikeState(t *testing.T, open func(t *testing.T) zan.LikeState) {
 			if ch.Changed != s.changed || ch.Count != s.count {
 				t.Fatalf("step %d: %+v, want changed=%v count=%d", i, ch, s.changed, s.count)
 			}
-			if ch.Changed {
-				if ch.At <= lastAt {
-					t.Fatalf("step %d: At %d not after %d", i, ch.At, lastAt)
-				}
-				lastAt = ch.At
-			} else if ch.At != 0 && !ch.Unconfirmed {
-				t.Fatalf("step %d: At %d on a confirmed no change", i, ch.At)
+			// Every answer, changed or not, takes a new At: its event
+			// carries it.
+			if ch.At <= lastAt {
+				t.Fatalf("step %d: At %d not after %d", i, ch.At, lastAt)
 			}
+			lastAt = ch.At
 		}
 		st, err := h.State(t.Context(), []zan.Target{tg, target()}, 7)
 		must(t, err)
@@ -116,7 +115,7 @@ func TestLikeState(t *testing.T, open func(t *testing.T) zan.LikeState) {
 	t.Run("AtIncreasesAcrossUsers", func(t *testing.T) {
 		h := open(t)
 		tg := target()
-		must(t, h.Load(t.Context(), tg, nil))
+		must(t, h.Load(t.Context(), tg, nil, 0))
 		var last int64
 		for u := int64(1); u <= 200; u++ {
 			ch, err := h.Toggle(t.Context(), tg, u%7+1, u%2 == 1)
@@ -135,7 +134,7 @@ func TestLikeState(t *testing.T, open func(t *testing.T) zan.LikeState) {
 		// since: its own read must not count as use.
 		h := open(t)
 		tg := target()
-		must(t, h.Load(t.Context(), tg, []int64{1}))
+		must(t, h.Load(t.Context(), tg, []int64{1}, 0))
 		time.Sleep(5 * time.Millisecond)
 		since := time.Now()
 		time.Sleep(5 * time.Millisecond)
@@ -161,10 +160,10 @@ func TestLikeState(t *testing.T, open func(t *testing.T) zan.LikeState) {
 	t.Run("LoadKeepsPresentState", func(t *testing.T) {
 		h := open(t)
 		tg := target()
-		must(t, h.Load(t.Context(), tg, []int64{1}))
+		must(t, h.Load(t.Context(), tg, []int64{1}, 0))
 		_, err := h.Toggle(t.Context(), tg, 2, true)
 		must(t, err)
-		must(t, h.Load(t.Context(), tg, []int64{9})) // a late loader loses
+		must(t, h.Load(t.Context(), tg, []int64{9}, 0)) // a late loader loses
 		st, _ := h.State(t.Context(), []zan.Target{tg}, 2)
 		if st[0].Count != 2 || !st[0].Liked {
 			t.Fatalf("a second Load replaced the state: %+v", st[0])
@@ -174,29 +173,84 @@ func TestLikeState(t *testing.T, open func(t *testing.T) zan.LikeState) {
 	t.Run("Undo", func(t *testing.T) {
 		h := open(t)
 		tg := target()
-		must(t, h.Load(t.Context(), tg, []int64{1}))
-		_, err := h.Toggle(t.Context(), tg, 2, true)
+		must(t, h.Load(t.Context(), tg, []int64{1}, 0))
+		ch, err := h.Toggle(t.Context(), tg, 2, true)
 		must(t, err)
-		must(t, h.Undo(t.Context(), tg, 2, true))
-		_, err = h.Toggle(t.Context(), tg, 1, false)
+		u, err := h.Undo(t.Context(), tg, 2, true, ch.At)
 		must(t, err)
-		must(t, h.Undo(t.Context(), tg, 1, false))
-		must(t, h.Undo(t.Context(), tg, 3, true)) // never liked: nothing to undo
-		users, _, _ := h.Members(t.Context(), tg)
-		if !slices.Equal(users, []int64{1}) {
-			t.Fatalf("after undos: %v, want [1]", users)
+		if !u.Changed || u.Count != 1 || u.At <= ch.At {
+			t.Fatalf("Undo of a like: %+v; want changed, count 1, a later At than %d", u, ch.At)
 		}
-		st, _ := h.State(t.Context(), []zan.Target{tg}, 0)
-		if st[0].Count != 1 {
-			t.Fatalf("count after undos: %d", st[0].Count)
+		// The undo is a change of its own, unconfirmed until published.
+		in, err := h.Inspect(t.Context(), []zan.Target{tg}, math.MaxInt64)
+		must(t, err)
+		if want := []zan.PendingChange{{User: 2, At: u.At}}; !slices.Equal(in[0].Pending, want) {
+			t.Fatalf("pending after Undo: %v, want %v", in[0].Pending, want)
+		}
+		// A toggle of the user after the one to undo keeps it.
+		un, err := h.Toggle(t.Context(), tg, 1, false)
+		must(t, err)
+		again, err := h.Toggle(t.Context(), tg, 1, false)
+		must(t, err)
+		if u, err := h.Undo(t.Context(), tg, 1, false, un.At); err != nil || u.Changed {
+			t.Fatalf("Undo under a later answer of the same user: %+v, %v; want nothing undone", u, err)
+		}
+		if u, err := h.Undo(t.Context(), tg, 1, false, again.At); err != nil || u.Changed {
+			t.Fatalf("Undo of an answer that changed nothing: %+v, %v; want nothing undone", u, err)
+		}
+		if u, _ := h.Undo(t.Context(), tg, 3, true, 1); u.Changed {
+			t.Fatal("Undo of a user who never toggled changed something")
+		}
+		users, _, _ := h.Members(t.Context(), tg)
+		if len(users) != 0 {
+			t.Fatalf("after the undo and the unlike: %v, want none", users)
+		}
+	})
+
+	t.Run("LoadAfter", func(t *testing.T) {
+		// A target's next At follows the last change the store holds, even
+		// when that is ahead of the clock (a failover to a server whose
+		// clock is behind).
+		h := open(t)
+		tg := target()
+		ahead := time.Now().Add(time.Hour).UnixMicro()
+		must(t, h.Load(t.Context(), tg, []int64{1}, ahead))
+		ch, err := h.Toggle(t.Context(), tg, 2, true)
+		must(t, err)
+		if ch.At <= ahead {
+			t.Fatalf("At %d not after the stored %d", ch.At, ahead)
+		}
+	})
+
+	t.Run("Used", func(t *testing.T) {
+		h := open(t)
+		a, b := target(), target()
+		must(t, h.Load(t.Context(), a, nil, 0))
+		since := time.Now().Add(-time.Second)
+		must(t, h.Load(t.Context(), b, nil, 0))
+		_, err := h.Toggle(t.Context(), a, 1, true)
+		must(t, err)
+		used, err := h.Used(t.Context(), since, 1<<20)
+		must(t, err)
+		var got []zan.Target
+		for _, u := range used {
+			if u.Target == a || u.Target == b {
+				got = append(got, u.Target)
+			}
+		}
+		if !slices.Equal(got, []zan.Target{b, a}) {
+			t.Fatalf("Used: %v, want b then a (least recently used first)", got)
+		}
+		if used, _ := h.Used(t.Context(), time.Now().Add(time.Hour), 1<<20); slices.ContainsFunc(used, func(u zan.TargetUse) bool { return u.Target == a }) {
+			t.Fatal("Used(future) lists a target")
 		}
 	})
 
 	t.Run("EvictAndIdle", func(t *testing.T) {
 		h := open(t)
 		a, b := target(), target()
-		must(t, h.Load(t.Context(), a, []int64{1}))
-		must(t, h.Load(t.Context(), b, []int64{1}))
+		must(t, h.Load(t.Context(), a, []int64{1}, 0))
+		must(t, h.Load(t.Context(), b, []int64{1}, 0))
 		idle, err := h.Idle(t.Context(), time.Now().Add(time.Hour), 1<<20)
 		must(t, err)
 		if !slices.Contains(idle, a) || !slices.Contains(idle, b) {
@@ -231,7 +285,7 @@ func TestLikeState(t *testing.T, open func(t *testing.T) zan.LikeState) {
 	t.Run("Concurrent", func(t *testing.T) {
 		h := open(t)
 		tg := target()
-		must(t, h.Load(t.Context(), tg, nil))
+		must(t, h.Load(t.Context(), tg, nil, 0))
 		const users, rounds = 50, 20
 		var wg sync.WaitGroup
 		ats := make(chan int64, users*rounds*2)
@@ -381,68 +435,87 @@ func must(t testing.TB, err error) {
 	}
 }
 
-// testUnconfirmed: a change stays unconfirmed until Confirm; a toggle that
-// finds the membership as asked reports an unconfirmed change with its At.
-func testUnconfirmed(t *testing.T, h zan.LikeState, tg zan.Target) {
+// testPending: every answer stays unconfirmed until Confirm of it or a
+// later one; Inspect lists the unconfirmed answers with the user's
+// membership now and whether the answer changed anything.
+func testPending(t *testing.T, h zan.LikeState, tg zan.Target) {
 	ctx := t.Context()
-	if err := h.Load(ctx, tg, nil); err != nil {
-		t.Fatal(err)
+	must(t, h.Load(ctx, tg, nil, 0))
+	inspect := func(before int64) zan.Inspection {
+		t.Helper()
+		in, err := h.Inspect(ctx, []zan.Target{tg}, before)
+		must(t, err)
+		slices.SortFunc(in[0].Pending, func(a, b zan.PendingChange) int { return cmp.Compare(a.User, b.User) })
+		return in[0]
 	}
 	ch, err := h.Toggle(ctx, tg, 7, true)
 	if err != nil || !ch.Changed {
 		t.Fatalf("like: %+v %v", ch, err)
 	}
-	again, err := h.Toggle(ctx, tg, 7, true)
-	if err != nil || again.Changed || !again.Unconfirmed || again.At != ch.At || again.Count != 1 {
-		t.Fatalf("like again before Confirm: %+v %v; want unconfirmed with At %d", again, err, ch.At)
+	kept, err := h.Toggle(ctx, tg, 8, false) // never liked: an answer, no change
+	if err != nil || kept.Changed || kept.At <= ch.At {
+		t.Fatalf("unlike of a like never made: %+v %v", kept, err)
 	}
-	if err := h.Confirm(ctx, tg, 7, ch.At-1); err != nil { // an older change: no effect
-		t.Fatal(err)
+	in := inspect(math.MaxInt64)
+	want := []zan.PendingChange{{User: 7, At: ch.At, Liked: true}, {User: 8, At: kept.At, Kept: true}}
+	if !in.Loaded || in.Count != 1 || in.At != kept.At || in.Unconfirmed != 2 || !slices.Equal(in.Pending, want) {
+		t.Fatalf("Inspect: %+v, want count 1, At %d, pending %v", in, kept.At, want)
 	}
-	if again, _ := h.Toggle(ctx, tg, 7, true); !again.Unconfirmed {
-		t.Fatal("confirming an older change confirmed the newer one")
+	if in := inspect(kept.At); in.Unconfirmed != 2 || len(in.Pending) != 1 || in.Pending[0].User != 7 {
+		t.Fatalf("Inspect before %d: %+v, want only 7's answer listed", kept.At, in)
 	}
-	other, err := h.Toggle(ctx, tg, 8, true)
-	if err != nil || !other.Changed {
-		t.Fatalf("like by 8: %+v %v", other, err)
+	must(t, h.Confirm(ctx, tg, 7, ch.At-1)) // an older answer: no effect
+	if in := inspect(math.MaxInt64); in.Unconfirmed != 2 {
+		t.Fatalf("confirming an older answer confirmed: %+v", in)
 	}
-	pending := func(before int64) []zan.PendingChange {
-		t.Helper()
-		ps, err := h.Pending(ctx, tg, before)
-		if err != nil {
-			t.Fatal(err)
-		}
-		slices.SortFunc(ps, func(a, b zan.PendingChange) int { return cmp.Compare(a.User, b.User) })
-		return ps
+	again, err := h.Toggle(ctx, tg, 7, true) // replaces 7's mark
+	must(t, err)
+	must(t, h.Confirm(ctx, tg, 7, ch.At)) // the first answer: the later one stays
+	if in := inspect(math.MaxInt64); in.Unconfirmed != 2 || in.Pending[0].At != again.At || !in.Pending[0].Kept {
+		t.Fatalf("after confirming an earlier answer: %+v, want 7's later answer", in)
 	}
-	if got, want := pending(other.At+1), []zan.PendingChange{{User: 7, At: ch.At}, {User: 8, At: other.At}}; !slices.Equal(got, want) {
-		t.Fatalf("Pending before %d: %v, want %v", other.At+1, got, want)
-	}
-	if got, want := pending(other.At), []zan.PendingChange{{User: 7, At: ch.At}}; !slices.Equal(got, want) {
-		t.Fatalf("Pending before %d: %v, want %v", other.At, got, want)
-	}
-	must(t, h.Confirm(ctx, tg, 8, other.At))
-	if got := pending(math.MaxInt64); len(got) != 1 || got[0].User != 7 {
-		t.Fatalf("Pending after 8's Confirm: %v, want only 7's", got)
-	}
-	if got, err := h.Pending(ctx, zan.Target{Type: "blog", ID: uniqueID()}, math.MaxInt64); err != nil || len(got) != 0 {
-		t.Fatalf("Pending of a missing target: %v, %v", got, err)
-	}
-	if err := h.Confirm(ctx, tg, 7, ch.At); err != nil {
-		t.Fatal(err)
-	}
-	if again, _ := h.Toggle(ctx, tg, 7, true); again.Changed || again.Unconfirmed || again.At != 0 {
-		t.Fatalf("like again after Confirm: %+v", again)
-	}
-	// An undone change leaves nothing unconfirmed.
-	un, _ := h.Toggle(ctx, tg, 7, false)
-	if err := h.Undo(ctx, tg, 7, false); err != nil {
-		t.Fatal(err)
-	}
-	if again, _ := h.Toggle(ctx, tg, 7, true); again.Changed || again.Unconfirmed {
-		t.Fatalf("after an undone unlike (%+v): %+v", un, again)
+	must(t, h.Confirm(ctx, tg, 7, again.At+1000)) // a later one confirms it too
+	must(t, h.Confirm(ctx, tg, 8, kept.At))
+	if in := inspect(math.MaxInt64); in.Unconfirmed != 0 || len(in.Pending) != 0 {
+		t.Fatalf("after Confirm: %+v, want nothing unconfirmed", in)
 	}
 	if err := h.Confirm(ctx, zan.Target{Type: "blog", ID: uniqueID()}, 1, 1); err != nil {
 		t.Fatalf("Confirm on a missing target: %v", err)
+	}
+	if in, err := h.Inspect(ctx, []zan.Target{{Type: "blog", ID: uniqueID()}}, math.MaxInt64); err != nil || in[0].Loaded {
+		t.Fatalf("Inspect of a missing target: %+v, %v", in, err)
+	}
+}
+
+// testInspectDrop: Drop removes a target only if nothing was toggled since
+// its inspection and nothing is unconfirmed; Inspect marks nothing used.
+func testInspectDrop(t *testing.T, h zan.LikeState, target func() zan.Target, tg zan.Target) {
+	ctx := t.Context()
+	must(t, h.Load(ctx, tg, []int64{1, 2}, 0))
+	time.Sleep(5 * time.Millisecond)
+	since := time.Now()
+	time.Sleep(5 * time.Millisecond)
+	in, err := h.Inspect(ctx, []zan.Target{tg, target()}, math.MaxInt64)
+	must(t, err)
+	if !in[0].Loaded || in[0].Count != 2 || in[1].Loaded {
+		t.Fatalf("Inspect: %+v", in)
+	}
+	if used, _ := h.Used(ctx, since, 1<<20); slices.ContainsFunc(used, func(u zan.TargetUse) bool { return u.Target == tg }) {
+		t.Fatal("Inspect marked the target used")
+	}
+	ch, err := h.Toggle(ctx, tg, 3, true)
+	must(t, err)
+	if ok, err := h.Drop(ctx, tg, in[0].At); ok || err != nil {
+		t.Fatalf("Drop after a toggle since the inspection: %v, %v", ok, err)
+	}
+	if ok, err := h.Drop(ctx, tg, ch.At); ok || err != nil {
+		t.Fatalf("Drop with an answer unconfirmed: %v, %v", ok, err)
+	}
+	must(t, h.Confirm(ctx, tg, 3, ch.At))
+	if ok, err := h.Drop(ctx, tg, ch.At); !ok || err != nil {
+		t.Fatalf("Drop: %v, %v; want dropped", ok, err)
+	}
+	if _, err := h.Toggle(ctx, tg, 1, true); err != zan.ErrNotLoaded {
+		t.Fatalf("Toggle after Drop: %v, want ErrNotLoaded", err)
 	}
 }

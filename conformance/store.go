@@ -483,6 +483,13 @@ func testApplyKept(t *testing.T, s zan.Store) {
 	checkState(t, s, blog1, 2, 2, true)
 	checkApply(t, s, zan.ApplyResult{Changed: 1}, kept(unlike(blog1, 2, t0+8)))
 	checkState(t, s, blog1, 2, 1, false)
+	// The last change counts unliked rows too.
+	if at, err := s.LastLikeChange(t.Context(), blog1); err != nil || at != t0+8 {
+		t.Fatalf("LastLikeChange: %d, %v; want %d", at, err, t0+8)
+	}
+	if at, err := s.LastLikeChange(t.Context(), zan.Target{Type: "blog", ID: 999_999}); err != nil || at != 0 {
+		t.Fatalf("LastLikeChange of a target without rows: %d, %v", at, err)
+	}
 }
 
 func testApplyLateOlderLike(t *testing.T, s zan.Store) {

@@ -1,6 +1,12 @@
 // Package likes is the like service: the write path of DESIGN.md (hot state,
 // then the event log, then the answer) and the reads, which come from the hot
 // state for hot targets and from the store for cold ones.
+//
+// The promise: the event log holds every answer a client was given. A like
+// answered 200 has its event in the log, changed or not ("already liked"
+// leaves a kept event, since the hot state may be older than it knows); a
+// 503 leaves the store where it was, or where the client then sees it, within
+// the bound documented in the README (an undo and its event).
 package likes
 
 import (
@@ -10,7 +16,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/sync/errgroup"
+	"github.com/maypok86/otter/v2"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/zanlabs/zan"
@@ -35,6 +42,13 @@ type Config struct {
 	IdleTTL time.Duration
 	// PublishTimeout bounds the wait for the event log's acknowledgement.
 	PublishTimeout time.Duration
+	// HotTimeout bounds each call to the hot state (default 1 s): a Redis
+	// that is down or hung answers 503 this soon, not after its outage.
+	HotTimeout time.Duration
+	// Wait bounds how long a request waits for a load from the store (the
+	// wait for the persister included) before it answers 503 (default
+	// 2 s); the load itself goes on, up to LoadTimeout, for the next one.
+	Wait time.Duration
 	// LoadTimeout bounds a load from the store (the wait for the persister
 	// to catch up included).
 	LoadTimeout time.Duration
@@ -61,6 +75,8 @@ func (c *Config) defaults() {
 	setDefault(&c.EvictIdle, 10*time.Minute)
 	setDefault(&c.IdleTTL, 24*time.Hour)
 	setDefault(&c.PublishTimeout, 2*time.Second)
+	setDefault(&c.HotTimeout, time.Second)
+	setDefault(&c.Wait, 2*time.Second)
 	setDefault(&c.LoadTimeout, 5*time.Second)
 	setDefault(&c.L1TTL, 100*time.Millisecond)
 }
@@ -81,6 +97,10 @@ type Service struct {
 	ids     *zan.EventIDs
 	logger  *slog.Logger
 	l1      *l1
+	// absent remembers targets the store holds no like of, read while
+	// they were not in the hot state: reads of ids nobody liked cost the
+	// hot state nothing (no key per id read), only this bounded cache.
+	absent *otter.Cache[zan.Target, struct{}]
 
 	types       map[string]bool
 	timeOrdered map[string]bool
@@ -90,8 +110,10 @@ type Service struct {
 	// the log held when that epoch began; nil: loads must wait.
 	caughtUp atomic.Pointer[string]
 	now      func() time.Time
-	// confirms queues confirmations of published changes for runConfirms.
+	// confirms queues confirmations of published answers for runConfirms.
 	confirms chan confirmation
+	// compensating bounds the undo events published in the background.
+	compensating chan struct{}
 }
 
 // New returns a like service over the given adapters.
@@ -103,8 +125,13 @@ func New(cfg Config, hot zan.LikeState, log zan.EventLog, store zan.LikeStore, l
 	s := &Service{
 		cfg: cfg, hot: hot, log: log, store: store, limiter: limiter,
 		ids: zan.NewEventIDs(), logger: logger, now: time.Now, l1: newL1(cfg.L1TTL),
+		absent: otter.Must(&otter.Options[zan.Target, struct{}]{
+			MaximumSize:      100_000,
+			ExpiryCalculator: otter.ExpiryWriting[zan.Target, struct{}](absentTTL),
+		}),
 		types: map[string]bool{}, timeOrdered: map[string]bool{},
-		confirms: make(chan confirmation, 4096),
+		confirms:     make(chan confirmation, 4096),
+		compensating: make(chan struct{}, 1024),
 	}
 	for _, t := range cfg.Types {
 		s.types[t] = true
@@ -115,6 +142,12 @@ func New(cfg Config, hot zan.LikeState, log zan.EventLog, store zan.LikeStore, l
 	return s
 }
 
+// absentTTL bounds how long a target read as having no likes is answered
+// 0 without asking the store again: far below the eviction thresholds, so
+// a target liked elsewhere meanwhile is in the hot state (and read there)
+// for longer than this entry lives.
+const absentTTL = 10 * time.Second
+
 // CheckTarget returns not_found for a target type that is not registered.
 func (s *Service) CheckTarget(t zan.Target) error {
 	if !s.types[t.Type] {
@@ -123,9 +156,9 @@ func (s *Service) CheckTarget(t zan.Target) error {
 	return nil
 }
 
-// Toggle sets whether user likes t. It answers only once the change is in
+// Toggle sets whether user likes t. It answers only once the answer is in
 // the hot state and its event is durable in the log; when the log does not
-// acknowledge, the hot state is undone and the error is unavailable.
+// acknowledge, a change is undone and the error is unavailable.
 func (s *Service) Toggle(ctx context.Context, user int64, t zan.Target, like bool) (zan.Change, error) {
 	if err := s.CheckTarget(t); err != nil {
 		return zan.Change{}, err
@@ -137,10 +170,12 @@ func (s *Service) Toggle(ctx context.Context, user int64, t zan.Target, like boo
 	// the path: a script cancelled in flight may still have run in Redis,
 	// and its change would then stay in the hot state without an event
 	// (seen under zan bench, whose clients hang up at the end of a run).
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.PublishTimeout+s.cfg.LoadTimeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.Wait+s.cfg.HotTimeout+s.cfg.PublishTimeout)
 	defer cancel()
 	for attempt := 0; ; attempt++ {
-		ch, err := s.hot.Toggle(ctx, t, user, like)
+		hctx, hcancel := context.WithTimeout(ctx, s.cfg.HotTimeout)
+		ch, err := s.hot.Toggle(hctx, t, user, like)
+		hcancel()
 		if errors.Is(err, zan.ErrNotLoaded) && attempt < 3 {
 			if err := s.load(ctx, t); err != nil {
 				return zan.Change{}, err
@@ -150,113 +185,141 @@ func (s *Service) Toggle(ctx context.Context, user int64, t zan.Target, like boo
 		if err != nil {
 			return zan.Change{}, zan.Unavailable("hot state", err)
 		}
-		if !ch.Changed && !ch.Unconfirmed {
-			return ch, nil
-		}
-		if !ch.Changed {
-			// The membership is as asked, but by a change whose event was
-			// never confirmed in the log: its writer may have died in
-			// between. Answering 200 now would acknowledge a like the log
-			// may not hold, so its event is published (again: the store
-			// applies it once, by its At) first.
-			if err := s.republish(ctx, user, t, like, ch); err != nil {
-				return zan.Change{}, err
-			}
-			ch.Unconfirmed, ch.At = false, 0
-			return ch, nil
-		}
 		if err := s.publish(ctx, user, t, like, ch); err != nil {
 			return zan.Change{}, err
 		}
-		s.l1.changed(t, ch.Count)
-		if s.cfg.OnChange != nil {
-			s.cfg.OnChange(t, ch.Count, ch.At)
+		if ch.Changed {
+			s.l1.changed(t, ch.Count)
+			if s.cfg.OnChange != nil {
+				s.cfg.OnChange(t, ch.Count, ch.At)
+			}
 		}
 		return ch, nil
 	}
 }
 
-func (s *Service) publish(ctx context.Context, user int64, t zan.Target, like bool, ch zan.Change) error {
+// event returns the event of user's answer at at: a change, or kept.
+func (s *Service) event(user int64, t zan.Target, like bool, at int64, kept bool) zan.Event {
 	op := zan.OpLike
 	if !like {
 		op = zan.OpUnlike
 	}
-	ev := zan.Event{ID: s.ids.Next(), Op: op, Target: t, User: user, At: ch.At}
+	return zan.Event{ID: s.ids.Next(), Op: op, Target: t, User: user, At: at, Kept: kept}
+}
+
+// published counts acknowledged events by op and kind; the counters are
+// resolved once, not per like.
+var published = [2][2]prometheus.Counter{
+	{metrics.LikesPublished.WithLabelValues("unlike"), metrics.LikesPublished.WithLabelValues("unlike_kept")},
+	{metrics.LikesPublished.WithLabelValues("like"), metrics.LikesPublished.WithLabelValues("like_kept")},
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// publish puts the answer's event in the log. An answer that changed
+// nothing is published too: the hot state may be older than it knows (a
+// Redis restored from a snapshot), and the store must end where the
+// client was told. When the log does not acknowledge, a change is undone.
+func (s *Service) publish(ctx context.Context, user int64, t zan.Target, like bool, ch zan.Change) error {
+	ev := s.event(user, t, like, ch.At, !ch.Changed)
 	// The publish must not follow the client's cancellation: a publish that
 	// went through while we undid the hot state would leave them apart.
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.PublishTimeout)
 	defer cancel()
 	err := s.log.Publish(pctx, ev)
 	if err == nil {
-		metrics.LikesPublished.WithLabelValues(op.String()).Inc()
+		published[b2i(like)][b2i(!ch.Changed)].Inc()
 		s.confirm(t, user, ch.At)
 		return nil
 	}
 	metrics.PublishFailures.Inc()
-	if uerr := s.hot.Undo(pctx, t, user, like); uerr != nil {
-		// The hot state now holds a change the log does not: reconciliation
-		// repairs it. Say so loudly.
-		s.logger.Error("undo after failed publish failed", "target", t.String(), "user", user, "err", uerr)
+	if ch.Changed {
+		s.undo(t, user, like, ch.At)
 	}
 	return zan.Unavailable("event log", err)
 }
 
-// republish publishes the event of an unconfirmed change with its own At,
-// so that the store resolves it like the original, and confirms it. A
-// failure leaves it unconfirmed (the next toggle tries again) and answers
-// unavailable: the hot state keeps the change, the caller was never told
-// it was made.
-func (s *Service) republish(ctx context.Context, user int64, t zan.Target, like bool, ch zan.Change) error {
-	op := zan.OpLike
-	if !like {
-		op = zan.OpUnlike
+// undo takes back a change whose event the log did not acknowledge, so
+// that the 503 the client gets holds. The publish may have reached the log
+// all the same (its acknowledgement lost), so the undo is a change of its
+// own, at a later At, whose event is published in the background until
+// the log takes it; the store then ends where the client was told, even if
+// it applies the first event meanwhile. If this node dies first, the undo
+// is unconfirmed in the hot state and reconciliation publishes it.
+func (s *Service) undo(t zan.Target, user int64, like bool, at int64) {
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.HotTimeout)
+	defer cancel()
+	u, err := s.hot.Undo(ctx, t, user, like, at)
+	if err != nil {
+		// The change stays in the hot state, unconfirmed: reconciliation
+		// publishes it, so the client sees it on its next read although it
+		// was told 503. Both dependencies failing at once is what it takes.
+		s.logger.Error("undo after a failed publish failed; the change stands", "target", t.String(), "user", user, "err", err)
+		return
 	}
-	ev := zan.Event{ID: s.ids.Next(), Op: op, Target: t, User: user, At: ch.At}
-	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.PublishTimeout)
+	if !u.Changed {
+		return // a later toggle of the user came, and answers for itself
+	}
+	s.l1.changed(t, u.Count)
+	select {
+	case s.compensating <- struct{}{}:
+		go func() {
+			defer func() { <-s.compensating }()
+			s.compensate(t, user, !like, u.At)
+		}()
+	default: // too many at once: reconciliation publishes it
+	}
+}
+
+// compensate publishes the event of an undo, retrying with back-off for as
+// long as reconciliation would leave it to this node.
+func (s *Service) compensate(t zan.Target, user int64, like bool, at int64) {
+	ev := s.event(user, t, like, at, false)
+	delay := 100 * time.Millisecond
+	for deadline := time.Now().Add(s.PendingAge()); time.Now().Before(deadline); {
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.PublishTimeout)
+		err := s.log.Publish(ctx, ev)
+		cancel()
+		if err == nil {
+			metrics.Compensations.WithLabelValues("undo").Inc()
+			s.confirm(t, user, at)
+			return
+		}
+		time.Sleep(delay)
+		delay = min(2*delay, 2*time.Second)
+	}
+}
+
+// PendingAge is the age past which an unconfirmed answer has no live
+// writer: its publish has timed out, and an undo's background publish has
+// given up, by then.
+func (s *Service) PendingAge() time.Duration { return 2*s.cfg.PublishTimeout + time.Second }
+
+// Resolve publishes the event of an answer left unconfirmed in the hot
+// state, p, found by reconciliation once older than PendingAge: its writer
+// died between the hot state and the log, or lost the confirmation. The
+// event says what the membership is now, at the answer's own At, so a
+// newer answer of the same user (a later At) still wins in the store; an
+// answer that was published after all is applied twice, which the store
+// ignores.
+func (s *Service) Resolve(ctx context.Context, t zan.Target, p zan.PendingChange) error {
+	ev := s.event(p.User, t, p.Liked, p.At, p.Kept)
+	pctx, cancel := context.WithTimeout(ctx, s.cfg.PublishTimeout)
 	defer cancel()
 	if err := s.log.Publish(pctx, ev); err != nil {
-		metrics.PublishFailures.Inc()
 		return zan.Unavailable("event log", err)
 	}
-	metrics.LikesRepublished.Inc()
-	s.confirm(t, user, ch.At)
+	metrics.Compensations.WithLabelValues("resolved").Inc()
+	s.confirm(t, p.User, p.At)
 	return nil
 }
 
-// ResolvePending publishes the events of t's changes left unconfirmed for
-// longer than age: their writers died between the hot state and the log
-// (or lost the confirmation), and no toggle of the same user came to
-// publish them since. Without this, such a change shows in the hot count
-// and nowhere else until the target leaves the hot state. The event says
-// what the membership is now, at the change's own At, so a newer change of
-// the same user (which has a later At) still wins in the store; a change
-// that was published after all is applied twice, which the store ignores.
-// age must exceed the publish timeout, so that a live writer has published
-// or undone its change by then. It returns how many it published.
-func (s *Service) ResolvePending(ctx context.Context, t zan.Target, age time.Duration) (int, error) {
-	ps, err := s.hot.Pending(ctx, t, s.now().Add(-age).UnixMicro())
-	if err != nil || len(ps) == 0 {
-		return 0, err
-	}
-	n := 0
-	for _, p := range ps {
-		st, err := s.hot.State(ctx, []zan.Target{t}, p.User)
-		if err != nil {
-			return n, zan.Unavailable("hot state", err)
-		}
-		if !st[0].Loaded {
-			return n, nil // evicted meanwhile: its pending changes went with it
-		}
-		if err := s.republish(ctx, p.User, t, st[0].Liked, zan.Change{At: p.At}); err != nil {
-			return n, err
-		}
-		n++
-	}
-	s.logger.Warn("published changes a writer left unconfirmed", "target", t.String(), "n", n)
-	return n, nil
-}
-
-// confirm tells the hot state that a change's event is in the log, in the
+// confirm tells the hot state that an answer's event is in the log, in the
 // background: the answer need not wait for it, and a confirmation lost (a
 // crash, a full queue) only costs a harmless republish later.
 func (s *Service) confirm(t zan.Target, user, at int64) {
@@ -278,9 +341,9 @@ func (s *Service) runConfirms(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case c := <-s.confirms:
-			cctx, cancel := context.WithTimeout(ctx, s.cfg.PublishTimeout)
+			cctx, cancel := context.WithTimeout(ctx, s.cfg.HotTimeout)
 			if err := s.hot.Confirm(cctx, c.t, c.user, c.at); err != nil {
-				s.logger.Debug("confirming a published change", "target", c.t.String(), "err", err)
+				s.logger.Debug("confirming a published answer", "target", c.t.String(), "err", err)
 			}
 			cancel()
 		}
@@ -291,6 +354,8 @@ func (s *Service) allow(ctx context.Context, user int64) error {
 	if s.limiter == nil {
 		return nil
 	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.HotTimeout)
+	defer cancel()
 	ok, retry, err := s.limiter.Allow(ctx, "like:"+itoa(user), s.cfg.Limit)
 	if err != nil {
 		return zan.Unavailable("rate limiter", err)
@@ -300,226 +365,4 @@ func (s *Service) allow(ctx context.Context, user int64) error {
 		return zan.RateLimited(retry, "too many likes; slow down")
 	}
 	return nil
-}
-
-// Item is one target's view for one reader.
-type Item struct {
-	Target zan.Target
-	Count  int64
-	Liked  bool
-}
-
-// Get returns count and liked (for user; 0 = anonymous) of each target, in
-// order. Anonymous reads of hot keys come from the L1 cache; the rest from
-// the hot state; missing targets are loaded, or read from the store when
-// they are cold.
-func (s *Service) Get(ctx context.Context, ts []zan.Target, user int64) ([]Item, error) {
-	for _, t := range ts {
-		if err := s.CheckTarget(t); err != nil {
-			return nil, err
-		}
-	}
-	hot := make([]bool, len(ts))
-	for i, t := range ts {
-		hot[i] = s.l1.seen(t)
-	}
-	if user != 0 { // liked is per reader: not cached
-		return s.get(ctx, ts, user)
-	}
-	items := make([]Item, len(ts))
-	var rest []int
-	for i, t := range ts {
-		if hot[i] {
-			if n, ok := s.l1.count(t); ok {
-				items[i] = Item{Target: t, Count: n}
-				continue
-			}
-		}
-		rest = append(rest, i)
-	}
-	if len(rest) == 0 {
-		return items, nil
-	}
-	sub := make([]zan.Target, len(rest))
-	for j, i := range rest {
-		sub[j] = ts[i]
-	}
-	got, err := s.get(ctx, sub, 0)
-	if err != nil {
-		return nil, err
-	}
-	for j, i := range rest {
-		items[i] = got[j]
-		if hot[i] {
-			s.l1.counts.Set(ts[i], got[j].Count)
-		}
-	}
-	return items, nil
-}
-
-func (s *Service) get(ctx context.Context, ts []zan.Target, user int64) ([]Item, error) {
-	states, err := s.hot.State(ctx, ts, user)
-	if err != nil {
-		return nil, zan.Unavailable("hot state", err)
-	}
-	items := make([]Item, len(ts))
-	var cold, missing []int
-	for i, st := range states {
-		items[i] = Item{Target: ts[i], Count: st.Count, Liked: st.Liked}
-		switch {
-		case st.Loaded:
-		case s.isCold(ts[i]):
-			cold = append(cold, i)
-		default:
-			missing = append(missing, i)
-		}
-	}
-	if len(missing) > 0 {
-		if err := s.loadMissing(ctx, ts, missing, user, items); err != nil {
-			return nil, err
-		}
-	}
-	if len(cold) > 0 {
-		if err := s.readCold(ctx, ts, cold, user, items); err != nil {
-			return nil, err
-		}
-	}
-	return items, nil
-}
-
-// loadParallel is how many targets one batch read loads at once.
-const loadParallel = 16
-
-func (s *Service) loadMissing(ctx context.Context, ts []zan.Target, idx []int, user int64, items []Item) error {
-	// The loads run side by side: a feed page of targets nobody read
-	// lately would otherwise wait for its loads one after another (measured
-	// in scale-out mode: batch reads of 50 spent most of their 43 ms median
-	// in them).
-	sub := make([]zan.Target, len(idx))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(loadParallel)
-	for j, i := range idx {
-		sub[j] = ts[i]
-		g.Go(func() error { return s.load(gctx, ts[i]) })
-	}
-	if err := g.Wait(); err != nil {
-		return err
-	}
-	states, err := s.hot.State(ctx, sub, user)
-	if err != nil {
-		return zan.Unavailable("hot state", err)
-	}
-	var again []int
-	for j, i := range idx {
-		if !states[j].Loaded { // evicted at once: answer from the store
-			again = append(again, i)
-			continue
-		}
-		items[i].Count, items[i].Liked = states[j].Count, states[j].Liked
-	}
-	if len(again) > 0 {
-		return s.readCold(ctx, ts, again, user, items)
-	}
-	return nil
-}
-
-func (s *Service) readCold(ctx context.Context, ts []zan.Target, idx []int, user int64, items []Item) error {
-	if err := s.waitApplied(ctx); err != nil {
-		return err
-	}
-	sub := make([]zan.Target, len(idx))
-	for j, i := range idx {
-		sub[j] = ts[i]
-	}
-	counts, err := s.store.LikeCounts(ctx, sub)
-	if err != nil {
-		return zan.Unavailable("store", err)
-	}
-	var liked []bool
-	if user != 0 {
-		if liked, err = s.store.Liked(ctx, sub, user); err != nil {
-			return zan.Unavailable("store", err)
-		}
-	}
-	for j, i := range idx {
-		items[i].Count = counts[j]
-		if liked != nil {
-			items[i].Liked = liked[j]
-		}
-	}
-	metrics.ColdReads.Add(float64(len(idx)))
-	return nil
-}
-
-// isCold reports whether t is old enough to be read from the store rather
-// than loaded.
-func (s *Service) isCold(t zan.Target) bool {
-	return s.timeOrdered[t.Type] && s.now().Sub(zan.IDTime(t.ID)) > s.cfg.ColdAge
-}
-
-// load brings t from the store into the hot state. Concurrent loads of one
-// target share one flight, detached from any one caller's cancellation.
-func (s *Service) load(ctx context.Context, t zan.Target) error {
-	ch := s.loads.DoChan(t.String(), func() (any, error) {
-		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.LoadTimeout)
-		defer cancel()
-		if err := s.waitApplied(lctx); err != nil {
-			return nil, zan.Unavailable("loading "+t.String(), err)
-		}
-		var users []int64
-		err := s.store.ScanLikers(lctx, t, func(u []int64) error {
-			users = append(users, u...)
-			return nil
-		})
-		if err != nil {
-			return nil, zan.Unavailable("store", err)
-		}
-		if err := s.hot.Load(lctx, t, users); err != nil {
-			return nil, zan.Unavailable("hot state", err)
-		}
-		metrics.HotLoads.Inc()
-		return nil, nil
-	})
-	select {
-	case r := <-ch:
-		return r.Err
-	case <-ctx.Done():
-		return zan.Unavailable("loading "+t.String(), ctx.Err())
-	}
-}
-
-// waitApplied waits until the store holds every event that a target
-// missing from the hot state can have. That is everything in the log when
-// the service started (a restart after a crash leaves events the store has
-// not seen); once the persister has applied those, it stays true: targets
-// take changes only while loaded, and leave the hot state only when the
-// store holds all their events (EvictCold). So only the first loads after a
-// start wait; concurrent waits share one flight.
-//
-// A shared hot state (Redis) can lose its data while this service runs; its
-// epoch then changes, and loads wait again. A loss between the epoch check
-// and the load it guards is left to reconciliation.
-func (s *Service) waitApplied(ctx context.Context) error {
-	epoch, err := s.hot.Epoch(ctx)
-	if err != nil {
-		return zan.Unavailable("hot state", err)
-	}
-	if e := s.caughtUp.Load(); e != nil && *e == epoch {
-		return nil
-	}
-	ch := s.barrier.DoChan("", func() (any, error) {
-		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.LoadTimeout)
-		defer cancel()
-		if err := s.log.WaitApplied(wctx); err != nil {
-			return nil, zan.Unavailable("persister catching up", err)
-		}
-		s.caughtUp.Store(&epoch)
-		return nil, nil
-	})
-	select {
-	case r := <-ch:
-		return r.Err
-	case <-ctx.Done():
-		return zan.Unavailable("persister catching up", ctx.Err())
-	}
 }

@@ -2,6 +2,7 @@ package likes
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"sync"
@@ -343,20 +344,16 @@ func TestL1(t *testing.T) {
 	}
 }
 
-// TestWriterDiedBeforePublish: a node changed the hot state and died before
-// publishing the event (a kill -9 between the two). The same like sent again
-// (to any node) finds the membership already there; it must not be answered
-// 200 until its event is in the log, or the store would never get it.
-// TestResolvePending: changes whose writers died before publishing them,
-// and that nobody toggles again, reach the store through ResolvePending,
-// each as what the membership is now; recent ones (a live writer may still
-// be publishing) are left alone.
+// TestResolvePending: answers whose writers died before publishing them,
+// and that nobody toggles again, reach the store through Resolve, each as
+// what the membership is now; recent ones (a live writer may still be
+// publishing) are not listed.
 func TestResolvePending(t *testing.T) {
 	e := newEnv(t, Config{})
 	ctx := t.Context()
 	go e.svc.Run(ctx) // sends the confirmations
 	tg := zan.Target{Type: "comment", ID: 78}
-	if err := e.hot.Load(ctx, tg, []int64{9}); err != nil {
+	if err := e.hot.Load(ctx, tg, []int64{9}, 0); err != nil {
 		t.Fatal(err)
 	}
 	// The dead node's half of a like by 5 and of an unlike by 9.
@@ -368,12 +365,19 @@ func TestResolvePending(t *testing.T) {
 			t.Fatalf("%+v %v", ch, err)
 		}
 	}
-	if n, err := e.svc.ResolvePending(ctx, tg, time.Hour); n != 0 || err != nil {
-		t.Fatalf("ResolvePending of recent changes: %d, %v; want none", n, err)
+	in, err := e.hot.Inspect(ctx, []zan.Target{tg}, time.Now().Add(-time.Hour).UnixMicro())
+	if err != nil || len(in[0].Pending) != 0 || in[0].Unconfirmed != 2 {
+		t.Fatalf("Inspect before an hour ago: %+v, %v; want 2 unconfirmed, none listed", in, err)
 	}
 	time.Sleep(2 * time.Millisecond) // Ats run ahead of the clock by a µs per change within a µs
-	if n, err := e.svc.ResolvePending(ctx, tg, 0); n != 2 || err != nil {
-		t.Fatalf("ResolvePending: %d, %v; want 2", n, err)
+	in, err = e.hot.Inspect(ctx, []zan.Target{tg}, time.Now().UnixMicro())
+	if err != nil || len(in[0].Pending) != 2 {
+		t.Fatalf("Inspect: %+v, %v; want 2 listed", in, err)
+	}
+	for _, p := range in[0].Pending {
+		if err := e.svc.Resolve(ctx, tg, p); err != nil {
+			t.Fatal(err)
+		}
 	}
 	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -390,30 +394,34 @@ func TestResolvePending(t *testing.T) {
 	awaitConfirmed(t, e.hot, tg)
 }
 
-// awaitConfirmed waits (up to 10 s) until tg has no unconfirmed change.
+// awaitConfirmed waits (up to 10 s) until tg has no unconfirmed answer.
 func awaitConfirmed(t *testing.T, hot zan.LikeState, tg zan.Target) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		ps, err := hot.Pending(t.Context(), tg, math.MaxInt64)
+		in, err := hot.Inspect(t.Context(), []zan.Target{tg}, math.MaxInt64)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(ps) == 0 {
+		if in[0].Unconfirmed == 0 {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d changes still unconfirmed: %v", len(ps), ps)
+			t.Fatalf("%d answers still unconfirmed: %v", in[0].Unconfirmed, in[0].Pending)
 		}
 		time.Sleep(time.Millisecond)
 	}
 }
 
+// TestWriterDiedBeforePublish: a node changed the hot state and died before
+// publishing the event (a kill -9 between the two). The same like sent again
+// (to any node) finds the membership already there; its answer
+// ("changed":false) leaves a kept event, so the store gets the like.
 func TestWriterDiedBeforePublish(t *testing.T) {
 	e := newEnv(t, Config{})
 	ctx := t.Context()
 	tg := zan.Target{Type: "comment", ID: 77}
-	if err := e.hot.Load(ctx, tg, nil); err != nil {
+	if err := e.hot.Load(ctx, tg, nil, 0); err != nil {
 		t.Fatal(err)
 	}
 	// The dead node's half: the hot state only.
@@ -462,7 +470,7 @@ func TestConfirmsInParallel(t *testing.T) {
 	ctx := t.Context()
 	go svc.Run(ctx)
 	tg := zan.Target{Type: "comment", ID: 79}
-	if err := e.hot.Load(ctx, tg, nil); err != nil {
+	if err := e.hot.Load(ctx, tg, nil, 0); err != nil {
 		t.Fatal(err)
 	}
 	const want = 8 // in flight at once; one sender would stop at 1
@@ -480,4 +488,120 @@ func TestConfirmsInParallel(t *testing.T) {
 	}
 	close(hot.release)
 	awaitConfirmed(t, e.hot, tg)
+}
+
+// TestStaleHotState: the hot state is older than the store (a Redis
+// restored from a snapshot that the fence has not caught yet). Answers
+// that rely on it ("already liked", "not liked") still leave their fact in
+// the log, so the store ends where the clients were told.
+func TestStaleHotState(t *testing.T) {
+	e := newEnv(t, Config{})
+	ctx := t.Context()
+	tg := zan.Target{Type: "comment", ID: 80}
+	// The store: 1 unliked at t0+2 after liking; 2 liked. The stale hot
+	// state: 1 liked, 2 not.
+	t0 := time.Now().Add(-time.Minute).UnixMicro()
+	if _, err := e.store.ApplyLikes(ctx, []zan.Event{
+		{ID: "a", Op: zan.OpLike, Target: tg, User: 1, At: t0},
+		{ID: "b", Op: zan.OpUnlike, Target: tg, User: 1, At: t0 + 2},
+		{ID: "c", Op: zan.OpLike, Target: tg, User: 2, At: t0 + 3},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.hot.Load(ctx, tg, []int64{1}, t0+1); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		user int64
+		like bool
+	}{{1, true}, {2, false}} {
+		ch, err := e.svc.Toggle(ctx, c.user, tg, c.like)
+		if err != nil || ch.Changed {
+			t.Fatalf("user %d like=%v on the stale state: %+v %v; want unchanged", c.user, c.like, ch, err)
+		}
+	}
+	if err := e.log.WaitApplied(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for u, want := range map[int64]bool{1: true, 2: false} {
+		if liked, err := e.store.Liked(ctx, []zan.Target{tg}, u); err != nil || liked[0] != want {
+			t.Fatalf("stored like of %d: %v %v; want %v as answered", u, liked, err, want)
+		}
+	}
+	if p, err := e.store.Likers(ctx, tg, zan.LikeQuery{}); err != nil || len(p.Items) != 1 || p.Items[0].UserID != 1 {
+		t.Fatalf("likers: %+v %v", p, err)
+	}
+}
+
+// lostAck is a log whose next n publishes reach the log but report a
+// failure, as when the acknowledgement is lost.
+type lostAck struct {
+	zan.EventLog
+	n atomic.Int32
+}
+
+func (l *lostAck) Publish(ctx context.Context, ev zan.Event) error {
+	err := l.EventLog.Publish(ctx, ev)
+	if err == nil && l.n.Add(-1) >= 0 {
+		return errors.New("acknowledgement lost")
+	}
+	return err
+}
+
+// TestUndoCompensates: a like whose publish reached the log but was
+// reported failed is answered 503 and undone; the undo's own event makes
+// the store end with no like, as the client was told.
+func TestUndoCompensates(t *testing.T) {
+	e := newEnv(t, Config{PublishTimeout: 200 * time.Millisecond})
+	ctx := t.Context()
+	go e.svc.Run(ctx)
+	lost := &lostAck{EventLog: e.log}
+	lost.n.Store(1)
+	svc := New(Config{PublishTimeout: 200 * time.Millisecond}, e.hot, lost, e.store, nil, nil)
+	go svc.Run(ctx)
+	tg := zan.Target{Type: "comment", ID: 81}
+	if _, err := svc.Toggle(ctx, 1, tg, true); zan.ErrorCode(err) != zan.EUnavailable {
+		t.Fatalf("like with a lost acknowledgement: %v, want unavailable", err)
+	}
+	if st, _ := e.hot.State(ctx, []zan.Target{tg}, 1); st[0].Liked {
+		t.Fatal("the hot state keeps a like answered 503")
+	}
+	awaitConfirmed(t, e.hot, tg) // the undo's event is in the log
+	if err := e.log.WaitApplied(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if liked, err := e.store.Liked(ctx, []zan.Target{tg}, 1); err != nil || liked[0] {
+		t.Fatalf("the store holds a like answered 503: %v %v", liked, err)
+	}
+}
+
+// TestUnknownReadsCostNothing: reading targets nobody liked puts nothing in
+// the hot state; a like does.
+func TestUnknownReadsCostNothing(t *testing.T) {
+	e := newEnv(t, Config{})
+	ctx := t.Context()
+	var ts []zan.Target
+	for i := range 50 {
+		ts = append(ts, zan.Target{Type: "comment", ID: 1_000_000 + int64(i)})
+	}
+	for range 2 {
+		items, err := e.svc.Get(ctx, ts, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, it := range items {
+			if it.Count != 0 || it.Liked {
+				t.Fatalf("%+v", it)
+			}
+		}
+	}
+	if n := e.hot.Len(); n != 0 {
+		t.Fatalf("reads of 50 targets nobody liked put %d in the hot state", n)
+	}
+	if _, err := e.svc.Toggle(ctx, 1, ts[0], true); err != nil {
+		t.Fatal(err)
+	}
+	if it := e.get(t, ts[0], 0); it.Count != 1 || e.hot.Len() != 1 {
+		t.Fatalf("after a like: %+v, %d targets in the hot state", it, e.hot.Len())
+	}
 }

@@ -4,7 +4,9 @@
 package memory
 
 import (
+	"cmp"
 	"context"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -75,11 +77,29 @@ func (m targetMap) all(yield func(zan.Target, *likeSet) bool) {
 
 type likeSet struct {
 	users map[int64]struct{}
-	// pending holds the At of changes whose event is not yet confirmed
+	// pending holds the answers whose event is not yet confirmed
 	// published, by user (nil when none).
-	pending map[int64]int64
-	lastAt  int64        // the last change's At, µs: the next one is greater
+	pending map[int64]mark
+	lastAt  int64        // the last toggle's At, µs: the next one is greater
 	used    atomic.Int64 // last read or write, Unix ns; written under RLock too
+}
+
+// mark is an unconfirmed answer: its At, and whether it changed nothing.
+type mark struct {
+	at   int64
+	kept bool
+}
+
+// next stamps a toggle: strictly increasing per target even when the clock
+// stalls or steps back, since the store resolves a (user, target) by the
+// greatest At.
+func (s *likeSet) next(now time.Time, user int64, kept bool) int64 {
+	s.lastAt = max(now.UnixMicro(), s.lastAt+1)
+	if s.pending == nil {
+		s.pending = make(map[int64]mark)
+	}
+	s.pending[user] = mark{s.lastAt, kept}
+	return s.lastAt
 }
 
 var _ zan.LikeState = (*Likes)(nil)
@@ -114,24 +134,14 @@ func (l *Likes) Toggle(_ context.Context, t zan.Target, user int64, like bool) (
 	s.used.Store(now.UnixNano())
 	_, has := s.users[user]
 	if has == like {
-		if at, ok := s.pending[user]; ok {
-			return zan.Change{Count: int64(len(s.users)), At: at, Unconfirmed: true}, nil
-		}
-		return zan.Change{Count: int64(len(s.users))}, nil
+		return zan.Change{Count: int64(len(s.users)), At: s.next(now, user, true)}, nil
 	}
 	if like {
 		s.users[user] = struct{}{}
 	} else {
 		delete(s.users, user)
 	}
-	// Strictly increasing per target even when the clock stalls or steps
-	// back: the store resolves a (user, target) by the greatest At.
-	s.lastAt = max(now.UnixMicro(), s.lastAt+1)
-	if s.pending == nil {
-		s.pending = make(map[int64]int64)
-	}
-	s.pending[user] = s.lastAt
-	return zan.Change{Changed: true, Count: int64(len(s.users)), At: s.lastAt}, nil
+	return zan.Change{Changed: true, Count: int64(len(s.users)), At: s.next(now, user, false)}, nil
 }
 
 // Confirm implements zan.LikeState.
@@ -139,43 +149,51 @@ func (l *Likes) Confirm(_ context.Context, t zan.Target, user int64, at int64) e
 	sh := l.shard(t)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if s := sh.targets.get(t); s != nil && s.pending[user] == at {
-		delete(s.pending, user)
-		if len(s.pending) == 0 {
-			s.pending = nil
+	if s := sh.targets.get(t); s != nil {
+		if m, ok := s.pending[user]; ok && m.at <= at {
+			delete(s.pending, user)
+			if len(s.pending) == 0 {
+				s.pending = nil
+			}
 		}
 	}
 	return nil
 }
 
 // Undo implements zan.LikeState.
-func (l *Likes) Undo(_ context.Context, t zan.Target, user int64, like bool) error {
+func (l *Likes) Undo(_ context.Context, t zan.Target, user int64, like bool, at int64) (zan.Change, error) {
 	sh := l.shard(t)
+	now := l.now()
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	s := sh.targets.get(t)
 	if s == nil {
-		return nil
+		return zan.Change{}, nil
 	}
-	if _, has := s.users[user]; has == like {
-		if like {
-			delete(s.users, user)
-		} else {
-			s.users[user] = struct{}{}
-		}
-		delete(s.pending, user)
+	if m, ok := s.pending[user]; !ok || m.at != at || m.kept {
+		// A later toggle came, or that answer changed nothing.
+		return zan.Change{Count: int64(len(s.users))}, nil
 	}
-	return nil
+	if _, has := s.users[user]; has != like {
+		return zan.Change{Count: int64(len(s.users))}, nil
+	}
+	if like {
+		delete(s.users, user)
+	} else {
+		s.users[user] = struct{}{}
+	}
+	s.used.Store(now.UnixNano())
+	return zan.Change{Changed: true, Count: int64(len(s.users)), At: s.next(now, user, false)}, nil
 }
 
 // Load implements zan.LikeState.
-func (l *Likes) Load(_ context.Context, t zan.Target, users []int64) error {
+func (l *Likes) Load(_ context.Context, t zan.Target, users []int64, after int64) error {
 	s := &likeSet{users: make(map[int64]struct{}, len(users))}
 	for _, u := range users {
 		s.users[u] = struct{}{}
 	}
 	now := l.now()
-	s.lastAt = now.UnixMicro()
+	s.lastAt = max(now.UnixMicro(), after+1)
 	s.used.Store(now.UnixNano())
 	sh := l.shard(t)
 	sh.mu.Lock()
@@ -257,20 +275,60 @@ func (l *Likes) Idle(_ context.Context, since time.Time, limit int) ([]zan.Targe
 	return out, nil
 }
 
-// Pending implements zan.LikeState.
-func (l *Likes) Pending(_ context.Context, t zan.Target, before int64) ([]zan.PendingChange, error) {
-	sh := l.shard(t)
-	sh.mu.RLock()
-	defer sh.mu.RUnlock()
-	var out []zan.PendingChange
-	if s := sh.targets.get(t); s != nil {
-		for u, at := range s.pending {
-			if at < before {
-				out = append(out, zan.PendingChange{User: u, At: at})
+// Used implements zan.LikeState.
+func (l *Likes) Used(_ context.Context, since time.Time, limit int) ([]zan.TargetUse, error) {
+	var out []zan.TargetUse
+	cut := since.UnixNano()
+	for i := range l.shards {
+		sh := &l.shards[i]
+		sh.mu.RLock()
+		for t, s := range sh.targets.all {
+			if u := s.used.Load(); u >= cut {
+				out = append(out, zan.TargetUse{Target: t, Used: time.Unix(0, u)})
 			}
 		}
+		sh.mu.RUnlock()
+	}
+	slices.SortFunc(out, func(a, b zan.TargetUse) int { return a.Used.Compare(b.Used) })
+	if len(out) > limit {
+		out = out[:max(limit, 0)]
 	}
 	return out, nil
+}
+
+// Inspect implements zan.LikeState.
+func (l *Likes) Inspect(_ context.Context, ts []zan.Target, before int64) ([]zan.Inspection, error) {
+	out := make([]zan.Inspection, len(ts))
+	for i, t := range ts {
+		sh := l.shard(t)
+		sh.mu.RLock()
+		if s := sh.targets.get(t); s != nil {
+			in := zan.Inspection{Loaded: true, Count: int64(len(s.users)), At: s.lastAt, Unconfirmed: len(s.pending)}
+			for u, m := range s.pending {
+				if m.at < before {
+					_, liked := s.users[u]
+					in.Pending = append(in.Pending, zan.PendingChange{User: u, At: m.at, Liked: liked, Kept: m.kept})
+				}
+			}
+			slices.SortFunc(in.Pending, func(a, b zan.PendingChange) int { return cmp.Compare(a.At, b.At) })
+			out[i] = in
+		}
+		sh.mu.RUnlock()
+	}
+	return out, nil
+}
+
+// Drop implements zan.LikeState.
+func (l *Likes) Drop(_ context.Context, t zan.Target, at int64) (bool, error) {
+	sh := l.shard(t)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	s := sh.targets.get(t)
+	if s == nil || s.lastAt != at || len(s.pending) > 0 {
+		return false, nil
+	}
+	sh.targets.remove(t)
+	return true, nil
 }
 
 // Epoch implements zan.LikeState: process memory is lost only with the

@@ -40,7 +40,7 @@ func BenchmarkToggle(b *testing.B) {
 			h := memory.NewLikes()
 			ctx := context.Background()
 			for i := range targets {
-				h.Load(ctx, zan.Target{Type: "blog", ID: int64(i + 1)}, nil)
+				h.Load(ctx, zan.Target{Type: "blog", ID: int64(i + 1)}, nil, 0)
 			}
 			var seq atomic.Int64
 			b.RunParallel(func(pb *testing.PB) {
@@ -85,7 +85,7 @@ func BenchmarkBytesPerLike(b *testing.B) {
 					for i := range users {
 						users[i] = int64(t*shape.likes+i) + 118339478963093507 // ids as IDGen makes them
 					}
-					if err := h.Load(context.Background(), zan.Target{Type: "blog", ID: int64(t + 1)}, users); err != nil {
+					if err := h.Load(context.Background(), zan.Target{Type: "blog", ID: int64(t + 1)}, users, 0); err != nil {
 						b.Fatal(err)
 					}
 				}
@@ -114,7 +114,7 @@ func BenchmarkState(b *testing.B) {
 	ctx := context.Background()
 	const targets = 10000
 	for i := range targets {
-		h.Load(ctx, zan.Target{Type: "blog", ID: int64(i + 1)}, []int64{1, 2, 3})
+		h.Load(ctx, zan.Target{Type: "blog", ID: int64(i + 1)}, []int64{1, 2, 3}, 0)
 	}
 	var seq atomic.Int64
 	b.RunParallel(func(pb *testing.PB) {

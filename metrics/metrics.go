@@ -26,6 +26,12 @@ var (
 	HotLoads = promauto.NewCounter(prometheus.CounterOpts{
 		Name: "zan_hot_loads_total", Help: "Targets loaded from the store into the hot state.",
 	})
+	HotEpochs = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "zan_hot_epochs_total", Help: "New epochs of the shared hot state started by this node: it was found lost, restarted, restored or failed over, and every target is loaded again.",
+	})
+	Compensations = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "zan_like_compensations_total", Help: "Events published after the fact so that the store ends where clients were told, by why: undo (a publish failed, its change was undone), resolved (an answer whose writer died unconfirmed).",
+	}, []string{"why"})
 	HotEvictions = promauto.NewCounter(prometheus.CounterOpts{
 		Name: "zan_hot_evictions_total", Help: "Cold targets evicted from the hot state.",
 	})
@@ -93,8 +99,5 @@ var (
 	})
 	LiveDropped = promauto.NewCounter(prometheus.CounterOpts{
 		Name: "zan_live_streams_dropped_total", Help: "Live count streams closed because the client did not read in time.",
-	})
-	LikesRepublished = promauto.NewCounter(prometheus.CounterOpts{
-		Name: "zan_likes_republished_total", Help: "Changes found in the hot state without a confirmed event (their writer died) and published again.",
 	})
 )

@@ -65,6 +65,10 @@ type Config struct {
 	// TrimEvery is how often applied events are trimmed from the like
 	// stream (default 5 s).
 	TrimEvery time.Duration
+	// TrimLag is how long the readers' acknowledgement floor must hold
+	// before the events under it are trimmed (default 6 AckWaits, at least
+	// 30 s; negative: none). See trimAll.
+	TrimLag time.Duration
 	// FeedBacklog is how far (events per partition) a feed may fall behind
 	// before the log stops keeping events for it (default 1,000,000): a
 	// feed that stopped never makes the log grow without bound.
@@ -91,6 +95,7 @@ type Log struct {
 
 	feedsMu sync.Mutex
 	feeds   map[string]*reader
+	floors  floors
 
 	stopTrim func()
 
@@ -121,6 +126,9 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 	if cfg.TrimEvery <= 0 {
 		cfg.TrimEvery = 5 * time.Second
 	}
+	if cfg.TrimLag == 0 {
+		cfg.TrimLag = max(30*time.Second, 6*cfg.AckWait)
+	}
 	if cfg.FeedBacklog == 0 {
 		cfg.FeedBacklog = 1_000_000
 	}
@@ -130,7 +138,7 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 	if !validName(cfg.Name) {
 		return nil, fmt.Errorf("natslog: invalid name %q: want [A-Za-z0-9_]+", cfg.Name)
 	}
-	l := &Log{cfg: cfg}
+	l := &Log{cfg: cfg, floors: floors{lag: cfg.TrimLag, now: time.Now, by: map[string][]floorSeen{}}}
 	var err error
 	if cfg.URL == "" {
 		err = l.startEmbedded()

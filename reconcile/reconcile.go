@@ -1,22 +1,29 @@
 // Package reconcile finds and repairs drift between the hot state and the
-// store: a stored count that is not the number of liking rows, and a hot
-// like set that is not the stored one.
+// store: a stored count that is not the number of liking rows, a hot count
+// or like set that is not the stored one, and answers a writer left
+// unconfirmed in the hot state.
 //
-// The store is the record: once the persister has applied the log
-// (WaitApplied), it holds every change ever acknowledged. A hot set that
-// still differs then holds a change that was never acknowledged (an undo
-// that failed after a refused publish) or misses one (a publish whose
-// acknowledgement was lost after the client was told 503). Either way the
-// repair is to drop the target from the hot state so that the next access
-// loads it from the store. Rewriting the store through compensation events
-// instead would race live likes: an event timed "now" could override a
-// user's newer change. Eviction cannot, because Evict refuses a target used
-// since the comparison began, and such a target is checked again next round.
+// The store is the record: every answer a client was given has its event
+// in the log (changed or kept, see package likes), so once the persister
+// has applied the log (WaitApplied) the store is where clients were told.
+// A hot target that still differs is dropped from the hot state, to be
+// loaded again on its next access; Drop refuses when anything was toggled
+// since the comparison began, and such a target is checked again next time.
+// Rewriting the store instead (compensation events timed "now") would race
+// live likes: an event could override a user's newer change.
 //
-// One drift is repaired before the comparison, because eviction would wait
-// for a quiet moment a popular target may never have: a change a writer made
-// in the hot state and died before publishing (Resolve publishes it, at its
-// own time, so that newer changes still win).
+// One kind of drift is repaired by publishing instead: an answer whose
+// writer died between the hot state and the log (or lost its
+// confirmation), found unconfirmed once older than PendingAge. Its event
+// is published as the membership is now, at its own At, so newer changes
+// still win; dropping the target would repair it too, but only once nobody
+// touched it, which a popular target may never allow.
+//
+// Cost: targets go in chunks of 500, each one Inspect round trip to the
+// hot state (one per server) and one count query to the store; like sets
+// are read only for targets whose counts differ, or in a deep pass. The
+// periodic pass takes only the targets used since the last one, so its
+// cost follows the write rate, not the number of hot targets.
 package reconcile
 
 import (
@@ -36,15 +43,23 @@ type Reconciler struct {
 	Log    zan.EventLog
 	Store  zan.LikeStore
 	Logger *slog.Logger
-	// Timeout bounds the wait for the persister before a comparison.
+	// Timeout bounds the wait for the persister before a comparison
+	// (default 10 s). A persister further behind makes the round skip its
+	// comparisons (counted in Skipped) rather than wait: reconciliation is
+	// never held up by the log.
 	Timeout time.Duration
-	// Resolve, when set, publishes the changes a writer left unconfirmed
-	// in t (likes.Service.ResolvePending) before t is compared. Such a
-	// change is in the hot state only; dropping the hot set would repair
-	// it too, but only once nobody reads the target, which a popular
-	// target may never allow.
-	Resolve func(ctx context.Context, t zan.Target) (int, error)
+	// Resolve publishes an answer left unconfirmed
+	// (likes.Service.Resolve); nil leaves such answers alone.
+	Resolve func(ctx context.Context, t zan.Target, p zan.PendingChange) error
+	// PendingAge is the age past which an unconfirmed answer has no live
+	// writer (likes.Service.PendingAge; default 5 s).
+	PendingAge time.Duration
+
+	since time.Time // the periodic pass's position
 }
+
+// chunk is how many targets go in one round trip.
+const chunk = 500
 
 // Result is what one reconciliation found and did.
 type Result struct {
@@ -52,8 +67,9 @@ type Result struct {
 	CountDrift int `json:"count_drift"` // stored counts that were not their rows' count (repaired)
 	SetDrift   int `json:"set_drift"`   // hot like sets that differed from the store
 	Repaired   int `json:"repaired"`    // of those, dropped from the hot state
-	Busy       int `json:"busy"`        // of those, in use meanwhile: checked again next time
-	Resolved   int `json:"resolved"`    // changes left unconfirmed by a writer that died, published
+	Busy       int `json:"busy"`        // of those, toggled meanwhile: checked again next time
+	Resolved   int `json:"resolved"`    // answers left unconfirmed by a writer that died, published
+	Skipped    int `json:"skipped"`     // not compared: the persister was too far behind
 	// Differences describes the first 100 drifts found.
 	Differences []string `json:"differences,omitempty"`
 }
@@ -65,115 +81,184 @@ func (r *Result) add(o Result) {
 	r.Repaired += o.Repaired
 	r.Busy += o.Busy
 	r.Resolved += o.Resolved
+	r.Skipped += o.Skipped
 	for _, d := range o.Differences {
-		if len(r.Differences) < 100 {
-			r.Differences = append(r.Differences, d)
-		}
+		r.note(d)
 	}
 }
 
-// Targets reconciles each of ts.
+func (r *Result) note(d string) {
+	if len(r.Differences) < 100 {
+		r.Differences = append(r.Differences, d)
+	}
+}
+
+func (rc *Reconciler) pendingAge() time.Duration {
+	if rc.PendingAge <= 0 {
+		return 5 * time.Second
+	}
+	return rc.PendingAge
+}
+
+// Targets reconciles each of ts deeply: stored counts are recounted from
+// their rows and like sets compared member by member (zan reconcile).
 func (rc *Reconciler) Targets(ctx context.Context, ts []zan.Target) (Result, error) {
+	return rc.run(ctx, ts, true)
+}
+
+func (rc *Reconciler) run(ctx context.Context, ts []zan.Target, deep bool) (Result, error) {
 	var res Result
-	if len(ts) == 0 {
+	for c := range slices.Chunk(ts, chunk) {
+		r, err := rc.chunk(ctx, c, deep)
+		res.add(r)
+		if err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+// chunk reconciles up to chunk targets.
+func (rc *Reconciler) chunk(ctx context.Context, ts []zan.Target, deep bool) (Result, error) {
+	res := Result{Checked: len(ts)}
+	ins, err := rc.Hot.Inspect(ctx, ts, time.Now().Add(-rc.pendingAge()).UnixMicro())
+	if err != nil {
+		return res, zan.Unavailable("hot state", err)
+	}
+	// Answers left unconfirmed long enough have no live writer: publish
+	// them. A target whose every unconfirmed answer is published now is
+	// quiet: the store will hold all it answered once the log is applied.
+	var quiet []int
+	for i, in := range ins {
+		if rc.Resolve != nil {
+			for _, p := range in.Pending {
+				if err := rc.Resolve(ctx, ts[i], p); err != nil {
+					return res, err
+				}
+				res.Resolved++
+			}
+		}
+		if deep || in.Loaded && in.Unconfirmed == len(in.Pending) && (rc.Resolve != nil || in.Unconfirmed == 0) {
+			quiet = append(quiet, i)
+		}
+	}
+	if res.Resolved > 0 && rc.Logger != nil {
+		rc.Logger.Warn("published answers a writer left unconfirmed", "n", res.Resolved)
+	}
+	if len(quiet) == 0 {
 		return res, nil
 	}
-	start := time.Now()
-	// The hot sets first, then the barrier, then the store: every change
-	// the hot state took before start is in the store after the barrier,
-	// and a change after start marks its target used, so Evict spares it.
-	if rc.Resolve != nil {
-		for _, t := range ts {
-			n, err := rc.Resolve(ctx, t)
-			res.Resolved += n
+	timeout := rc.Timeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	wctx, cancel := context.WithTimeout(ctx, timeout)
+	err = rc.Log.WaitApplied(wctx)
+	cancel()
+	if err != nil {
+		if ctx.Err() != nil {
+			return res, ctx.Err()
+		}
+		res.Skipped += len(quiet)
+		if rc.Logger != nil {
+			rc.Logger.Warn("reconciliation skipped its comparisons: the persister is behind", "targets", len(quiet), "err", err)
+		}
+		return res, nil
+	}
+	sub := make([]zan.Target, len(quiet))
+	for j, i := range quiet {
+		sub[j] = ts[i]
+	}
+	counts, err := rc.Store.LikeCounts(ctx, sub)
+	if err != nil {
+		return res, zan.Unavailable("store", err)
+	}
+	for j, i := range quiet {
+		t, in, stored := ts[i], ins[i], counts[j]
+		if deep {
+			before, after, err := rc.Store.RecountLikes(ctx, t)
 			if err != nil {
+				return res, zan.Unavailable("store", err)
+			}
+			if before != after {
+				res.CountDrift++
+				metrics.ReconcileDrift.WithLabelValues("count").Inc()
+				res.note(t.String() + ": stored count " + itoa(before) + ", rows " + itoa(after))
+			}
+			stored = after
+		}
+		if !in.Loaded {
+			continue
+		}
+		differs := in.Count != stored
+		if !differs && deep {
+			if differs, err = rc.setsDiffer(ctx, t, &res); err != nil {
+				return res, err
+			}
+		}
+		if differs {
+			if err := rc.repair(ctx, t, in, stored, &res); err != nil {
 				return res, err
 			}
 		}
 	}
-	hot := make([][]int64, len(ts))
-	loaded := make([]bool, len(ts))
-	for i, t := range ts {
-		users, ok, err := rc.Hot.Members(ctx, t)
-		if err != nil {
-			return res, zan.Unavailable("hot state", err)
-		}
-		hot[i], loaded[i] = users, ok
-	}
-	timeout := rc.Timeout
-	if timeout <= 0 {
-		timeout = 30 * time.Second
-	}
-	wctx, cancel := context.WithTimeout(ctx, timeout)
-	err := rc.Log.WaitApplied(wctx)
-	cancel()
-	if err != nil {
-		return res, zan.Unavailable("persister catching up", err)
-	}
-	for i, t := range ts {
-		r, err := rc.target(ctx, t, hot[i], loaded[i], start)
-		if err != nil {
-			return res, err
-		}
-		res.add(r)
-	}
 	return res, nil
 }
 
-func (rc *Reconciler) target(ctx context.Context, t zan.Target, hot []int64, loaded bool, start time.Time) (Result, error) {
-	res := Result{Checked: 1}
-	before, after, err := rc.Store.RecountLikes(ctx, t)
-	if err != nil {
-		return res, zan.Unavailable("store", err)
-	}
-	if before != after {
-		res.CountDrift++
-		metrics.ReconcileDrift.WithLabelValues("count").Inc()
-		res.Differences = append(res.Differences, t.String()+": stored count "+itoa(before)+", rows "+itoa(after))
-	}
-	if !loaded {
-		return res, nil
+// setsDiffer compares t's hot and stored like sets.
+func (rc *Reconciler) setsDiffer(ctx context.Context, t zan.Target, res *Result) (bool, error) {
+	hot, ok, err := rc.Hot.Members(ctx, t)
+	if err != nil || !ok {
+		return false, zan.Unavailable("hot state", err)
 	}
 	var stored []int64
 	if err := rc.Store.ScanLikers(ctx, t, func(u []int64) error { stored = append(stored, u...); return nil }); err != nil {
-		return res, zan.Unavailable("store", err)
+		return false, zan.Unavailable("store", err)
 	}
 	onlyHot, onlyStore := diff(hot, stored)
-	if len(onlyHot) == 0 && len(onlyStore) == 0 {
-		return res, nil
+	if len(onlyHot)+len(onlyStore) == 0 {
+		return false, nil
 	}
-	res.SetDrift++
-	metrics.ReconcileDrift.WithLabelValues("set").Inc()
-	res.Differences = append(res.Differences,
-		t.String()+": "+itoa(int64(len(onlyHot)))+" likers only in the hot state, "+itoa(int64(len(onlyStore)))+" only in the store")
-	evicted, err := rc.Hot.Evict(ctx, t, start)
-	if err != nil {
-		return res, zan.Unavailable("hot state", err)
-	}
-	if evicted {
-		res.Repaired++
-		metrics.ReconcileRepaired.Inc()
-	} else {
-		res.Busy++
-	}
-	if rc.Logger != nil {
-		rc.Logger.Warn("like set drift", "target", t.String(), "only_hot", len(onlyHot), "only_store", len(onlyStore), "repaired", evicted)
-	}
-	return res, nil
+	res.note(t.String() + ": " + itoa(int64(len(onlyHot))) + " likers only in the hot state, " + itoa(int64(len(onlyStore))) + " only in the store")
+	return true, nil
 }
 
-// All reconciles every target in the hot state, batch by batch. Targets
-// only in the store have their counts checked when they are next loaded
-// or named with Targets.
+// repair drops t, whose hot state differs from the store, unless it was
+// toggled since it was inspected: then the difference may be that toggle
+// on its way to the store, and t is checked again next time.
+func (rc *Reconciler) repair(ctx context.Context, t zan.Target, in zan.Inspection, stored int64, res *Result) error {
+	dropped, err := rc.Hot.Drop(ctx, t, in.At)
+	if err != nil {
+		return zan.Unavailable("hot state", err)
+	}
+	if !dropped {
+		res.Busy++
+		return nil
+	}
+	res.SetDrift++
+	res.Repaired++
+	metrics.ReconcileDrift.WithLabelValues("set").Inc()
+	metrics.ReconcileRepaired.Inc()
+	res.note(t.String() + ": hot count " + itoa(in.Count) + ", stored " + itoa(stored))
+	if rc.Logger != nil {
+		rc.Logger.Warn("like set drift repaired: the target is loaded again from the store",
+			"target", t.String(), "hot", in.Count, "stored", stored)
+	}
+	return nil
+}
+
+// All reconciles every target in the hot state deeply, chunk by chunk.
+// Targets only in the store have their counts checked when they are next
+// loaded or named with Targets.
 func (rc *Reconciler) All(ctx context.Context, progress func(Result)) (Result, error) {
 	// Idle with a future bound lists every loaded target.
-	ts, err := rc.Hot.Idle(ctx, time.Now().Add(24*time.Hour), 1_000_000)
+	ts, err := rc.Hot.Idle(ctx, time.Now().Add(24*time.Hour), 10_000_000)
 	if err != nil {
 		return Result{}, zan.Unavailable("hot state", err)
 	}
 	var res Result
-	for chunk := range slices.Chunk(ts, 500) {
-		r, err := rc.Targets(ctx, chunk)
+	for c := range slices.Chunk(ts, chunk) {
+		r, err := rc.chunk(ctx, c, true)
 		res.add(r)
 		if err != nil {
 			return res, err
@@ -185,25 +270,69 @@ func (rc *Reconciler) All(ctx context.Context, progress func(Result)) (Result, e
 	return res, nil
 }
 
-// Run reconciles every interval until ctx ends.
-func (rc *Reconciler) Run(ctx context.Context, every time.Duration) error {
+// Pass reconciles the targets used since the previous pass (changes mark
+// their target used at once; the first pass takes everything used in the
+// last PendingAge). Counts are compared; sets only where counts differ.
+func (rc *Reconciler) Pass(ctx context.Context) (Result, error) {
+	start := time.Now()
+	since := rc.since
+	if since.IsZero() {
+		since = start.Add(-2 * rc.pendingAge())
+	}
+	// An answer left unconfirmed is resolved once older than PendingAge,
+	// so the window reaches back that far: a target touched once, by a
+	// writer that then died, is still in the window when its answer is
+	// old enough to resolve.
+	since = since.Add(-rc.pendingAge())
+	const most = 200_000
+	uses, err := rc.Hot.Used(ctx, since, most)
+	if err != nil {
+		return Result{}, zan.Unavailable("hot state", err)
+	}
+	ts := make([]zan.Target, len(uses))
+	for i, u := range uses {
+		ts[i] = u.Target
+	}
+	res, err := rc.run(ctx, ts, false)
+	if err != nil {
+		return res, err
+	}
+	if len(uses) == most {
+		rc.since = uses[len(uses)-1].Used // the rest next time
+	} else {
+		rc.since = start
+	}
+	return res, nil
+}
+
+// Run reconciles every interval until ctx ends: a Pass each time, and a
+// deep pass over every hot target every deepEvery (0: never).
+func (rc *Reconciler) Run(ctx context.Context, every, deepEvery time.Duration) error {
 	if every <= 0 {
 		return nil
 	}
 	t := time.NewTicker(every)
 	defer t.Stop()
+	lastDeep := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
-			res, err := rc.All(ctx, nil)
-			if err != nil && ctx.Err() == nil {
-				rc.Logger.Warn("reconciliation", "err", err)
-			} else if res.CountDrift+res.SetDrift > 0 {
-				rc.Logger.Warn("reconciliation repaired drift", "checked", res.Checked,
-					"count_drift", res.CountDrift, "set_drift", res.SetDrift, "repaired", res.Repaired, "busy", res.Busy, "resolved", res.Resolved)
-			}
+		}
+		pass, res, err := "incremental", Result{}, error(nil)
+		if deepEvery > 0 && time.Since(lastDeep) >= deepEvery {
+			lastDeep = time.Now()
+			pass = "deep"
+			res, err = rc.All(ctx, nil)
+		} else {
+			res, err = rc.Pass(ctx)
+		}
+		if err != nil && ctx.Err() == nil {
+			rc.Logger.Warn("reconciliation", "pass", pass, "err", err)
+		} else if res.CountDrift+res.SetDrift > 0 {
+			rc.Logger.Warn("reconciliation repaired drift", "pass", pass, "checked", res.Checked,
+				"count_drift", res.CountDrift, "set_drift", res.SetDrift, "repaired", res.Repaired, "busy", res.Busy, "resolved", res.Resolved)
 		}
 	}
 }

@@ -17,7 +17,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
+	"net"
 	"strings"
+	"time"
 
 	"github.com/redis/rueidis"
 
@@ -42,6 +45,8 @@ type Config struct {
 	// instead of pipelining concurrent calls on shared ones; it exists to
 	// measure what pipelining buys.
 	DisableAutoPipelining bool
+
+	Logger *slog.Logger
 }
 
 // Client is one connection set to Redis; Likes, Codes and Limiter share it.
@@ -49,6 +54,8 @@ type Client struct {
 	c        rueidis.Client
 	prefix   string
 	sessions *Sessions // one per client: it remembers what this process wrote
+	fence    *fence
+	stop     func()
 }
 
 // Open connects to Redis.
@@ -62,8 +69,18 @@ func Open(ctx context.Context, cfg Config) (*Client, error) {
 	if len(cfg.Addrs) == 0 {
 		return nil, errors.New("redis: no address")
 	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	cl := &Client{prefix: cfg.Prefix}
+	cl.fence = newFence(cl, cfg.Logger)
 	c, err := rueidis.NewClient(rueidis.ClientOption{
-		InitAddress:       cfg.Addrs,
+		InitAddress: cfg.Addrs,
+		DialCtxFn:   cl.fence.dial,
+		// Fail fast: a Redis that is down or hung answers 503 within a
+		// second or two rather than holding requests for its outage.
+		Dialer:            net.Dialer{Timeout: time.Second, KeepAlive: 15 * time.Second},
+		ConnWriteTimeout:  2 * time.Second,
 		Username:          cfg.Username,
 		Password:          cfg.Password,
 		ForceSingleClient: !cfg.Cluster,
@@ -77,12 +94,17 @@ func Open(ctx context.Context, cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, wrap(err)
 	}
-	cl := &Client{c: c, prefix: cfg.Prefix}
+	cl.c = c
 	cl.sessions = newSessions(cl)
 	if err := cl.Ping(ctx); err != nil {
 		c.Close()
 		return nil, err
 	}
+	if _, err := cl.fence.verify(ctx); err != nil {
+		c.Close()
+		return nil, err
+	}
+	cl.stop = cl.fence.run()
 	return cl, nil
 }
 
@@ -98,6 +120,9 @@ func (c *Client) Ping(ctx context.Context) error {
 
 // Close closes the connections.
 func (c *Client) Close() error {
+	if c.stop != nil {
+		c.stop()
+	}
 	c.c.Close()
 	return nil
 }

@@ -147,10 +147,10 @@ func testBigLoad(t *testing.T, l *Likes) {
 		users[i] = int64(i + 1)
 	}
 	users = append(users, 7, 8) // duplicates must not trip the count check
-	if err := l.Load(ctx, tg, users); err != nil {
+	if err := l.Load(ctx, tg, users, 0); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.Load(ctx, tg, []int64{1, 2, 3}); err != nil { // a late loader loses
+	if err := l.Load(ctx, tg, []int64{1, 2, 3}, 0); err != nil { // a late loader loses
 		t.Fatal(err)
 	}
 	st, err := l.State(ctx, []zan.Target{tg}, 25_000)
@@ -210,7 +210,7 @@ func TestFault(t *testing.T) {
 	defer c.Close()
 	l := c.Likes()
 	tg := zan.Target{Type: "blog", ID: 1}
-	if err := l.Load(t.Context(), tg, []int64{1}); err != nil {
+	if err := l.Load(t.Context(), tg, []int64{1}, 0); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := l.Toggle(t.Context(), tg, 2, true); err != nil {
@@ -243,7 +243,7 @@ func TestFault(t *testing.T) {
 	if err != zan.ErrNotLoaded {
 		t.Fatalf("Toggle on a restarted, empty Redis: %v, want ErrNotLoaded", err)
 	}
-	if err := l.Load(t.Context(), tg, []int64{1, 2}); err != nil {
+	if err := l.Load(t.Context(), tg, []int64{1, 2}, 0); err != nil {
 		t.Fatal(err)
 	}
 	if ch, err := l.Toggle(t.Context(), tg, 3, true); err != nil || ch.Count != 3 {
@@ -265,7 +265,7 @@ func BenchmarkToggle(b *testing.B) {
 			ctx := context.Background()
 			const targets = 1000
 			for i := range targets {
-				if err := l.Load(ctx, zan.Target{Type: "blog", ID: int64(i + 1)}, nil); err != nil {
+				if err := l.Load(ctx, zan.Target{Type: "blog", ID: int64(i + 1)}, nil, 0); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -294,7 +294,7 @@ func BenchmarkLoadMillion(b *testing.B) {
 		users[i] = int64(i + 1)
 	}
 	for i := 0; b.Loop(); i++ {
-		if err := l.Load(context.Background(), zan.Target{Type: "blog", ID: int64(i + 1)}, users); err != nil {
+		if err := l.Load(context.Background(), zan.Target{Type: "blog", ID: int64(i + 1)}, users, 0); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -329,7 +329,7 @@ func BenchmarkBytesPerLike(b *testing.B) {
 					for i := range users {
 						users[i] = int64(t*shape.likes+i) + 118339478963093507
 					}
-					if err := l.Load(context.Background(), zan.Target{Type: "blog", ID: int64(t + 1)}, users); err != nil {
+					if err := l.Load(context.Background(), zan.Target{Type: "blog", ID: int64(t + 1)}, users, 0); err != nil {
 						b.Fatal(err)
 					}
 				}
@@ -582,7 +582,7 @@ return out`)
 		l := open(t)
 		ctx := t.Context()
 		tg := zan.Target{Type: "blog", ID: mrand.Int64N(1<<40) + 1}
-		if err := l.Load(ctx, tg, nil); err != nil {
+		if err := l.Load(ctx, tg, nil, 0); err != nil {
 			t.Fatal(err)
 		}
 		r := mrand.New(mrand.NewPCG(uint64(time.Now().UnixNano()), 7))
@@ -636,8 +636,8 @@ return out`)
 				t.Fatalf("step %d: toggle of %d to %v: %+v, want changed=%v count=%d", step, user, like, ch, changed, len(model))
 			}
 			if changed && r.IntN(50) == 0 { // undo now and then
-				if err := l.Undo(ctx, tg, user, like); err != nil {
-					t.Fatal(err)
+				if u, err := l.Undo(ctx, tg, user, like, ch.At); err != nil || !u.Changed {
+					t.Fatalf("undo: %+v %v", u, err)
 				}
 				if like {
 					delete(model, user)
@@ -672,7 +672,7 @@ return out`)
 		for _, size := range []int{100_000, 4_000} { // chunked, then one script
 			tg := zan.Target{Type: "blog", ID: mrand.Int64N(1<<40) + 1}
 			users := snowflake(r, size, 3)
-			if err := l.Load(ctx, tg, append(users, users[:10]...)); err != nil { // duplicates too
+			if err := l.Load(ctx, tg, append(users, users[:10]...), 0); err != nil { // duplicates too
 				t.Fatal(err)
 			}
 			if n, lv, sp := layout(t, l, tg); n != int64(size) || lv != int64(loadLevel(size+10)) || sp != 0 {
@@ -747,20 +747,20 @@ return out`)
 		if _, ok, err := l.Members(ctx, tg); ok || err != nil {
 			t.Fatalf("Members of the former layout: %v %v", ok, err)
 		}
-		if ps, err := l.Pending(ctx, tg, 1<<62); len(ps) != 0 || err != nil {
-			t.Fatalf("Pending of the former layout: %v %v", ps, err)
+		if in, err := l.Inspect(ctx, []zan.Target{tg}, 1<<62); err != nil || in[0].Loaded {
+			t.Fatalf("Inspect of the former layout: %+v %v", in, err)
 		}
-		if err := l.Undo(ctx, tg, 1, false); err != nil {
-			t.Fatal(err)
+		if u, err := l.Undo(ctx, tg, 1, false, 1); err != nil || u.Changed {
+			t.Fatal(u, err)
 		}
-		if err := l.Load(ctx, tg, []int64{1, 9}); err != nil {
+		if err := l.Load(ctx, tg, []int64{1, 9}, 0); err != nil {
 			t.Fatal(err)
 		}
 		if exists(l.key(tg)+":u") != 0 {
 			t.Fatal("Load left the former set behind")
 		}
-		if ps, _ := l.Pending(ctx, tg, 1<<62); len(ps) != 0 {
-			t.Fatalf("Load kept the former hash's pending marks: %v", ps)
+		if in, _ := l.Inspect(ctx, []zan.Target{tg}, 1<<62); in[0].Unconfirmed != 0 {
+			t.Fatalf("Load kept the former hash's pending marks: %+v", in)
 		}
 		checkMembers(t, l, tg, map[int64]bool{1: true, 9: true})
 		if ch, err := l.Toggle(ctx, tg, 2, true); err != nil || !ch.Changed || ch.Count != 3 {
@@ -778,7 +778,7 @@ return out`)
 			users[i] = int64(i + 10)
 			model[users[i]] = true
 		}
-		if err := l.Load(ctx, big, users); err != nil {
+		if err := l.Load(ctx, big, users, 0); err != nil {
 			t.Fatal(err)
 		}
 		if exists(l.key(big)+":u") != 0 {
@@ -806,7 +806,7 @@ return out`)
 		for i := range users {
 			users[i] = int64(i + 1)
 		}
-		if err := l.Load(ctx, tg, users); err != nil {
+		if err := l.Load(ctx, tg, users, 0); err != nil {
 			t.Fatal(err)
 		}
 		if ok, err := l.Evict(ctx, tg, time.Now().Add(time.Hour)); !ok || err != nil {

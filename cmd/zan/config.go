@@ -48,6 +48,7 @@ type Config struct {
 	IdleTTL        time.Duration
 	SessionTTL     time.Duration
 	ReconcileEvery time.Duration
+	ReconcileDeep  time.Duration
 
 	OrderRate    float64
 	OrderBurst   int
@@ -95,7 +96,8 @@ func (c *Config) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.EvictIdle, "evict-idle", 10*time.Minute, "idle time before an old blog leaves the hot state")
 	fs.DurationVar(&c.IdleTTL, "idle-ttl", 24*time.Hour, "idle time before any target leaves the hot state")
 	fs.DurationVar(&c.SessionTTL, "session-ttl", 30*time.Minute, "sessions expire after this long without use")
-	fs.DurationVar(&c.ReconcileEvery, "reconcile-every", 10*time.Minute, "reconcile every hot target with the store this often (0: only on demand)")
+	fs.DurationVar(&c.ReconcileEvery, "reconcile-every", 5*time.Second, "reconcile the targets used since the last pass this often: publish answers a dead writer left unconfirmed, compare counts (0: only on demand)")
+	fs.DurationVar(&c.ReconcileDeep, "reconcile-deep-every", time.Hour, "recount and compare every hot target's like set with the store this often (0: only on demand)")
 	fs.DurationVar(&c.AckWait, "ack-wait", 5*time.Second, "event log: how long a batch fetched by a node that died waits before another node gets it")
 
 	fs.Float64Var(&c.OrderRate, "order-rate", 1, "voucher order attempts per second per user")

@@ -142,11 +142,7 @@ func (m *Main) Start(ctx context.Context) (err error) {
 	m.persist = persist.New(persist.Config{BatchSize: c.BatchSize, MaxWait: c.BatchWait, Retries: c.Retries}, m.log, db, m.Logger)
 
 	rc := &reconcile.Reconciler{Hot: hot, Log: m.log, Store: db, Logger: m.Logger,
-		// Five publish timeouts: a live writer has published or undone its
-		// change long before, whatever the clocks of the nodes and Redis.
-		Resolve: func(ctx context.Context, t zan.Target) (int, error) {
-			return lk.ResolvePending(ctx, t, 5*c.PublishTimeout)
-		}}
+		Resolve: lk.Resolve, PendingAge: lk.PendingAge()}
 	api := &httpapi.Server{
 		Accounts: acc, Likes: lk, Blogs: bl, Shops: sh, Vouchers: vs, Live: hub, Log: m.log, Reconciler: rc, AdminToken: c.AdminToken,
 		Logger: m.Logger, AccessLog: c.AccessLog, Web: web.Handler(),
@@ -174,7 +170,7 @@ func (m *Main) Start(ctx context.Context) (err error) {
 	}
 	for name, run := range map[string]func(context.Context) error{
 		"persister": m.persist.Run, "orders": orders.Run, "live": hub.Run, "evictor": lk.Run, "sessions": acc.Run,
-		"reconciler": func(ctx context.Context) error { return rc.Run(ctx, c.ReconcileEvery) },
+		"reconciler": func(ctx context.Context) error { return rc.Run(ctx, c.ReconcileEvery, c.ReconcileDeep) },
 	} {
 		m.workers.Add(1)
 		go func() {
@@ -278,7 +274,7 @@ func (m *Main) openHot(ctx context.Context) (hotParts, error) {
 		m.closers = append([]func() error{codes.Close, limiter.Close, cache.Close}, m.closers...)
 		return hotParts{memory.NewLikes(), memory.NewVouchers(), cache, m.store, codes, limiter}, nil
 	}
-	cfg := redis.Config{Cluster: c.RedisCluster != "", Prefix: c.Name}
+	cfg := redis.Config{Cluster: c.RedisCluster != "", Prefix: c.Name, Logger: m.Logger}
 	if cfg.Cluster {
 		cfg.Addrs = strings.Split(c.RedisCluster, ",")
 	} else {

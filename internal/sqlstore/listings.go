@@ -155,3 +155,11 @@ func (r Common) ScanLikers(ctx context.Context, t zan.Target, fn func(users []in
 		first, afterAt, afterUser = false, lastAt, users[len(users)-1]
 	}
 }
+
+// LastLikeChange returns the greatest changed_at of t's rows, 0 for none.
+func (r Common) LastLikeChange(ctx context.Context, t zan.Target) (int64, error) {
+	var at int64
+	err := r.query(ctx, `SELECT COALESCE(MAX(changed_at), 0) FROM `+r.table("likes")+` WHERE target_type = ? AND target_id = ?`,
+		[]any{t.Type, t.ID}, func(rows *sql.Rows) error { return rows.Scan(&at) })
+	return at, err
+}
