@@ -19,15 +19,22 @@ type Change struct {
 }
 
 // PendingChange is one unconfirmed answer: user's toggle of a target at
-// At whose event the log may not hold (its writer died, or its confirmation
-// was lost). Liked is the user's membership now (a newer toggle of the same
-// user would have replaced the mark); Kept says the toggle changed nothing.
+// At, with the request id ID, whose event the log may not hold (its writer
+// died, or its confirmation was lost). Liked is the user's membership now
+// (a newer toggle of the same user would have replaced the mark); Kept
+// says the toggle changed nothing.
 type PendingChange struct {
 	User  int64
 	At    int64
+	ID    string
 	Liked bool
 	Kept  bool
 }
+
+// UndoID is the request id of the undo of request id: its event must not
+// share the id of the event it undoes, which the log would drop as a
+// duplicate.
+func UndoID(id string) string { return id + "~undo" }
 
 // TargetState is what the hot state knows of one target for one reader.
 type TargetState struct {
@@ -70,14 +77,18 @@ type TargetUse struct {
 type LikeState interface {
 	// Toggle sets whether user likes t, atomically with the count, and
 	// stamps the answer with a new At whether or not it changed anything;
-	// user's answer stays unconfirmed (see Pending) until Confirm. It
-	// returns ErrNotLoaded when t is not in the hot state.
-	Toggle(ctx context.Context, t Target, user int64, like bool) (Change, error)
-	// Undo reverts the toggle answered at at, whose event could not be
-	// published, if no later toggle of user came since: the membership goes
-	// back to !like as a change of its own (a new At, unconfirmed until its
-	// event is published). Changed is false when there was nothing to undo.
-	Undo(ctx context.Context, t Target, user int64, like bool, at int64) (Change, error)
+	// user's answer stays unconfirmed (see Inspect), under the request id
+	// id (the id of its event), until Confirm. It returns ErrNotLoaded
+	// when t is not in the hot state.
+	Toggle(ctx context.Context, t Target, user int64, like bool, id string) (Change, error)
+	// Undo reverts the toggle of request id, if it changed the membership
+	// and no later toggle of user came since: the membership goes back to
+	// !like as a change of its own (a new At, unconfirmed until its event
+	// is published, under UndoID(id)). It is how a request answered 503
+	// leaves nothing behind: its event could not be published, or the hot
+	// state did not answer in time and may have taken it all the same.
+	// Changed is false when there was nothing to undo.
+	Undo(ctx context.Context, t Target, user int64, like bool, id string) (Change, error)
 	// Confirm records that the event of user's toggle at at (or a later
 	// one) is in the log. A missing target is no error.
 	Confirm(ctx context.Context, t Target, user int64, at int64) error

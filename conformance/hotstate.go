@@ -10,7 +10,9 @@ import (
 	"encoding/hex"
 	"math"
 	"slices"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -48,7 +50,7 @@ func TestLikeState(t *testing.T, open func(t *testing.T) zan.LikeState) {
 	t.Run("NotLoaded", func(t *testing.T) {
 		h := open(t)
 		tg := target()
-		if _, err := h.Toggle(t.Context(), tg, 1, true); err != zan.ErrNotLoaded {
+		if _, err := h.Toggle(t.Context(), tg, 1, true, testID()); err != zan.ErrNotLoaded {
 			t.Fatalf("Toggle on a missing target: %v, want ErrNotLoaded", err)
 		}
 		st, err := h.State(t.Context(), []zan.Target{tg}, 1)
@@ -58,7 +60,7 @@ func TestLikeState(t *testing.T, open func(t *testing.T) zan.LikeState) {
 		if _, ok, err := h.Members(t.Context(), tg); ok || err != nil {
 			t.Fatalf("Members of a missing target: ok=%v err=%v", ok, err)
 		}
-		if ch, err := h.Undo(t.Context(), tg, 1, true, 1); err != nil || ch.Changed {
+		if ch, err := h.Undo(t.Context(), tg, 1, true, "never"); err != nil || ch.Changed {
 			t.Fatalf("Undo on a missing target: %+v, %v", ch, err)
 		}
 	})
@@ -81,7 +83,7 @@ func TestLikeState(t *testing.T, open func(t *testing.T) zan.LikeState) {
 		}
 		var lastAt int64
 		for i, s := range steps {
-			ch, err := h.Toggle(t.Context(), tg, s.user, s.like)
+			ch, err := h.Toggle(t.Context(), tg, s.user, s.like, testID())
 			if err != nil {
 				t.Fatalf("step %d: %v", i, err)
 			}
@@ -118,7 +120,7 @@ func TestLikeState(t *testing.T, open func(t *testing.T) zan.LikeState) {
 		must(t, h.Load(t.Context(), tg, nil, 0))
 		var last int64
 		for u := int64(1); u <= 200; u++ {
-			ch, err := h.Toggle(t.Context(), tg, u%7+1, u%2 == 1)
+			ch, err := h.Toggle(t.Context(), tg, u%7+1, u%2 == 1, testID())
 			must(t, err)
 			if ch.Changed {
 				if ch.At <= last {
@@ -161,7 +163,7 @@ func TestLikeState(t *testing.T, open func(t *testing.T) zan.LikeState) {
 		h := open(t)
 		tg := target()
 		must(t, h.Load(t.Context(), tg, []int64{1}, 0))
-		_, err := h.Toggle(t.Context(), tg, 2, true)
+		_, err := h.Toggle(t.Context(), tg, 2, true, testID())
 		must(t, err)
 		must(t, h.Load(t.Context(), tg, []int64{9}, 0)) // a late loader loses
 		st, _ := h.State(t.Context(), []zan.Target{tg}, 2)
@@ -174,9 +176,10 @@ func TestLikeState(t *testing.T, open func(t *testing.T) zan.LikeState) {
 		h := open(t)
 		tg := target()
 		must(t, h.Load(t.Context(), tg, []int64{1}, 0))
-		ch, err := h.Toggle(t.Context(), tg, 2, true)
+		id := testID()
+		ch, err := h.Toggle(t.Context(), tg, 2, true, id)
 		must(t, err)
-		u, err := h.Undo(t.Context(), tg, 2, true, ch.At)
+		u, err := h.Undo(t.Context(), tg, 2, true, id)
 		must(t, err)
 		if !u.Changed || u.Count != 1 || u.At <= ch.At {
 			t.Fatalf("Undo of a like: %+v; want changed, count 1, a later At than %d", u, ch.At)
@@ -184,21 +187,22 @@ func TestLikeState(t *testing.T, open func(t *testing.T) zan.LikeState) {
 		// The undo is a change of its own, unconfirmed until published.
 		in, err := h.Inspect(t.Context(), []zan.Target{tg}, math.MaxInt64)
 		must(t, err)
-		if want := []zan.PendingChange{{User: 2, At: u.At}}; !slices.Equal(in[0].Pending, want) {
+		if want := []zan.PendingChange{{User: 2, At: u.At, ID: zan.UndoID(id)}}; !slices.Equal(in[0].Pending, want) {
 			t.Fatalf("pending after Undo: %v, want %v", in[0].Pending, want)
 		}
 		// A toggle of the user after the one to undo keeps it.
-		un, err := h.Toggle(t.Context(), tg, 1, false)
+		unID, againID := testID(), testID()
+		_, err = h.Toggle(t.Context(), tg, 1, false, unID)
 		must(t, err)
-		again, err := h.Toggle(t.Context(), tg, 1, false)
+		_, err = h.Toggle(t.Context(), tg, 1, false, againID)
 		must(t, err)
-		if u, err := h.Undo(t.Context(), tg, 1, false, un.At); err != nil || u.Changed {
+		if u, err := h.Undo(t.Context(), tg, 1, false, unID); err != nil || u.Changed {
 			t.Fatalf("Undo under a later answer of the same user: %+v, %v; want nothing undone", u, err)
 		}
-		if u, err := h.Undo(t.Context(), tg, 1, false, again.At); err != nil || u.Changed {
+		if u, err := h.Undo(t.Context(), tg, 1, false, againID); err != nil || u.Changed {
 			t.Fatalf("Undo of an answer that changed nothing: %+v, %v; want nothing undone", u, err)
 		}
-		if u, _ := h.Undo(t.Context(), tg, 3, true, 1); u.Changed {
+		if u, _ := h.Undo(t.Context(), tg, 3, true, "never"); u.Changed {
 			t.Fatal("Undo of a user who never toggled changed something")
 		}
 		users, _, _ := h.Members(t.Context(), tg)
@@ -215,7 +219,7 @@ func TestLikeState(t *testing.T, open func(t *testing.T) zan.LikeState) {
 		tg := target()
 		ahead := time.Now().Add(time.Hour).UnixMicro()
 		must(t, h.Load(t.Context(), tg, []int64{1}, ahead))
-		ch, err := h.Toggle(t.Context(), tg, 2, true)
+		ch, err := h.Toggle(t.Context(), tg, 2, true, testID())
 		must(t, err)
 		if ch.At <= ahead {
 			t.Fatalf("At %d not after the stored %d", ch.At, ahead)
@@ -228,7 +232,7 @@ func TestLikeState(t *testing.T, open func(t *testing.T) zan.LikeState) {
 		must(t, h.Load(t.Context(), a, nil, 0))
 		since := time.Now().Add(-time.Second)
 		must(t, h.Load(t.Context(), b, nil, 0))
-		_, err := h.Toggle(t.Context(), a, 1, true)
+		_, err := h.Toggle(t.Context(), a, 1, true, testID())
 		must(t, err)
 		used, err := h.Used(t.Context(), since, 1<<20)
 		must(t, err)
@@ -273,7 +277,7 @@ func TestLikeState(t *testing.T, open func(t *testing.T) zan.LikeState) {
 		if ok, _ := h.Evict(t.Context(), a, time.Now().Add(time.Hour)); ok {
 			t.Fatal("Evict of a missing target says it evicted")
 		}
-		if _, err := h.Toggle(t.Context(), a, 1, false); err != zan.ErrNotLoaded {
+		if _, err := h.Toggle(t.Context(), a, 1, false, testID()); err != zan.ErrNotLoaded {
 			t.Fatalf("Toggle after Evict: %v", err)
 		}
 		st, _ := h.State(t.Context(), []zan.Target{a, b}, 1)
@@ -295,7 +299,7 @@ func TestLikeState(t *testing.T, open func(t *testing.T) zan.LikeState) {
 				defer wg.Done()
 				for r := 0; r < rounds; r++ {
 					like := r%2 == 0 || u%2 == 0
-					ch, err := h.Toggle(t.Context(), tg, u, like)
+					ch, err := h.Toggle(t.Context(), tg, u, like, testID())
 					if err != nil {
 						t.Error(err)
 						return
@@ -428,6 +432,11 @@ func TestRateLimiter(t *testing.T, open func(t *testing.T) zan.RateLimiter) {
 	})
 }
 
+var testIDs atomic.Int64
+
+// testID returns a request id for a toggle.
+func testID() string { return unique("r") + "-" + strconv.FormatInt(testIDs.Add(1), 10) }
+
 func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
@@ -448,16 +457,17 @@ func testPending(t *testing.T, h zan.LikeState, tg zan.Target) {
 		slices.SortFunc(in[0].Pending, func(a, b zan.PendingChange) int { return cmp.Compare(a.User, b.User) })
 		return in[0]
 	}
-	ch, err := h.Toggle(ctx, tg, 7, true)
+	id7, id8 := testID(), testID()
+	ch, err := h.Toggle(ctx, tg, 7, true, id7)
 	if err != nil || !ch.Changed {
 		t.Fatalf("like: %+v %v", ch, err)
 	}
-	kept, err := h.Toggle(ctx, tg, 8, false) // never liked: an answer, no change
+	kept, err := h.Toggle(ctx, tg, 8, false, id8) // never liked: an answer, no change
 	if err != nil || kept.Changed || kept.At <= ch.At {
 		t.Fatalf("unlike of a like never made: %+v %v", kept, err)
 	}
 	in := inspect(math.MaxInt64)
-	want := []zan.PendingChange{{User: 7, At: ch.At, Liked: true}, {User: 8, At: kept.At, Kept: true}}
+	want := []zan.PendingChange{{User: 7, At: ch.At, ID: id7, Liked: true}, {User: 8, At: kept.At, ID: id8, Kept: true}}
 	if !in.Loaded || in.Count != 1 || in.At != kept.At || in.Unconfirmed != 2 || !slices.Equal(in.Pending, want) {
 		t.Fatalf("Inspect: %+v, want count 1, At %d, pending %v", in, kept.At, want)
 	}
@@ -468,7 +478,7 @@ func testPending(t *testing.T, h zan.LikeState, tg zan.Target) {
 	if in := inspect(math.MaxInt64); in.Unconfirmed != 2 {
 		t.Fatalf("confirming an older answer confirmed: %+v", in)
 	}
-	again, err := h.Toggle(ctx, tg, 7, true) // replaces 7's mark
+	again, err := h.Toggle(ctx, tg, 7, true, testID()) // replaces 7's mark
 	must(t, err)
 	must(t, h.Confirm(ctx, tg, 7, ch.At)) // the first answer: the later one stays
 	if in := inspect(math.MaxInt64); in.Unconfirmed != 2 || in.Pending[0].At != again.At || !in.Pending[0].Kept {
@@ -503,7 +513,7 @@ func testInspectDrop(t *testing.T, h zan.LikeState, target func() zan.Target, tg
 	if used, _ := h.Used(ctx, since, 1<<20); slices.ContainsFunc(used, func(u zan.TargetUse) bool { return u.Target == tg }) {
 		t.Fatal("Inspect marked the target used")
 	}
-	ch, err := h.Toggle(ctx, tg, 3, true)
+	ch, err := h.Toggle(ctx, tg, 3, true, testID())
 	must(t, err)
 	if ok, err := h.Drop(ctx, tg, in[0].At); ok || err != nil {
 		t.Fatalf("Drop after a toggle since the inspection: %v, %v", ok, err)
@@ -515,7 +525,7 @@ func testInspectDrop(t *testing.T, h zan.LikeState, target func() zan.Target, tg
 	if ok, err := h.Drop(ctx, tg, ch.At); !ok || err != nil {
 		t.Fatalf("Drop: %v, %v; want dropped", ok, err)
 	}
-	if _, err := h.Toggle(ctx, tg, 1, true); err != zan.ErrNotLoaded {
+	if _, err := h.Toggle(ctx, tg, 1, true, testID()); err != zan.ErrNotLoaded {
 		t.Fatalf("Toggle after Drop: %v, want ErrNotLoaded", err)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"sync/atomic"
 	"time"
 
@@ -172,9 +173,10 @@ func (s *Service) Toggle(ctx context.Context, user int64, t zan.Target, like boo
 	// (seen under zan bench, whose clients hang up at the end of a run).
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.Wait+s.cfg.HotTimeout+s.cfg.PublishTimeout)
 	defer cancel()
+	id := s.ids.Next()
 	for attempt := 0; ; attempt++ {
 		hctx, hcancel := context.WithTimeout(ctx, s.cfg.HotTimeout)
-		ch, err := s.hot.Toggle(hctx, t, user, like)
+		ch, err := s.hot.Toggle(hctx, t, user, like, id)
 		hcancel()
 		if errors.Is(err, zan.ErrNotLoaded) && attempt < 3 {
 			if err := s.load(ctx, t); err != nil {
@@ -183,9 +185,15 @@ func (s *Service) Toggle(ctx context.Context, user int64, t zan.Target, like boo
 			continue // evicted again between load and toggle: rare, retry
 		}
 		if err != nil {
+			if !neverSent(err) {
+				// The script may have run all the same (a Redis that hung
+				// and came back runs what it had read): take it back, so
+				// that the 503 holds.
+				s.later(func() { s.undo(t, user, like, id, true) })
+			}
 			return zan.Change{}, zan.Unavailable("hot state", err)
 		}
-		if err := s.publish(ctx, user, t, like, ch); err != nil {
+		if err := s.publish(ctx, user, t, like, id, ch); err != nil {
 			return zan.Change{}, err
 		}
 		if ch.Changed {
@@ -198,13 +206,33 @@ func (s *Service) Toggle(ctx context.Context, user int64, t zan.Target, like boo
 	}
 }
 
-// event returns the event of user's answer at at: a change, or kept.
-func (s *Service) event(user int64, t zan.Target, like bool, at int64, kept bool) zan.Event {
+// event returns the event id of user's answer at at: a change, or kept.
+func event(id string, user int64, t zan.Target, like bool, at int64, kept bool) zan.Event {
 	op := zan.OpLike
 	if !like {
 		op = zan.OpUnlike
 	}
-	return zan.Event{ID: s.ids.Next(), Op: op, Target: t, User: user, At: at, Kept: kept}
+	return zan.Event{ID: id, Op: op, Target: t, User: user, At: at, Kept: kept}
+}
+
+// neverSent reports whether err says the request never reached the hot
+// state (nothing to take back): no connection could be made.
+func neverSent(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
+// later runs fn in the background, with a bound on how many run at once;
+// beyond it, fn is left to reconciliation.
+func (s *Service) later(fn func()) {
+	select {
+	case s.compensating <- struct{}{}:
+		go func() {
+			defer func() { <-s.compensating }()
+			fn()
+		}()
+	default:
+	}
 }
 
 // published counts acknowledged events by op and kind; the counters are
@@ -225,8 +253,8 @@ func b2i(b bool) int {
 // nothing is published too: the hot state may be older than it knows (a
 // Redis restored from a snapshot), and the store must end where the
 // client was told. When the log does not acknowledge, a change is undone.
-func (s *Service) publish(ctx context.Context, user int64, t zan.Target, like bool, ch zan.Change) error {
-	ev := s.event(user, t, like, ch.At, !ch.Changed)
+func (s *Service) publish(ctx context.Context, user int64, t zan.Target, like bool, id string, ch zan.Change) error {
+	ev := event(id, user, t, like, ch.At, !ch.Changed)
 	// The publish must not follow the client's cancellation: a publish that
 	// went through while we undid the hot state would leave them apart.
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.PublishTimeout)
@@ -239,47 +267,56 @@ func (s *Service) publish(ctx context.Context, user int64, t zan.Target, like bo
 	}
 	metrics.PublishFailures.Inc()
 	if ch.Changed {
-		s.undo(t, user, like, ch.At)
+		s.undo(t, user, like, id, false)
 	}
 	return zan.Unavailable("event log", err)
 }
 
-// undo takes back a change whose event the log did not acknowledge, so
-// that the 503 the client gets holds. The publish may have reached the log
-// all the same (its acknowledgement lost), so the undo is a change of its
-// own, at a later At, whose event is published in the background until
-// the log takes it; the store then ends where the client was told, even if
-// it applies the first event meanwhile. If this node dies first, the undo
-// is unconfirmed in the hot state and reconciliation publishes it.
-func (s *Service) undo(t zan.Target, user int64, like bool, at int64) {
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.HotTimeout)
-	defer cancel()
-	u, err := s.hot.Undo(ctx, t, user, like, at)
-	if err != nil {
-		// The change stays in the hot state, unconfirmed: reconciliation
-		// publishes it, so the client sees it on its next read although it
-		// was told 503. Both dependencies failing at once is what it takes.
-		s.logger.Error("undo after a failed publish failed; the change stands", "target", t.String(), "user", user, "err", err)
-		return
+// undo takes back the change of request id, answered 503: its event was
+// not acknowledged by the log (it may have reached it all the same, its
+// acknowledgement lost), or the hot state did not answer in time (and may
+// have taken it all the same). So the undo is a change of its own, at a
+// later At, whose event is published in the background until the log
+// takes it: the store ends where the client was told, even if it applies
+// the first event meanwhile. If this node dies first, the undo is
+// unconfirmed in the hot state and reconciliation publishes it. retry
+// keeps trying while the hot state does not answer, and once more a moment
+// after it does: a Redis that hung runs what it had read when it resumes.
+func (s *Service) undo(t zan.Target, user int64, like bool, id string, retry bool) {
+	delay := 100 * time.Millisecond
+	var u zan.Change
+	for deadline := time.Now().Add(s.PendingAge()); ; {
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.HotTimeout)
+		var err error
+		u, err = s.hot.Undo(ctx, t, user, like, id)
+		cancel()
+		if err == nil && (u.Changed || !retry) {
+			break
+		}
+		if err == nil {
+			retry = false // answered: one more look after a moment
+		} else if !retry || time.Now().After(deadline) {
+			// The change stays in the hot state, unconfirmed: reconciliation
+			// publishes it, so the client sees it on its next read although it
+			// was told 503. Both dependencies failing at once, or this one for
+			// longer than the pending age, is what it takes.
+			s.logger.Error("undo of a request answered 503 failed; the change stands", "target", t.String(), "user", user, "err", err)
+			return
+		}
+		time.Sleep(delay)
+		delay = min(2*delay, time.Second)
 	}
 	if !u.Changed {
-		return // a later toggle of the user came, and answers for itself
+		return // nothing was changed, or a later toggle of the user answers for itself
 	}
 	s.l1.changed(t, u.Count)
-	select {
-	case s.compensating <- struct{}{}:
-		go func() {
-			defer func() { <-s.compensating }()
-			s.compensate(t, user, !like, u.At)
-		}()
-	default: // too many at once: reconciliation publishes it
-	}
+	s.later(func() { s.compensate(t, user, !like, zan.UndoID(id), u.At) })
 }
 
 // compensate publishes the event of an undo, retrying with back-off for as
 // long as reconciliation would leave it to this node.
-func (s *Service) compensate(t zan.Target, user int64, like bool, at int64) {
-	ev := s.event(user, t, like, at, false)
+func (s *Service) compensate(t zan.Target, user int64, like bool, id string, at int64) {
+	ev := event(id, user, t, like, at, false)
 	delay := 100 * time.Millisecond
 	for deadline := time.Now().Add(s.PendingAge()); time.Now().Before(deadline); {
 		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.PublishTimeout)
@@ -308,7 +345,7 @@ func (s *Service) PendingAge() time.Duration { return 2*s.cfg.PublishTimeout + t
 // answer that was published after all is applied twice, which the store
 // ignores.
 func (s *Service) Resolve(ctx context.Context, t zan.Target, p zan.PendingChange) error {
-	ev := s.event(p.User, t, p.Liked, p.At, p.Kept)
+	ev := event(p.ID, p.User, t, p.Liked, p.At, p.Kept)
 	pctx, cancel := context.WithTimeout(ctx, s.cfg.PublishTimeout)
 	defer cancel()
 	if err := s.log.Publish(pctx, ev); err != nil {

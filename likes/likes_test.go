@@ -328,7 +328,7 @@ func TestL1(t *testing.T) {
 	}
 
 	// Elsewhere (straight into the shared hot state): seen within the TTL.
-	if _, err := e.hot.Toggle(ctx, tg, 3, true); err != nil {
+	if _, err := e.hot.Toggle(ctx, tg, 3, true, testID()); err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
@@ -361,7 +361,7 @@ func TestResolvePending(t *testing.T) {
 		user int64
 		like bool
 	}{{5, true}, {9, false}} {
-		if ch, err := e.hot.Toggle(ctx, tg, c.user, c.like); err != nil || !ch.Changed {
+		if ch, err := e.hot.Toggle(ctx, tg, c.user, c.like, testID()); err != nil || !ch.Changed {
 			t.Fatalf("%+v %v", ch, err)
 		}
 	}
@@ -425,7 +425,7 @@ func TestWriterDiedBeforePublish(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The dead node's half: the hot state only.
-	if ch, err := e.hot.Toggle(ctx, tg, 5, true); err != nil || !ch.Changed {
+	if ch, err := e.hot.Toggle(ctx, tg, 5, true, testID()); err != nil || !ch.Changed {
 		t.Fatalf("%+v %v", ch, err)
 	}
 	ch, err := e.svc.Toggle(ctx, 5, tg, true)
@@ -605,3 +605,6 @@ func TestUnknownReadsCostNothing(t *testing.T) {
 		t.Fatalf("after a like: %+v, %d targets in the hot state", it, e.hot.Len())
 	}
 }
+
+// testID returns a fresh request id for a toggle.
+var testID = zan.NewEventIDs().Next

@@ -84,21 +84,23 @@ type likeSet struct {
 	used    atomic.Int64 // last read or write, Unix ns; written under RLock too
 }
 
-// mark is an unconfirmed answer: its At, and whether it changed nothing.
+// mark is an unconfirmed answer: its At, request id, and whether it
+// changed nothing.
 type mark struct {
 	at   int64
+	id   string
 	kept bool
 }
 
 // next stamps a toggle: strictly increasing per target even when the clock
 // stalls or steps back, since the store resolves a (user, target) by the
 // greatest At.
-func (s *likeSet) next(now time.Time, user int64, kept bool) int64 {
+func (s *likeSet) next(now time.Time, user int64, id string, kept bool) int64 {
 	s.lastAt = max(now.UnixMicro(), s.lastAt+1)
 	if s.pending == nil {
 		s.pending = make(map[int64]mark)
 	}
-	s.pending[user] = mark{s.lastAt, kept}
+	s.pending[user] = mark{s.lastAt, id, kept}
 	return s.lastAt
 }
 
@@ -122,7 +124,7 @@ func (l *Likes) shard(t zan.Target) *likeShard {
 }
 
 // Toggle implements zan.LikeState.
-func (l *Likes) Toggle(_ context.Context, t zan.Target, user int64, like bool) (zan.Change, error) {
+func (l *Likes) Toggle(_ context.Context, t zan.Target, user int64, like bool, id string) (zan.Change, error) {
 	sh := l.shard(t)
 	now := l.now()
 	sh.mu.Lock()
@@ -134,14 +136,14 @@ func (l *Likes) Toggle(_ context.Context, t zan.Target, user int64, like bool) (
 	s.used.Store(now.UnixNano())
 	_, has := s.users[user]
 	if has == like {
-		return zan.Change{Count: int64(len(s.users)), At: s.next(now, user, true)}, nil
+		return zan.Change{Count: int64(len(s.users)), At: s.next(now, user, id, true)}, nil
 	}
 	if like {
 		s.users[user] = struct{}{}
 	} else {
 		delete(s.users, user)
 	}
-	return zan.Change{Changed: true, Count: int64(len(s.users)), At: s.next(now, user, false)}, nil
+	return zan.Change{Changed: true, Count: int64(len(s.users)), At: s.next(now, user, id, false)}, nil
 }
 
 // Confirm implements zan.LikeState.
@@ -161,7 +163,7 @@ func (l *Likes) Confirm(_ context.Context, t zan.Target, user int64, at int64) e
 }
 
 // Undo implements zan.LikeState.
-func (l *Likes) Undo(_ context.Context, t zan.Target, user int64, like bool, at int64) (zan.Change, error) {
+func (l *Likes) Undo(_ context.Context, t zan.Target, user int64, like bool, id string) (zan.Change, error) {
 	sh := l.shard(t)
 	now := l.now()
 	sh.mu.Lock()
@@ -170,7 +172,7 @@ func (l *Likes) Undo(_ context.Context, t zan.Target, user int64, like bool, at 
 	if s == nil {
 		return zan.Change{}, nil
 	}
-	if m, ok := s.pending[user]; !ok || m.at != at || m.kept {
+	if m, ok := s.pending[user]; !ok || m.id != id || m.kept {
 		// A later toggle came, or that answer changed nothing.
 		return zan.Change{Count: int64(len(s.users))}, nil
 	}
@@ -183,7 +185,7 @@ func (l *Likes) Undo(_ context.Context, t zan.Target, user int64, like bool, at 
 		s.users[user] = struct{}{}
 	}
 	s.used.Store(now.UnixNano())
-	return zan.Change{Changed: true, Count: int64(len(s.users)), At: s.next(now, user, false)}, nil
+	return zan.Change{Changed: true, Count: int64(len(s.users)), At: s.next(now, user, zan.UndoID(id), false)}, nil
 }
 
 // Load implements zan.LikeState.
@@ -307,7 +309,7 @@ func (l *Likes) Inspect(_ context.Context, ts []zan.Target, before int64) ([]zan
 			for u, m := range s.pending {
 				if m.at < before {
 					_, liked := s.users[u]
-					in.Pending = append(in.Pending, zan.PendingChange{User: u, At: m.at, Liked: liked, Kept: m.kept})
+					in.Pending = append(in.Pending, zan.PendingChange{User: u, At: m.at, ID: m.id, Liked: liked, Kept: m.kept})
 				}
 			}
 			slices.SortFunc(in.Pending, func(a, b zan.PendingChange) int { return cmp.Compare(a.At, b.At) })

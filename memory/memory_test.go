@@ -47,7 +47,7 @@ func BenchmarkToggle(b *testing.B) {
 				for pb.Next() {
 					n := seq.Add(1)
 					t := zan.Target{Type: "blog", ID: n%int64(targets) + 1}
-					if _, err := h.Toggle(ctx, t, n, true); err != nil {
+					if _, err := h.Toggle(ctx, t, n, true, testID()); err != nil {
 						b.Fatal(err)
 					}
 				}
@@ -131,3 +131,6 @@ func BenchmarkState(b *testing.B) {
 	})
 	b.ReportMetric(float64(b.N*50)/b.Elapsed().Seconds(), "targets/s")
 }
+
+// testID returns a fresh request id for a toggle.
+var testID = zan.NewEventIDs().Next

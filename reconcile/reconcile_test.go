@@ -69,7 +69,7 @@ func (e *env) seed(t *testing.T, users ...int64) {
 // its event.
 func (e *env) bug(t *testing.T, tg zan.Target, user int64, like bool) {
 	t.Helper()
-	ch, err := e.hot.Toggle(t.Context(), tg, user, like)
+	ch, err := e.hot.Toggle(t.Context(), tg, user, like, testID())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +103,7 @@ func TestReconcile(t *testing.T) {
 		}, Result{Checked: 1, CountDrift: 1}, true, nil},
 		{"answers a dead writer left unconfirmed", func(t *testing.T, e *env) {
 			for _, u := range []int64{3, 2} {
-				if _, err := e.hot.Toggle(t.Context(), blog, u, u == 3); err != nil {
+				if _, err := e.hot.Toggle(t.Context(), blog, u, u == 3, testID()); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -215,3 +215,6 @@ func TestDiff(t *testing.T) {
 		t.Fatalf("diff: %v %v", a, b)
 	}
 }
+
+// testID returns a fresh request id for a toggle.
+var testID = zan.NewEventIDs().Next

@@ -57,7 +57,29 @@ type fence struct {
 	dials   atomic.Uint64 // connections dialled
 	checked atomic.Uint64 // dials when the epoch was last verified
 	flight  singleflight.Group
+	// offset is the server clock minus this process's, in µs, measured at
+	// every verification (to within half a round trip): scripts get their
+	// deadlines in the server's clock.
+	offset atomic.Int64
 }
+
+// deadlineMargin is how long before its context's deadline a script gives
+// up: its reply then still reaches a caller that waits until the deadline,
+// so a script that ran is never answered 503.
+const deadlineMargin = 100 * time.Millisecond
+
+// deadline is ctx's deadline less deadlineMargin, in µs of the server's
+// clock, as a script argument ("0": none).
+func (f *fence) deadline(ctx context.Context) string {
+	d, ok := ctx.Deadline()
+	if !ok {
+		return "0"
+	}
+	return strconv.FormatInt(d.Add(-deadlineMargin).UnixMicro()+f.offset.Load(), 10)
+}
+
+// errExpired says a script ran after its deadline and did nothing.
+var errExpired = errors.New("redis: the call ran after its deadline and did nothing")
 
 // VerifyEvery is how often the epoch is verified without a reason.
 const VerifyEvery = time.Second
@@ -146,6 +168,19 @@ func (f *fence) check(ctx context.Context) (string, error) {
 		return "", err
 	}
 	c := f.c.c
+	t0 := time.Now()
+	ts, err := c.Do(ctx, c.B().Time().Build()).AsStrSlice()
+	if err != nil {
+		return "", wrap(err)
+	}
+	if len(ts) == 2 {
+		sec, err1 := strconv.ParseInt(ts[0], 10, 64)
+		us, err2 := strconv.ParseInt(ts[1], 10, 64)
+		if err1 == nil && err2 == nil {
+			mid := t0.Add(time.Since(t0) / 2)
+			f.offset.Store(sec*1_000_000 + us - mid.UnixMicro())
+		}
+	}
 	for range 5 {
 		cur, err := c.Do(ctx, c.B().Get().Key(f.key).Build()).ToString()
 		if err != nil && !rueidis.IsRedisNil(err) {

@@ -2,6 +2,9 @@ package redis
 
 import (
 	"context"
+	"math"
+	"os"
+	"syscall"
 	"strconv"
 	"strings"
 	"testing"
@@ -209,7 +212,61 @@ func TestStaleTargetsAreAbsent(t *testing.T) {
 	if _, err := command(pr.addr(), "HSET "+l.key(tg)+" e 99999999999999-new"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.Toggle(ctx, tg, 1, true); err == nil {
+	if _, err := l.Toggle(ctx, tg, 1, true, testID()); err == nil {
 		t.Fatal("a toggle on a target of a newer epoch succeeded")
+	}
+}
+
+// testID returns a fresh request id for a toggle.
+var testID = zan.NewEventIDs().Next
+
+// TestLateToggleDoesNothing: a toggle sent to a Redis that hangs (SIGSTOP)
+// is answered with an error when its deadline passes; when Redis resumes
+// and runs what it had read, the toggle finds its deadline gone and
+// changes nothing, so the 503 its caller gave holds.
+func TestLateToggleDoesNothing(t *testing.T) {
+	pr := newPrivate(t)
+	l := pr.c.Likes()
+	tg := zan.Target{Type: "comment", ID: 4}
+	if err := l.Load(t.Context(), tg, []int64{1}, 0); err != nil {
+		t.Fatal(err)
+	}
+	pr.c.stop() // no verification of its own while Redis is stopped
+	if _, err := l.Toggle(t.Context(), tg, 3, false, testID()); err != nil { // connections made and verified
+		t.Fatal(err)
+	}
+	if _, err := l.Epoch(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	p := pr.srv.(*os.Process)
+	if err := p.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	_, err := l.Toggle(ctx, tg, 2, true, testID())
+	cancel()
+	if err == nil {
+		t.Fatal("a toggle on a stopped Redis succeeded")
+	}
+	if !strings.Contains(err.Error(), "deadline") || strings.Contains(err.Error(), "verifying") {
+		t.Fatalf("toggle: %v; want it sent and timed out", err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if err := p.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		in, err := l.Inspect(t.Context(), []zan.Target{tg}, math.MaxInt64)
+		if err == nil {
+			if in[0].Count != 1 || in[0].Unconfirmed != 1 { // only 3's answer
+				t.Fatalf("after Redis resumed: %+v, want the late toggle to have done nothing", in[0])
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -184,7 +184,7 @@ func bit(b bool) string {
 }
 
 // Toggle implements zan.LikeState.
-func (l *Likes) Toggle(ctx context.Context, t zan.Target, user int64, like bool) (zan.Change, error) {
+func (l *Likes) Toggle(ctx context.Context, t zan.Target, user int64, like bool, id string) (zan.Change, error) {
 	meta := l.key(t)
 	u, h := strconv.FormatInt(user, 10), strconv.FormatUint(userHash(user), 10)
 	var ch zan.Change
@@ -194,12 +194,15 @@ func (l *Likes) Toggle(ctx context.Context, t zan.Target, user int64, like bool)
 		// lost to a race of Evict with Load. A Toggle that finds the target
 		// missing adds a stale entry, which the evictor drops.
 		v, err := ints(toggleLua.runWith(ctx, l.c.c, []string{meta},
-			[]string{epoch, u, bit(like), strconv.FormatInt(now, 10), h}, l.index(t, now, false)))
+			[]string{epoch, u, bit(like), strconv.FormatInt(now, 10), h, id, l.c.fence.deadline(ctx)}, l.index(t, now, false)))
 		if err != nil {
 			return err
 		}
 		if len(v) != 3 {
 			return fmt.Errorf("redis: toggle replied %v", v)
+		}
+		if v[0] == -3 {
+			return zan.Unavailable("redis", errExpired)
 		}
 		if err := goneErr(v[0]); err != nil {
 			return err
@@ -229,11 +232,11 @@ func (l *Likes) Confirm(ctx context.Context, t zan.Target, user int64, at int64)
 }
 
 // Undo implements zan.LikeState.
-func (l *Likes) Undo(ctx context.Context, t zan.Target, user int64, like bool, at int64) (zan.Change, error) {
+func (l *Likes) Undo(ctx context.Context, t zan.Target, user int64, like bool, id string) (zan.Change, error) {
 	var ch zan.Change
 	err := l.c.fence.call(ctx, func(epoch string) error {
 		v, err := ints(undoLua.run(ctx, l.c.c, []string{l.key(t)}, epoch, strconv.FormatInt(user, 10), bit(like),
-			strconv.FormatUint(userHash(user), 10), strconv.FormatInt(at, 10)))
+			strconv.FormatUint(userHash(user), 10), id, zan.UndoID(id)))
 		if err != nil {
 			return err
 		}
@@ -373,11 +376,12 @@ func parseInspection(a []string) (*zan.Inspection, error) {
 	in := &zan.Inspection{Loaded: true, Count: n, At: at, Unconfirmed: un}
 	for i := 4; i < len(a); i += 3 {
 		u, err1 := strconv.ParseInt(a[i], 10, 64)
-		m, err2 := strconv.ParseInt(a[i+1], 10, 64)
+		at, id, _ := strings.Cut(a[i+1], ":")
+		m, err2 := strconv.ParseInt(at, 10, 64)
 		if err := errors.Join(err1, err2); err != nil {
 			return nil, err
 		}
-		in.Pending = append(in.Pending, zan.PendingChange{User: u, At: max(m, -m), Kept: m < 0, Liked: a[i+2] == "1"})
+		in.Pending = append(in.Pending, zan.PendingChange{User: u, At: max(m, -m), ID: id, Kept: m < 0, Liked: a[i+2] == "1"})
 	}
 	slices.SortFunc(in.Pending, func(a, b zan.PendingChange) int { return cmp.Compare(a.At, b.At) })
 	return in, nil

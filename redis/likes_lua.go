@@ -107,16 +107,22 @@ if n > FILL * (2 ^ lv + sp) and lv < MAXLV then
 end
 `
 
-// toggleLua: KEYS meta; ARGV epoch, user, like (1|0), used, userHash.
+// toggleLua: KEYS meta; ARGV epoch, user, like (1|0), used, userHash, id,
+// deadline (µs, server clock; 0: none). A toggle that runs after its
+// deadline does nothing and returns {-3, 0, 0}: its caller has answered
+// 503 by then (a Redis that hung runs what it had read when it resumes).
 // Returns {changed, count, at}, or {code, 0, 0} when the target is not
 // loaded under the epoch (see gone). Every answer takes a new At, from
 // the server clock and after the target's last one, so it is strictly
 // increasing per target whichever app server writes and however their
 // clocks drift; a failover keeps it because "at" is replicated. The
-// answer leaves a field "p<user>" = at (-at when nothing changed) in the
-// hash until Confirm removes it: an answer whose writer died before its
-// event reached the log is found there by reconciliation.
+// answer leaves a field "p<user>" = "<at>:<id>" (-at when nothing
+// changed) in the hash until Confirm removes it: an answer whose writer
+// died before its event reached the log is found there by reconciliation,
+// and one answered 503 is undone by its id.
 var toggleLua = newScript(likesLua + `
+local now = now_us()
+if ARGV[7] ~= '0' and now > tonumber(ARGV[7]) then return {-3, 0, 0} end
 local k = KEYS[1]
 local st = redis.call('HMGET', k, 'e', 'n', 'lv', 'sp', 'used', 'at')
 local g = gone(st[1], st[2], ARGV[1])
@@ -129,8 +135,8 @@ if ARGV[3] == '1' then
 else
   changed = redis.call('SREM', b, ARGV[2])
 end
-local at = math.max(now_us(), tonumber(st[6] or '0') + 1)
-local mark = fmt(at)
+local at = math.max(now, tonumber(st[6] or '0') + 1)
+local mark = fmt(at) .. ':' .. ARGV[6]
 if changed == 0 then mark = '-' .. mark end
 local f = {'at', fmt(at), 'p' .. ARGV[2], mark}
 if changed == 1 then
@@ -153,27 +159,30 @@ return {changed, n, at}
 // that answer or an older one, not of a newer one.
 var confirmLua = newScript(`
 local p = redis.call('HGET', KEYS[1], 'p' .. ARGV[1])
-if p and math.abs(tonumber(p)) <= tonumber(ARGV[2]) then return redis.call('HDEL', KEYS[1], 'p' .. ARGV[1]) end
+if p and math.abs(tonumber(string.match(p, '^(-?%d+)'))) <= tonumber(ARGV[2]) then
+  return redis.call('HDEL', KEYS[1], 'p' .. ARGV[1])
+end
 return 0
 `)
 
-// undoLua: KEYS meta; ARGV epoch, user, like (1|0), userHash, at (the
-// toggle's). Reverts the toggle if user's mark is still its own (no later
-// toggle of user came), as a change with a new At and mark. Returns
-// {changed, count, at}.
+// undoLua: KEYS meta; ARGV epoch, user, like (1|0), userHash, id (the
+// toggle's), undo id. Reverts the toggle if user's mark is still its own
+// (no later toggle of user came) and it changed the membership, as a
+// change with a new At and a mark under the undo id. Returns {changed,
+// count, at}.
 var undoLua = newScript(likesLua + `
 local k = KEYS[1]
 local st = redis.call('HMGET', k, 'e', 'n', 'lv', 'sp', 'at', 'p' .. ARGV[2])
 if gone(st[1], st[2], ARGV[1]) then return {0, 0, 0} end
 local n, lv, sp = tonumber(st[2]), tonumber(st[3]), tonumber(st[4])
-if st[6] ~= ARGV[5] then return {0, n, 0} end
+if not st[6] or string.sub(st[6], 1, 1) == '-' or string.match(st[6], ':(.*)$') ~= ARGV[5] then return {0, n, 0} end
 local b = bkey(k, tonumber(ARGV[4]), lv, sp)
 local c
 if ARGV[3] == '1' then c = redis.call('SREM', b, ARGV[2]) else c = redis.call('SADD', b, ARGV[2]) end
 if c == 0 then return {0, n, 0} end
 if ARGV[3] == '1' then n = n - 1 else n = n + 1 end
 local at = math.max(now_us(), tonumber(st[5]) + 1)
-redis.call('HSET', k, 'n', fmt(n), 'at', fmt(at), 'p' .. ARGV[2], fmt(at))
+redis.call('HSET', k, 'n', fmt(n), 'at', fmt(at), 'p' .. ARGV[2], fmt(at) .. ':' .. ARGV[6])
 if ARGV[3] ~= '1' then
 ` + splitLua + `
 end
@@ -294,8 +303,8 @@ return {1, all}
 
 // inspectLua: KEYS meta; ARGV epoch, before (µs). Returns, as strings,
 // {code} when not loaded (see gone), else {1, count, at, unconfirmed,
-// then user, mark, liked for each mark older than before}. It writes
-// nothing.
+// then user, mark ("<±at>:<id>"), liked for each mark older than before}.
+// It writes nothing.
 var inspectLua = newScript(likesLua + growLua + `
 local k = KEYS[1]
 local st = redis.call('HMGET', k, 'e', 'n', 'lv', 'sp', 'at')
@@ -308,7 +317,7 @@ local kv = redis.call('HGETALL', k)
 for i = 1, #kv, 2 do
   if string.byte(kv[i], 1) == 112 then -- 'p': an unconfirmed answer
     un = un + 1
-    if math.abs(tonumber(kv[i + 1])) < before then
+    if math.abs(tonumber(string.match(kv[i + 1], '^(-?%d+)'))) < before then
       local u = string.sub(kv[i], 2)
       out[#out + 1] = u
       out[#out + 1] = kv[i + 1]

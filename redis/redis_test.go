@@ -165,7 +165,7 @@ func testBigLoad(t *testing.T, l *Likes) {
 	if !slices.Equal(got, users[:25_000]) {
 		t.Fatalf("Members: %d users, want 25000", len(got))
 	}
-	ch, err := l.Toggle(ctx, tg, 1, false)
+	ch, err := l.Toggle(ctx, tg, 1, false, testID())
 	if err != nil || !ch.Changed || ch.Count != 24_999 {
 		t.Fatalf("Toggle after a big load: %+v %v", ch, err)
 	}
@@ -176,7 +176,7 @@ func testBigLoad(t *testing.T, l *Likes) {
 func testIdleIndex(t *testing.T, l *Likes) {
 	ctx := t.Context()
 	tg := zan.Target{Type: "comment", ID: 9}
-	if _, err := l.Toggle(ctx, tg, 1, true); err != zan.ErrNotLoaded {
+	if _, err := l.Toggle(ctx, tg, 1, true, testID()); err != zan.ErrNotLoaded {
 		t.Fatal(err)
 	}
 	if _, err := l.State(ctx, []zan.Target{{Type: "comment", ID: 10}}, 1); err != nil {
@@ -213,7 +213,7 @@ func TestFault(t *testing.T) {
 	if err := l.Load(t.Context(), tg, []int64{1}, 0); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.Toggle(t.Context(), tg, 2, true); err != nil {
+	if _, err := l.Toggle(t.Context(), tg, 2, true, testID()); err != nil {
 		t.Fatal(err)
 	}
 
@@ -222,7 +222,7 @@ func TestFault(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
 	defer cancel()
 	start := time.Now()
-	_, err = l.Toggle(ctx, tg, 3, true)
+	_, err = l.Toggle(ctx, tg, 3, true, testID())
 	if zan.ErrorCode(err) != zan.EUnavailable {
 		t.Fatalf("Toggle with Redis down: %v, want unavailable", err)
 	}
@@ -234,7 +234,7 @@ func TestFault(t *testing.T) {
 	startServer(t, bin, dir, port)
 	deadline := time.Now().Add(3 * time.Second)
 	for {
-		_, err = l.Toggle(t.Context(), tg, 3, true)
+		_, err = l.Toggle(t.Context(), tg, 3, true, testID())
 		if err == zan.ErrNotLoaded || time.Now().After(deadline) {
 			break
 		}
@@ -246,7 +246,7 @@ func TestFault(t *testing.T) {
 	if err := l.Load(t.Context(), tg, []int64{1, 2}, 0); err != nil {
 		t.Fatal(err)
 	}
-	if ch, err := l.Toggle(t.Context(), tg, 3, true); err != nil || ch.Count != 3 {
+	if ch, err := l.Toggle(t.Context(), tg, 3, true, testID()); err != nil || ch.Count != 3 {
 		t.Fatalf("Toggle after reload: %+v %v", ch, err)
 	}
 }
@@ -276,7 +276,7 @@ func BenchmarkToggle(b *testing.B) {
 				for pb.Next() {
 					n := seq.Add(1)
 					t := zan.Target{Type: "blog", ID: n%targets + 1}
-					if _, err := l.Toggle(ctx, t, n, true); err != nil {
+					if _, err := l.Toggle(ctx, t, n, true, testID()); err != nil {
 						b.Fatal(err)
 					}
 				}
@@ -616,7 +616,8 @@ return out`)
 			default:
 				user, like = fresh(), false // never liked
 			}
-			ch, err := l.Toggle(ctx, tg, user, like)
+			id := testID()
+			ch, err := l.Toggle(ctx, tg, user, like, id)
 			if err != nil {
 				t.Fatalf("step %d: %v", step, err)
 			}
@@ -636,7 +637,7 @@ return out`)
 				t.Fatalf("step %d: toggle of %d to %v: %+v, want changed=%v count=%d", step, user, like, ch, changed, len(model))
 			}
 			if changed && r.IntN(50) == 0 { // undo now and then
-				if u, err := l.Undo(ctx, tg, user, like, ch.At); err != nil || !u.Changed {
+				if u, err := l.Undo(ctx, tg, user, like, id); err != nil || !u.Changed {
 					t.Fatalf("undo: %+v %v", u, err)
 				}
 				if like {
@@ -692,7 +693,7 @@ return out`)
 				if i%8 == 7 {
 					u, like = users[i], false
 				}
-				ch, err := l.Toggle(ctx, tg, u, like)
+				ch, err := l.Toggle(ctx, tg, u, like, testID())
 				if err != nil || !ch.Changed {
 					t.Fatalf("toggle %d of %d: %+v %v", i, u, ch, err)
 				}
@@ -741,7 +742,7 @@ return out`)
 		if st, err := l.State(ctx, []zan.Target{tg}, 1); err != nil || st[0].Loaded || st[0].Count != 0 || st[0].Liked {
 			t.Fatalf("State of the former layout: %+v %v, want not loaded", st, err)
 		}
-		if _, err := l.Toggle(ctx, tg, 4, true); err != zan.ErrNotLoaded {
+		if _, err := l.Toggle(ctx, tg, 4, true, testID()); err != zan.ErrNotLoaded {
 			t.Fatalf("Toggle on the former layout: %v, want ErrNotLoaded", err)
 		}
 		if _, ok, err := l.Members(ctx, tg); ok || err != nil {
@@ -750,7 +751,7 @@ return out`)
 		if in, err := l.Inspect(ctx, []zan.Target{tg}, 1<<62); err != nil || in[0].Loaded {
 			t.Fatalf("Inspect of the former layout: %+v %v", in, err)
 		}
-		if u, err := l.Undo(ctx, tg, 1, false, 1); err != nil || u.Changed {
+		if u, err := l.Undo(ctx, tg, 1, false, "never"); err != nil || u.Changed {
 			t.Fatal(u, err)
 		}
 		if err := l.Load(ctx, tg, []int64{1, 9}, 0); err != nil {
@@ -763,7 +764,7 @@ return out`)
 			t.Fatalf("Load kept the former hash's pending marks: %+v", in)
 		}
 		checkMembers(t, l, tg, map[int64]bool{1: true, 9: true})
-		if ch, err := l.Toggle(ctx, tg, 2, true); err != nil || !ch.Changed || ch.Count != 3 {
+		if ch, err := l.Toggle(ctx, tg, 2, true, testID()); err != nil || !ch.Changed || ch.Count != 3 {
 			t.Fatalf("Toggle after the reload: %+v %v", ch, err)
 		}
 
