@@ -4,9 +4,9 @@ import (
 	"context"
 	"math"
 	"os"
-	"syscall"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -231,7 +231,7 @@ func TestLateToggleDoesNothing(t *testing.T) {
 	if err := l.Load(t.Context(), tg, []int64{1}, 0); err != nil {
 		t.Fatal(err)
 	}
-	pr.c.stop() // no verification of its own while Redis is stopped
+	pr.c.stop()                                                              // no verification of its own while Redis is stopped
 	if _, err := l.Toggle(t.Context(), tg, 3, false, testID()); err != nil { // connections made and verified
 		t.Fatal(err)
 	}
