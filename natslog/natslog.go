@@ -146,7 +146,7 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 		// No reconnect buffer: a publish while disconnected must fail now.
 		// Buffered, it would reach the stream after the like service gave
 		// up on it, undid the hot state and answered 503: half-applied.
-		l.nc, err = nats.Connect(cfg.URL, nats.Name("zan"), nats.MaxReconnects(-1),
+		l.nc, err = nats.Connect(cfg.URL, nats.Name("zan"), nats.MaxReconnects(-1), nats.ReconnectWait(250*time.Millisecond),
 			nats.ReconnectBufSize(-1),
 			nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 				if err != nil {
@@ -322,8 +322,11 @@ func (l *Log) consumer(ctx context.Context, stream jetstream.Stream, durable, su
 			if err := stream.DeleteConsumer(ctx, durable); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
 				return nil, zan.Unavailable("event log: consumer", err)
 			}
+			// A work queue (the orders) holds only what is unacknowledged
+			// and allows nothing but DeliverAll; a stream that keeps what
+			// was applied restarts at the floor.
 			cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverAllPolicy, 0
-			if f := info.AckFloor.Stream; f > 0 {
+			if f := info.AckFloor.Stream; f > 0 && stream.CachedInfo().Config.Retention != jetstream.WorkQueuePolicy {
 				cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, f+1
 			}
 		}
