@@ -137,6 +137,7 @@ func benchServer(ctx context.Context) (*Main, error) {
 	m.Config.LikeRate, m.Config.LikeBurst = 1e9, 1e9
 	m.Config.OrderRate, m.Config.OrderBurst = 1e9, 1e9
 	m.Config.VoucherRate, m.Config.VoucherBurst = 1e9, 1e9
+	m.Config.Edge.ClientLimits, m.Config.Edge.ForeignLimit = false, limitFlag{} // one address, many made-up targets
 	m.Config.Prewarm = 0
 	m.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	if err := m.Start(ctx); err != nil {

@@ -57,6 +57,9 @@ type Config struct {
 	Prewarm      int
 	AckWait      time.Duration
 	StreamMax    int
+
+	// Edge: client budgets, proxies, CORS (edgeflags.go).
+	Edge EdgeConfig
 }
 
 func (c *Config) flags(fs *flag.FlagSet) {
@@ -103,6 +106,7 @@ func (c *Config) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.ShopCacheTTL, "shop-cache-ttl", 30*time.Minute, "life of a cached shop (plus up to 20% jitter)")
 	fs.IntVar(&c.StreamMax, "stream-max", 10000, "live count streams (SSE) this node serves at once; beyond it 503")
 	fs.IntVar(&c.Prewarm, "prewarm", 1000, "newest shops loaded into the cache at start, with logical expiry (0: none)")
+	c.Edge.flags(fs)
 }
 
 // parse reads the environment, then args.
@@ -181,7 +185,7 @@ func (c *Config) validate() error {
 		c.OrderRate <= 0 || c.OrderBurst < 1 || c.VoucherRate <= 0 || c.VoucherBurst < 1:
 		return fmt.Errorf("rate limits must be positive")
 	}
-	return nil
+	return c.Edge.validate()
 }
 
 func validName(s string) bool {

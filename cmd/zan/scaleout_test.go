@@ -79,13 +79,13 @@ func TestTwoNodes(t *testing.T) {
 	onB.token = onA.token // sessions are shared
 
 	onB.expect(200, "GET", "/api/v1/me", nil)
-	onA.expect(200, "PUT", "/api/v1/likes/blog/1", nil)
-	v := onB.expect(200, "GET", "/api/v1/likes/blog/1", nil).json(t)
+	onA.expect(200, "PUT", "/api/v1/likes/comment/1", nil)
+	v := onB.expect(200, "GET", "/api/v1/likes/comment/1", nil).json(t)
 	if v["count"] != 1.0 || v["liked"] != true {
 		t.Fatalf("a like through node A seen on node B: %v", v)
 	}
 	eventually(t, "node B lists the liker", func() error {
-		items := onB.expect(200, "GET", "/api/v1/likes/blog/1/users", nil).json(t)["items"].([]any)
+		items := onB.expect(200, "GET", "/api/v1/likes/comment/1/users", nil).json(t)["items"].([]any)
 		if len(items) != 1 || items[0].(map[string]any)["user_id"] != uid {
 			return fmt.Errorf("likers %v", items)
 		}

@@ -100,6 +100,12 @@ func (m *Main) Start(ctx context.Context) (err error) {
 		return fmt.Errorf("opening the hot state: %w", err)
 	}
 	db, hot, limiter := m.store, hs.likes, hs.limiter
+	// Anonymous reads are budgeted per node: no shared round trip on reads.
+	readLimiter := memory.NewLimiter()
+	m.closers = append([]func() error{readLimiter.Close}, m.closers...)
+	for _, w := range exposed(c) {
+		m.Logger.Warn("exposed: " + w)
+	}
 	shared := c.RedisURL != "" || c.RedisCluster != ""
 
 	// Services.
@@ -122,17 +128,20 @@ func (m *Main) Start(ctx context.Context) (err error) {
 	hub := live.NewHub(m.log, m.Logger)
 	hub.MaxSubscribers = c.StreamMax
 	types := strings.Split(c.Types, ",")
-	lk := likes.New(likes.Config{
-		Types: types, Limit: zan.Limit{Rate: c.LikeRate, Burst: c.LikeBurst},
-		ColdAge: c.ColdAge, EvictIdle: c.EvictIdle, IdleTTL: c.IdleTTL,
-		PublishTimeout: c.PublishTimeout, OnChange: hub.Changed,
-	}, hot, m.log, db, limiter, m.Logger)
-	bl := blogs.New(blogs.Config{Limit: zan.Limit{Rate: c.BlogRate, Burst: c.BlogBurst}}, db, db, lk, limiter, ids)
 	prewarm := c.Prewarm
 	if prewarm == 0 {
 		prewarm = -1 // the service's own "none"
 	}
 	sh := shops.New(shops.Config{TTL: c.ShopCacheTTL, Prewarm: prewarm}, db, hs.cache, m.log, ids, m.Logger)
+	known := heldTargets(c, db, sh, m.log, limiter, m.Logger)
+	lk := likes.New(likes.Config{
+		Types: types, Limit: zan.Limit{Rate: c.LikeRate, Burst: c.LikeBurst},
+		ColdAge: c.ColdAge, EvictIdle: c.EvictIdle, IdleTTL: c.IdleTTL,
+		PublishTimeout: c.PublishTimeout, OnChange: hub.Changed, Check: known.Check,
+	}, hot, m.log, db, limiter, m.Logger)
+	bl := blogs.New(blogs.Config{Limit: zan.Limit{Rate: c.BlogRate, Burst: c.BlogBurst},
+		Deleted: func(ctx context.Context, id int64) { known.Deleted(ctx, zan.Target{Type: blogs.TargetType, ID: id}) },
+	}, db, db, lk, limiter, ids)
 	vs := vouchers.New(vouchers.Config{
 		UserLimit:      zan.Limit{Rate: c.OrderRate, Burst: c.OrderBurst},
 		VoucherLimit:   zan.Limit{Rate: c.VoucherRate, Burst: c.VoucherBurst},
@@ -150,6 +159,7 @@ func (m *Main) Start(ctx context.Context) (err error) {
 	api := &httpapi.Server{
 		Accounts: acc, Likes: lk, Blogs: bl, Shops: sh, Vouchers: vs, Live: hub, Log: m.log, Reconciler: rc, AdminToken: c.AdminToken,
 		Logger: m.Logger, AccessLog: c.AccessLog, Web: web.Handler(),
+		Clients: c.Edge.clientLimits(limiter, readLimiter), CORSOrigins: c.Edge.corsOrigins(),
 		Ready: func(ctx context.Context) error {
 			ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 			defer cancel()
@@ -173,7 +183,7 @@ func (m *Main) Start(ctx context.Context) (err error) {
 		}
 	}
 	for name, run := range map[string]func(context.Context) error{
-		"persister": m.persist.Run, "orders": orders.Run, "live": hub.Run, "evictor": lk.Run, "sessions": acc.Run,
+		"persister": m.persist.Run, "orders": orders.Run, "targets": known.Run, "live": hub.Run, "evictor": lk.Run, "sessions": acc.Run,
 		"reconciler": func(ctx context.Context) error { return rc.Run(ctx, c.ReconcileEvery) },
 	} {
 		m.workers.Add(1)
