@@ -166,7 +166,7 @@ func (c *Checker) forget(t zan.Target) {
 	c.known.Invalidate(t)
 }
 
-const topic = "targets-deleted"
+const topic = "targets_deleted"
 
 // Run listens for the deletions of every node until ctx ends.
 func (c *Checker) Run(ctx context.Context) error {
