@@ -119,14 +119,22 @@ func jsonError(err error) error {
 	case errors.As(err, &te):
 		want := jsonKind(te.Type)
 		if te.Field == "" {
-			return zan.Errorf(zan.EBadRequest, "the JSON body must be %s, not %s", want, te.Value)
+			return zan.Errorf(zan.EBadRequest, "the JSON body must be %s; got %s", want, withArticle(te.Value))
 		}
 		// Field is the path of JSON names ("a.b"), Struct the Go type: left out.
-		return zan.Errorf(zan.EBadRequest, "field %q must be %s, not %s", clipMsg(te.Field), want, te.Value)
+		return zan.Errorf(zan.EBadRequest, "field %q must be %s; got %s", clipMsg(te.Field), want, withArticle(te.Value))
 	case errors.As(err, &tpe):
 		return zan.Errorf(zan.EBadRequest, "invalid time %q: want RFC 3339, e.g. 2026-11-22T23:19:13Z", clipMsg(tpe.Value))
 	}
 	return zan.Errorf(zan.EBadRequest, "invalid value in the JSON body")
+}
+
+// withArticle: "array" -> "an array", "number 1.5" -> "a number 1.5".
+func withArticle(v string) string {
+	if strings.HasPrefix(v, "a") || strings.HasPrefix(v, "o") {
+		return "an " + clipMsg(v)
+	}
+	return "a " + clipMsg(v)
 }
 
 // jsonKind names what a Go type holds in JSON's terms.

@@ -278,3 +278,127 @@ func TestClientBudgetsAcrossNodes(t *testing.T) {
 		t.Errorf("code requests over two nodes: %d passed, want one budget of 20", got)
 	}
 }
+
+// TestHTTPEdges: what a client meets at the edges of the contract.
+func TestHTTPEdges(t *testing.T) {
+	m := startServer(t, func(c *Config) { c.Edge.CORSOrigins = "https://app.example" })
+	base := baseURL(m)
+	u, _ := login(t, base)
+	auth := "Bearer " + u.token
+
+	// A wrong method on a known path: 405 with Allow; OPTIONS lists them.
+	for _, c := range []struct{ method, path, allow string }{
+		{"PUT", "/api/v1/me", "GET, HEAD, OPTIONS"},
+		{"POST", "/api/v1/likes/comment/1", "GET, HEAD, PUT, DELETE, OPTIONS"},
+		{"DELETE", "/metrics", "GET, HEAD, OPTIONS"},
+		{"POST", "/", "GET, HEAD, OPTIONS"},
+	} {
+		r := call(t, c.method, base+c.path, "")
+		if r.Status != 405 || r.Header.Get("Allow") != c.allow || r.errCode(t) != "method_not_allowed" {
+			t.Errorf("%s %s: %d Allow=%q %s", c.method, c.path, r.Status, r.Header.Get("Allow"), r.Body)
+		}
+		if r := call(t, "OPTIONS", base+c.path, ""); r.Status != 204 || r.Header.Get("Allow") != c.allow {
+			t.Errorf("OPTIONS %s: %d Allow=%q", c.path, r.Status, r.Header.Get("Allow"))
+		}
+	}
+	if r := call(t, "GET", base+"/api/v1/nothing", ""); r.Status != 404 {
+		t.Errorf("unknown path: %d", r.Status)
+	}
+
+	// Every 401 says how to authenticate.
+	for _, r := range []resp{
+		call(t, "GET", base+"/api/v1/me", ""),
+		call(t, "GET", base+"/api/v1/me", "", "Authorization", "Bearer nope"),
+		call(t, "PUT", base+"/api/v1/likes/comment/1", ""),
+		call(t, "POST", base+"/api/v1/auth/login", `{"phone":"13900000000","code":"000000"}`),
+	} {
+		if r.Status != 401 || !strings.HasPrefix(r.Header.Get("WWW-Authenticate"), "Bearer") {
+			t.Errorf("401 without WWW-Authenticate: %d %v", r.Status, r.Header)
+		}
+	}
+
+	// CORS: only the configured origin, with its preflight.
+	pre := call(t, "OPTIONS", base+"/api/v1/likes/comment/1", "", "Origin", "https://app.example",
+		"Access-Control-Request-Method", "PUT", "Access-Control-Request-Headers", "authorization")
+	if pre.Status != 204 || pre.Header.Get("Access-Control-Allow-Origin") != "https://app.example" ||
+		!strings.Contains(pre.Header.Get("Access-Control-Allow-Methods"), "PUT") ||
+		!strings.Contains(pre.Header.Get("Access-Control-Allow-Headers"), "Authorization") {
+		t.Errorf("preflight: %d %v", pre.Status, pre.Header)
+	}
+	r := call(t, "PUT", base+"/api/v1/likes/comment/1", "", "Origin", "https://app.example", "Authorization", auth)
+	if r.Status != 200 || r.Header.Get("Access-Control-Allow-Origin") != "https://app.example" {
+		t.Errorf("CORS request: %d %v", r.Status, r.Header)
+	}
+	for _, h := range []http.Header{
+		call(t, "OPTIONS", base+"/api/v1/likes/comment/1", "", "Origin", "https://evil.example", "Access-Control-Request-Method", "PUT").Header,
+		call(t, "GET", base+"/api/v1/likes/comment/1", "", "Origin", "https://evil.example").Header,
+	} {
+		if h.Get("Access-Control-Allow-Origin") != "" {
+			t.Errorf("another origin allowed: %v", h)
+		}
+	}
+
+	// The docs page has the web app's headers.
+	d := call(t, "GET", base+"/docs", "")
+	if csp := d.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'sha256-") ||
+		!strings.Contains(csp, "frame-ancestors 'none'") || d.Header.Get("X-Content-Type-Options") != "nosniff" {
+		t.Errorf("/docs headers: %v", d.Header)
+	}
+
+	// Text: invalid UTF-8, NUL and half surrogates are refused, anywhere.
+	for _, body := range []string{
+		"{\"title\":\"t\xff\",\"content\":\"c\"}",
+		`{"title":"t\u0000","content":"c"}`,
+		`{"title":"t","content":"c\u0000"}`,
+		`{"title":"t\ud800","content":"c"}`,
+		`{"title":"t\udc00x","content":"c"}`,
+	} {
+		if r := call(t, "POST", base+"/api/v1/blogs", body, "Authorization", auth); r.Status != 400 {
+			t.Errorf("%q: %d %s", body, r.Status, r.Body)
+		}
+	}
+	for _, body := range []string{`{"title":"t\\u0000 is six characters","content":"c"}`, `{"title":"😀 \ud83d\ude00","content":"c"}`} {
+		if r := call(t, "POST", base+"/api/v1/blogs", body, "Authorization", auth); r.Status != 201 {
+			t.Errorf("%q: %d %s", body, r.Status, r.Body)
+		}
+	}
+	for _, q := range []string{"/api/v1/shops?q=%00", "/api/v1/shops?q=%ff", "/api/v1/likes/comment%00/1"} {
+		if r := call(t, "GET", base+q, ""); r.Status != 400 {
+			t.Errorf("%s: %d %s", q, r.Status, r.Body)
+		}
+	}
+
+	// One body limit, declared or chunked, whether the route reads it or not.
+	big := strings.Repeat("x", 2<<20)
+	for _, chunked := range []bool{false, true} {
+		req, _ := http.NewRequest("PUT", base+"/api/v1/likes/comment/1", strings.NewReader(big))
+		if chunked {
+			req.ContentLength = -1
+		}
+		req.Header.Set("Authorization", auth)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != 413 {
+			t.Errorf("2 MB body (chunked %v) on a route that reads none: %d", chunked, res.StatusCode)
+		}
+	}
+
+	// Errors speak JSON, not Go.
+	for _, body := range []string{`{"phone":1}`, `[1]`, `"x"`, `{"phone":{"a":1}}`} {
+		r := call(t, "POST", base+"/api/v1/auth/code", body)
+		msg := string(r.Body)
+		if r.Status != 400 || strings.Contains(msg, "Go ") || strings.Contains(msg, "struct") || strings.Contains(msg, "main.") {
+			t.Errorf("%s: %d %s", body, r.Status, msg)
+		}
+	}
+	admin := "Bearer admin-secret"
+	for _, body := range []string{`{"shop_id":"1","title":"x","stock":"many"}`, `{"shop_id":"1","title":"x","stock":1,"begin_at":7}`, `{"shop_id":"1","title":"x","stock":1,"begin_at":"soon"}`} {
+		r := call(t, "POST", base+"/api/v1/vouchers", body, "Authorization", admin)
+		if msg := string(r.Body); r.Status != 400 || strings.Contains(msg, "Go ") || strings.Contains(msg, "UnmarshalJSON") || strings.Contains(msg, "int64") {
+			t.Errorf("%s: %d %s", body, r.Status, msg)
+		}
+	}
+}
