@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 	"time"
@@ -159,6 +160,8 @@ func (c *Config) parse(name string, args []string) error {
 
 func (c *Config) validate() error {
 	switch {
+	case new(slog.Level).UnmarshalText([]byte(c.LogLevel)) != nil:
+		return fmt.Errorf("--log-level must be debug, info, warn or error")
 	case !validName(c.Name):
 		return fmt.Errorf("--name must be 1-32 letters, digits or underscores")
 	case c.RedisURL != "" && c.RedisCluster != "":

@@ -51,6 +51,7 @@ type Main struct {
 	cancel   context.CancelFunc
 	workers  sync.WaitGroup
 	persist  *persist.Persister
+	unlock   func() // releases the data directory
 }
 
 // NewMain returns a Main with the default configuration.
@@ -76,10 +77,16 @@ func (m *Main) Start(ctx context.Context) (err error) {
 	defer func() {
 		if err != nil {
 			m.closeAdapters()
+			m.unlockData()
 		}
 	}()
 	if err := os.MkdirAll(c.Data, 0o750); err != nil {
 		return fmt.Errorf("data directory: %w", err)
+	}
+	if c.DBURL == "" || c.NATSURL == "" { // SQLite or the embedded JetStream live there
+		if m.unlock, err = lockData(c.Data); err != nil {
+			return err
+		}
 	}
 
 	// Adapters: embedded unless a flag names a shared service.
@@ -242,6 +249,7 @@ func (m *Main) Close() error {
 		m.workers.Wait()
 	}
 	errs = append(errs, m.closeAdapters())
+	m.unlockData()
 	m.Logger.Info("zan stopped")
 	return errors.Join(errs...)
 }
@@ -326,6 +334,13 @@ func (m *Main) serveDebug(addr string) error {
 	go srv.Serve(l)
 	m.Logger.Info("pprof serving", "addr", "http://"+l.Addr().String()+"/debug/pprof/")
 	return nil
+}
+
+func (m *Main) unlockData() {
+	if m.unlock != nil {
+		m.unlock()
+		m.unlock = nil
+	}
 }
 
 func (m *Main) closeAdapters() error {
