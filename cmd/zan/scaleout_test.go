@@ -6,7 +6,6 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +13,8 @@ import (
 	_ "github.com/go-sql-driver/mysql"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/zanlabs/zan/internal/testenv"
 )
 
 // scaleOut configures a node against the machine's Redis, NATS and MariaDB
@@ -21,10 +22,7 @@ import (
 // of its own so runs do not meet. It skips when a service is not given.
 func scaleOut(t *testing.T) func(*Config) {
 	t.Helper()
-	rd, nt, my := os.Getenv("ZAN_TEST_REDIS"), os.Getenv("ZAN_TEST_NATS"), os.Getenv("ZAN_TEST_MYSQL")
-	if rd == "" || nt == "" || my == "" {
-		t.Skip("ZAN_TEST_REDIS, ZAN_TEST_NATS and ZAN_TEST_MYSQL not all set: scale-out suite skipped")
-	}
+	rd, nt, my := testenv.RedisAddr(t), testenv.NATS(t), testenv.MySQL(t)
 	b := make([]byte, 4)
 	rand.Read(b)
 	name := "t" + hex.EncodeToString(b)
