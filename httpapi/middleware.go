@@ -136,7 +136,7 @@ func (s *Server) wrap(fn handlerFunc) http.Handler {
 				return
 			}
 		}
-		if userID(r) == 0 && r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/api/") && r.URL.Path != streamPath {
+		if userID(r) == 0 && (r.Method == http.MethodGet || r.Method == http.MethodHead) && strings.HasPrefix(r.URL.Path, "/api/") && r.URL.Path != streamPath {
 			if err := s.budget(r, "read", s.Clients.Read, s.Clients.ReadLimiter); err != nil {
 				s.writeError(w, r, err)
 				return
