@@ -132,13 +132,17 @@ func (s *Server) budget(r *http.Request, kind string, l zan.Limit, lim zan.RateL
 	if !a.IsValid() {
 		return nil
 	}
+	// Keys built in one buffer: on anonymous reads this runs every time.
+	var buf [80]byte
+	k := append(append(append(buf[:0], "ip:"...), kind...), ':')
 	ctx := r.Context()
-	if err := take(ctx, lim, "ip:"+kind+":"+a.String(), l, kind); err != nil {
+	if err := take(ctx, lim, string(a.AppendTo(k)), l, kind); err != nil {
 		return err
 	}
 	if f := s.Clients.SubnetFactor; f > 0 {
 		sl := zan.Limit{Rate: l.Rate * f, Burst: int(float64(l.Burst) * f)}
-		return take(ctx, lim, "net:"+kind+":"+subnet(a).String(), sl, kind)
+		k = append(append(append(buf[:0], "net:"...), kind...), ':')
+		return take(ctx, lim, string(subnet(a).AppendTo(k)), sl, kind)
 	}
 	return nil
 }
