@@ -52,8 +52,13 @@ func (a *adminClient) call(ctx context.Context, method, path string, body any) (
 
 // runDLQ lists or replays dead letters.
 func runDLQ(ctx context.Context, args []string, stdout io.Writer) error {
+	const dlqUsage = "usage: zan dlq list|replay [--url URL] [--admin-token T] [seq...]"
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {
+		fmt.Fprintln(stdout, dlqUsage)
+		return flag.ErrHelp
+	}
 	if len(args) == 0 || (args[0] != "list" && args[0] != "replay") {
-		return usagef("usage: zan dlq list|replay [--url URL] [--admin-token T] [seq...]")
+		return usagef(dlqUsage)
 	}
 	cmd := args[0]
 	fs := newFlagSet()

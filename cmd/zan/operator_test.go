@@ -48,6 +48,7 @@ func TestExitCodes(t *testing.T) {
 		{0, []string{"help"}},
 		{0, []string{"serve", "--help"}},
 		{0, []string{"dlq", "list", "--help"}},
+		{0, []string{"dlq", "--help"}},
 		{0, []string{"reconcile", "-h"}},
 		{0, []string{"migrate", "--help"}},
 		{0, []string{"seed", "--help"}},
