@@ -14,12 +14,15 @@ const (
 	EUnauthorized = "unauthorized"
 	EForbidden    = "forbidden"
 	ENotFound     = "not_found"
-	EConflict     = "conflict"
-	ESoldOut      = "sold_out"
-	ETooLarge     = "too_large"
-	ERateLimited  = "rate_limited"
-	EUnavailable  = "unavailable"
-	EInternal     = "internal"
+	// EMethodNotAllowed: the path exists, the method does not (405 with
+	// Allow).
+	EMethodNotAllowed = "method_not_allowed"
+	EConflict         = "conflict"
+	ESoldOut          = "sold_out"
+	ETooLarge         = "too_large"
+	ERateLimited      = "rate_limited"
+	EUnavailable      = "unavailable"
+	EInternal         = "internal"
 )
 
 // Error is an error that carries one of the codes above and a message fit to

@@ -21,6 +21,9 @@ type Config struct {
 	Limit     zan.Limit     // per-user bucket for creating blogs
 	HotWindow time.Duration // hot = likes received in this window (24 h)
 	TopLikers int           // first likers shown on a blog (5)
+	// Deleted, when set, is told of every blog deleted (likes of it must
+	// answer not_found on every node).
+	Deleted func(ctx context.Context, id int64)
 }
 
 // Service is the blog service.
@@ -133,7 +136,13 @@ func (s *Service) Delete(ctx context.Context, id, user int64) error {
 	if b.AuthorID != user {
 		return zan.Errorf(zan.EForbidden, "only the author may delete a blog")
 	}
-	return zan.Unavailable("store", s.store.DeleteBlog(ctx, id))
+	if err := s.store.DeleteBlog(ctx, id); err != nil {
+		return zan.Unavailable("store", err)
+	}
+	if s.cfg.Deleted != nil {
+		s.cfg.Deleted(ctx, id)
+	}
+	return nil
 }
 
 // Page is a page of blogs.

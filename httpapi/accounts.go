@@ -13,6 +13,9 @@ func (s *Server) sendCode(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeBody(r, &req); err != nil {
 		return err
 	}
+	if err := s.budget(r, "code", s.Clients.Code, s.Clients.Limiter); err != nil {
+		return err
+	}
 	code, err := s.Accounts.SendCode(r.Context(), req.Phone)
 	if err != nil {
 		return err
@@ -30,6 +33,9 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 		Code  string `json:"code"`
 	}
 	if err := decodeBody(r, &req); err != nil {
+		return err
+	}
+	if err := s.budget(r, "login", s.Clients.Login, s.Clients.Limiter); err != nil {
 		return err
 	}
 	token, u, err := s.Accounts.Login(r.Context(), req.Phone, req.Code)

@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"encoding/json"
-	"errors"
 	"strconv"
 	"time"
 
@@ -125,12 +124,11 @@ func decodeJSON(b []byte, v any) error {
 	if len(b) == 0 {
 		return zan.Errorf(zan.EBadRequest, "request body is empty; want JSON")
 	}
+	if err := checkText(b); err != nil {
+		return err
+	}
 	if err := json.Unmarshal(b, v); err != nil {
-		var ze *zan.Error
-		if errors.As(err, &ze) {
-			return ze
-		}
-		return zan.Errorf(zan.EBadRequest, "invalid JSON body: %s", clipMsg(err.Error()))
+		return jsonError(err)
 	}
 	return nil
 }

@@ -65,7 +65,9 @@ func (s *Server) observe(next http.Handler) http.Handler {
 		r.Body = http.MaxBytesReader(sw, r.Body, MaxBody)
 		var user int64
 		r = r.WithContext(context.WithValue(r.Context(), slotKey, &user))
-		next.ServeHTTP(sw, r)
+		if !s.cors(sw, r) {
+			next.ServeHTTP(sw, r)
+		}
 		route := r.Pattern
 		if route == "" {
 			route = "unmatched"
@@ -104,12 +106,21 @@ func (s *Server) wrap(fn handlerFunc) http.Handler {
 		}()
 		// url.Query drops pairs it cannot decode; a client must hear that its
 		// cursor or filter was not read rather than get an unfiltered answer.
-		if _, err := url.ParseQuery(r.URL.RawQuery); err != nil {
+		q, err := url.ParseQuery(r.URL.RawQuery)
+		if err != nil {
 			s.writeError(w, r, zan.Errorf(zan.EBadRequest, "malformed query string"))
+			return
+		}
+		if err := checkURLText(r.URL.Path, q); err != nil {
+			s.writeError(w, r, err)
 			return
 		}
 		if r.ContentLength > MaxBody {
 			s.writeError(w, r, zan.Errorf(zan.ETooLarge, "request body over %d bytes", MaxBody))
+			return
+		}
+		if err := bufferBody(r); err != nil {
+			s.writeError(w, r, err)
 			return
 		}
 		if tok, ok := bearer(r); ok && s.Accounts != nil && !strings.HasPrefix(r.URL.Path, "/api/v1/admin/") {
@@ -125,11 +136,20 @@ func (s *Server) wrap(fn handlerFunc) http.Handler {
 				return
 			}
 		}
+		if userID(r) == 0 && (r.Method == http.MethodGet || r.Method == http.MethodHead) && strings.HasPrefix(r.URL.Path, "/api/") && r.URL.Path != streamPath {
+			if err := s.budget(r, "read", s.Clients.Read, s.Clients.ReadLimiter); err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+		}
 		if err := fn(w, r); err != nil {
 			s.writeError(w, r, err)
 		}
 	})
 }
+
+// streamPath is the live stream's path: it has budgets of its own.
+const streamPath = "/api/v1/likes/stream"
 
 // auth refuses anonymous requests.
 func (s *Server) auth(next handlerFunc) handlerFunc {

@@ -11,16 +11,17 @@ import (
 
 // statuses maps every error code to its HTTP status: the one table.
 var statuses = map[string]int{
-	zan.EBadRequest:   http.StatusBadRequest,
-	zan.EUnauthorized: http.StatusUnauthorized,
-	zan.EForbidden:    http.StatusForbidden,
-	zan.ENotFound:     http.StatusNotFound,
-	zan.EConflict:     http.StatusConflict,
-	zan.ESoldOut:      http.StatusGone,
-	zan.ETooLarge:     http.StatusRequestEntityTooLarge,
-	zan.ERateLimited:  http.StatusTooManyRequests,
-	zan.EUnavailable:  http.StatusServiceUnavailable,
-	zan.EInternal:     http.StatusInternalServerError,
+	zan.EBadRequest:       http.StatusBadRequest,
+	zan.EUnauthorized:     http.StatusUnauthorized,
+	zan.EForbidden:        http.StatusForbidden,
+	zan.ENotFound:         http.StatusNotFound,
+	zan.EMethodNotAllowed: http.StatusMethodNotAllowed,
+	zan.EConflict:         http.StatusConflict,
+	zan.ESoldOut:          http.StatusGone,
+	zan.ETooLarge:         http.StatusRequestEntityTooLarge,
+	zan.ERateLimited:      http.StatusTooManyRequests,
+	zan.EUnavailable:      http.StatusServiceUnavailable,
+	zan.EInternal:         http.StatusInternalServerError,
 }
 
 // Status returns the HTTP status of an error code.
@@ -47,6 +48,14 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case status == http.StatusServiceUnavailable:
 		s.Logger.Warn("dependency unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
 		w.Header().Set("Retry-After", "1")
+	}
+	if status == http.StatusUnauthorized {
+		// RFC 6750: say which scheme, and whether the token given was bad.
+		challenge := `Bearer realm="zan"`
+		if _, ok := bearer(r); ok {
+			challenge += `, error="invalid_token"`
+		}
+		w.Header().Set("WWW-Authenticate", challenge)
 	}
 	if code == zan.ERateLimited {
 		secs := 1

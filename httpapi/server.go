@@ -6,7 +6,6 @@ import (
 	"crypto/subtle"
 	"log/slog"
 	"net/http"
-	"strings"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -49,7 +48,15 @@ type Server struct {
 	// Web serves the browser app at every GET path outside /api/; nil: none.
 	Web http.Handler
 
-	streams streams
+	// Clients are the budgets of client addresses, and the proxies whose
+	// X-Forwarded-For is believed.
+	Clients ClientLimits
+	// CORSOrigins are the origins whose pages may call the API from a
+	// browser ("*": any); none: no CORS headers.
+	CORSOrigins []string
+
+	streams       streams
+	clientStreams streamSlots
 }
 
 // Handler returns the routes of the contract, wrapped in the middleware.
@@ -102,13 +109,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /metrics", promhttp.Handler())
 	h("GET /openapi.json", serveOpenAPI)
 	h("GET /docs", serveDocs)
-	h("/", func(w http.ResponseWriter, r *http.Request) error {
-		if s.Web != nil && (r.Method == http.MethodGet || r.Method == http.MethodHead) && !strings.HasPrefix(r.URL.Path, "/api/") {
-			s.Web.ServeHTTP(w, r)
-			return nil
-		}
-		return zan.Errorf(zan.ENotFound, "no route for %s %s", r.Method, r.URL.Path)
-	})
+	h("/", s.noRoute(mux))
 	return s.observe(mux)
 }
 

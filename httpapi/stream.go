@@ -62,6 +62,14 @@ func (s *Server) likeStream(w http.ResponseWriter, r *http.Request) error {
 	if s.Live == nil {
 		return zan.Errorf(zan.EUnavailable, "live counts are not enabled on this node")
 	}
+	if err := s.budget(r, "stream", s.Clients.StreamOpen, s.Clients.Limiter); err != nil {
+		return err
+	}
+	release, err := s.clientStreams.acquire(s.clientAddr(r), s.Clients.Streams)
+	if err != nil {
+		return err
+	}
+	defer release()
 	// Subscribed before the first read, so that no change falls between.
 	sub, err := s.Live.Subscribe(ts)
 	if err != nil {
@@ -142,6 +150,8 @@ func (s *Server) likeStream(w http.ResponseWriter, r *http.Request) error {
 		select {
 		case <-r.Context().Done():
 			return nil
+		case <-out.gone:
+			return nil
 		case <-s.streams.done:
 			return nil
 		case <-keep.C:
@@ -171,6 +181,10 @@ type stream struct {
 	conn net.Conn
 	w    http.ResponseWriter
 	rc   *http.ResponseController
+	// gone is closed when the client hangs up a taken-over connection:
+	// its stream slot is then freed at once, not at the next write that
+	// fails (a keep-alive or two later, up to 30 s).
+	gone chan struct{}
 }
 
 const streamHead = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n" +
@@ -181,7 +195,11 @@ func openStream(w http.ResponseWriter) (*stream, error) {
 	if conn, _, err := rc.Hijack(); err == nil {
 		// The buffered reader and writer returned with the connection are
 		// dropped: nothing more is read, and writes go out whole.
-		s := &stream{conn: conn}
+		s := &stream{conn: conn, gone: make(chan struct{})}
+		// The server's read deadline for the request stays on the
+		// connection: cleared, or watch would take it for a hang-up.
+		_ = conn.SetReadDeadline(time.Time{})
+		go s.watch()
 		return s, s.write([]byte(streamHead))
 	}
 	h := w.Header()
@@ -190,6 +208,20 @@ func openStream(w http.ResponseWriter) (*stream, error) {
 	h.Set("X-Accel-Buffering", "no") // proxies must not hold events back
 	w.WriteHeader(http.StatusOK)
 	return &stream{w: w, rc: rc}, rc.Flush()
+}
+
+// watch reads the taken-over connection until the client closes it (or
+// the stream does): a client sends nothing after its request, so the read
+// ends only then. It costs a goroutine blocked in the network poller, a
+// few KB, against a slot held for up to 30 s by every client gone.
+func (s *stream) watch() {
+	var b [1]byte
+	for {
+		if _, err := s.conn.Read(b[:]); err != nil {
+			close(s.gone)
+			return
+		}
+	}
 }
 
 func (s *stream) write(b []byte) error {

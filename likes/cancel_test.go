@@ -5,13 +5,13 @@ import (
 	crand "crypto/rand"
 	"encoding/hex"
 	"math/rand/v2"
-	"os"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/zanlabs/zan"
+	"github.com/zanlabs/zan/internal/testenv"
 	"github.com/zanlabs/zan/internal/zantest"
 	"github.com/zanlabs/zan/memory"
 	"github.com/zanlabs/zan/persist"
@@ -24,10 +24,7 @@ import (
 // write path therefore does not follow the client's cancellation once it
 // reached the hot state. Against Redis, where it matters.
 func TestClientsHangingUp(t *testing.T) {
-	addr := os.Getenv("ZAN_TEST_REDIS")
-	if addr == "" {
-		t.Skip("ZAN_TEST_REDIS not set: the hang-up test needs a Redis")
-	}
+	addr := testenv.RedisAddr(t)
 	b := make([]byte, 6)
 	crand.Read(b)
 	rc, err := redis.Open(t.Context(), redis.Config{Addrs: []string{addr}, Prefix: "zantest" + hex.EncodeToString(b)})

@@ -56,6 +56,9 @@ type Config struct {
 	// OnChange, when set, is told of every acknowledged change: the live
 	// counts hub broadcasts them to every node's streams.
 	OnChange func(t zan.Target, count, at int64)
+	// Check, when set, may refuse a toggle before it reaches the hot
+	// state: not_found for a target that does not exist, rate_limited.
+	Check func(ctx context.Context, user int64, t zan.Target, like bool) error
 	// L1TTL bounds how long a hot target's count or first liker page is
 	// served from this process's L1 cache, so how long a change made on
 	// another node can stay unseen here (default 100 ms).
@@ -166,6 +169,11 @@ func (s *Service) Toggle(ctx context.Context, user int64, t zan.Target, like boo
 	}
 	if err := s.allow(ctx, user); err != nil {
 		return zan.Change{}, err
+	}
+	if s.cfg.Check != nil {
+		if err := s.cfg.Check(ctx, user, t, like); err != nil {
+			return zan.Change{}, err
+		}
 	}
 	// From the hot state's step on, the client's cancellation must not cut
 	// the path: a script cancelled in flight may still have run in Redis,

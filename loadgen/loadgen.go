@@ -222,14 +222,25 @@ func (w *worker) do(ctx context.Context, method, url, token string) (int, []byte
 type op func(ctx context.Context, w *worker) int
 
 // measure runs op on conns workers until the duration passes or the
-// requests are made.
+// requests are made. The end of the duration stops new requests; those in
+// flight finish and count. (Cutting them used to leave a short run on a
+// loaded machine with no request done at all: zero throughput, a ratio of
+// 0 to the baseline.)
 func (r *Runner) measure(ctx context.Context, name string, conns int, fn op) *Result {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	stop := make(chan struct{})
 	if r.cfg.Duration > 0 && r.cfg.Requests <= 0 {
-		var c2 context.CancelFunc
-		ctx, c2 = context.WithTimeout(ctx, r.cfg.Duration)
-		defer c2()
+		t := time.AfterFunc(r.cfg.Duration, func() { close(stop) })
+		defer t.Stop()
+	}
+	stopped := func() bool {
+		select {
+		case <-stop:
+			return true
+		default:
+			return false
+		}
 	}
 	var (
 		issued, done atomic.Int64
@@ -247,14 +258,14 @@ func (r *Runner) measure(ctx context.Context, name string, conns int, fn op) *Re
 			w.zipf = rand.NewZipf(w.rnd, r.cfg.Zipf, 1, uint64(r.cfg.Targets-1))
 			h := hdrhistogram.New(1, int64(60*time.Second/time.Microsecond), 3)
 			local := map[string]int{}
-			for ctx.Err() == nil {
+			for ctx.Err() == nil && !stopped() {
 				if r.cfg.Requests > 0 && issued.Add(1) > r.cfg.Requests {
 					break
 				}
 				t0 := time.Now()
 				st := fn(ctx, w)
 				if ctx.Err() != nil && st == 0 {
-					break // cut by the end of the run, not an error
+					break // the run was cancelled: not an error
 				}
 				_ = h.RecordValue(max(1, time.Since(t0).Microseconds()))
 				done.Add(1)
@@ -301,12 +312,11 @@ loop:
 	}
 	tick.Stop()
 	elapsed := time.Since(start)
-	// The run ends by cancelling the requests in flight, and the transport
-	// may still hand the connections of some of them to the next scenario
-	// while they close: its first requests then failed with EOF or a reset
-	// (seen: up to 11 "transport" errors within 20 ms of a scenario's
-	// start, none later, and the server closing nothing on its own). Each
-	// scenario starts on fresh connections instead.
+	// Each scenario starts on fresh connections: when runs ended by
+	// cancelling the requests in flight, the transport handed the closing
+	// connections of some of them to the next scenario, whose first
+	// requests failed with EOF or a reset (up to 11 "transport" errors
+	// within 20 ms of a scenario's start).
 	r.client.CloseIdleConnections()
 	// What finished after the last tick is in the totals, not the timeline:
 	// a partial tick would plot as a drop at the end.

@@ -60,6 +60,9 @@ var (
 	RateLimited = promauto.NewCounterVec(prometheus.CounterOpts{
 		Name: "zan_rate_limited_total", Help: "Requests refused by a rate limit, by limit.",
 	}, []string{"limit"})
+	LikeTargetChecks = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "zan_like_target_checks_total", Help: "Likes of targets this node did not know yet: looked_up (exists), not_found, foreign_new (a token of the user's bucket).",
+	}, []string{"result"})
 	ReconcileDrift = promauto.NewCounterVec(prometheus.CounterOpts{
 		Name: "zan_reconcile_drift_total", Help: "Drift found by reconciliation: count (stored count vs rows) or set (hot vs store).",
 	}, []string{"kind"})

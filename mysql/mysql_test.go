@@ -10,7 +10,6 @@ import (
 	"io/fs"
 	"math/rand/v2"
 	"net"
-	"os"
 	"strconv"
 	"testing"
 	"time"
@@ -22,17 +21,14 @@ import (
 	"github.com/zanlabs/zan/conformance"
 	"github.com/zanlabs/zan/internal/mariadbtest"
 	"github.com/zanlabs/zan/internal/sqlstore"
+	"github.com/zanlabs/zan/internal/testenv"
 )
 
 // serverDSN returns the DSN of the test server from ZAN_TEST_MYSQL, or
 // skips the test.
 func serverDSN(t testing.TB) string {
 	t.Helper()
-	dsn := os.Getenv("ZAN_TEST_MYSQL")
-	if dsn == "" {
-		t.Skip("ZAN_TEST_MYSQL not set: a DSN of a MariaDB/MySQL/TiDB server where databases may be created, e.g. root@tcp(127.0.0.1:3306)/test")
-	}
-	return dsn
+	return testenv.MySQL(t)
 }
 
 // freshDatabase creates a database of its own on the server of dsn, drops

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/zanlabs/zan"
 	"github.com/zanlabs/zan/conformance"
+	"github.com/zanlabs/zan/internal/testenv"
 )
 
 func openEmbedded(t testing.TB, dir string) *Log {
@@ -38,10 +38,7 @@ func TestEmbedded(t *testing.T) {
 }
 
 func TestExternal(t *testing.T) {
-	url := os.Getenv("ZAN_TEST_NATS")
-	if url == "" {
-		t.Skip("ZAN_TEST_NATS not set: set it to a NATS server with JetStream, e.g. nats://127.0.0.1:4222")
-	}
+	url := testenv.NATS(t)
 	open := func(t *testing.T) *Log {
 		b := make([]byte, 6)
 		rand.Read(b)
@@ -279,13 +276,13 @@ func TestFewerPartitions(t *testing.T) {
 		}
 	}
 	external := func() opener {
-		url := os.Getenv("ZAN_TEST_NATS")
+		url, _ := testenv.LookupNATS()
 		b := make([]byte, 6)
 		rand.Read(b)
 		name := "t" + hex.EncodeToString(b)
 		return func(t *testing.T, n int) *Log {
 			if url == "" {
-				t.Skip("ZAN_TEST_NATS not set: set it to a NATS server with JetStream, e.g. nats://127.0.0.1:4222")
+				testenv.NATS(t) // skips, saying why
 			}
 			l, err := Open(t.Context(), Config{URL: url, Name: name, Partitions: n})
 			if err != nil {

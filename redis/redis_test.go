@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math"
 	mrand "math/rand/v2"
-	"os"
 	"os/exec"
 	"slices"
 	"strconv"
@@ -21,6 +20,7 @@ import (
 	"github.com/zanlabs/zan"
 	"github.com/zanlabs/zan/conformance"
 	"github.com/zanlabs/zan/internal/redistest"
+	"github.com/zanlabs/zan/internal/testenv"
 )
 
 var (
@@ -33,11 +33,7 @@ var (
 // testAddr returns the shared Redis of ZAN_TEST_REDIS, or skips: plain
 // `go test ./...` needs no service.
 func testAddr(t testing.TB) string {
-	a := os.Getenv("ZAN_TEST_REDIS")
-	if a == "" {
-		t.Skip("ZAN_TEST_REDIS not set: set it to host:port of a Redis 7 to run the redis tests")
-	}
-	return a
+	return testenv.RedisAddr(t)
 }
 
 func needServer(t testing.TB) string {

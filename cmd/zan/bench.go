@@ -5,11 +5,13 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -39,9 +41,12 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
 	report := fs.String("report", "", "write a self-contained HTML report with plots to this file")
 	if err := fs.Parse(args); err != nil {
-		return err
+		return usage(err)
 	}
 	c.Scenarios = strings.Split(*scen, ",")
+	if err := checkBench(&c, fs); err != nil {
+		return usage(err)
+	}
 	mode := c.URL
 	if c.URL == "" {
 		m, err := benchServer(ctx)
@@ -137,6 +142,7 @@ func benchServer(ctx context.Context) (*Main, error) {
 	m.Config.LikeRate, m.Config.LikeBurst = 1e9, 1e9
 	m.Config.OrderRate, m.Config.OrderBurst = 1e9, 1e9
 	m.Config.VoucherRate, m.Config.VoucherBurst = 1e9, 1e9
+	m.Config.Edge.ClientLimits, m.Config.Edge.ForeignLimit = false, limitFlag{} // one address, many made-up targets
 	m.Config.Prewarm = 0
 	m.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	if err := m.Start(ctx); err != nil {
@@ -154,4 +160,37 @@ func isTerminal(w io.Writer) bool {
 	}
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// checkBench refuses values the load generator cannot run with, rather
+// than running with others than asked for.
+func checkBench(c *loadgen.Config, fs *flag.FlagSet) error {
+	switch {
+	case fs.NArg() > 0:
+		return fmt.Errorf("unexpected arguments: %v", fs.Args())
+	case c.URL != "" && !strings.HasPrefix(c.URL, "http://") && !strings.HasPrefix(c.URL, "https://"):
+		return fmt.Errorf("--url must be an http:// or https:// URL")
+	case c.Conns < 1:
+		return fmt.Errorf("--conns must be at least 1")
+	case c.Requests < 0:
+		return fmt.Errorf("--requests must not be negative")
+	case c.Requests == 0 && c.Duration <= 0:
+		return fmt.Errorf("--duration must be positive (or give --requests)")
+	case c.Targets < 2:
+		return fmt.Errorf("--targets must be at least 2")
+	case !(c.Zipf > 1):
+		return fmt.Errorf("--zipf must be greater than 1")
+	case c.Users < 1:
+		return fmt.Errorf("--users must be at least 1")
+	case c.Stock < 1:
+		return fmt.Errorf("--stock must be at least 1")
+	case c.Batch < 1 || c.Batch > 200:
+		return fmt.Errorf("--batch must be 1-200")
+	}
+	for _, s := range c.Scenarios {
+		if !slices.Contains(loadgen.Scenarios, s) {
+			return fmt.Errorf("unknown scenario %q (have %s)", s, strings.Join(loadgen.Scenarios, ", "))
+		}
+	}
+	return nil
 }

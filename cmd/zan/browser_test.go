@@ -408,6 +408,16 @@ func TestBrowser(t *testing.T) {
 		b.shot(t, "ops")
 	})
 
+	t.Run("Docs", func(t *testing.T) {
+		// Under the app's policy (inline script and style allowed by hash
+		// only): a refused script would leave the page empty and log.
+		b.do(t, "docs", chromedp.Navigate(base+"/docs"), chromedp.WaitVisible(css("#content h2")))
+		if n := eval[int](t, b, `document.querySelectorAll("#nav a").length`); n < 20 {
+			t.Fatalf("the docs page lists %d operations", n)
+		}
+		b.shot(t, "docs")
+	})
+
 	t.Run("PhoneAndKeyboard", func(t *testing.T) {
 		b.do(t, "phone", chromedp.EmulateViewport(390, 844), chromedp.Navigate(base+"/#/"), chromedp.WaitVisible(css(likeSel)))
 		if wide := eval[bool](t, b, `document.documentElement.scrollWidth > window.innerWidth`); wide {

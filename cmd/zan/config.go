@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 	"time"
@@ -59,6 +60,9 @@ type Config struct {
 	AckWait      time.Duration
 	StreamMax    int
 	NATSReplicas int
+
+	// Edge: client budgets, proxies, CORS (edgeflags.go).
+	Edge EdgeConfig
 }
 
 func (c *Config) flags(fs *flag.FlagSet) {
@@ -107,6 +111,7 @@ func (c *Config) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.ShopCacheTTL, "shop-cache-ttl", 30*time.Minute, "life of a cached shop (plus up to 20% jitter)")
 	fs.IntVar(&c.StreamMax, "stream-max", 10000, "live count streams (SSE) this node serves at once; beyond it 503")
 	fs.IntVar(&c.Prewarm, "prewarm", 1000, "newest shops loaded into the cache at start, with logical expiry (0: none)")
+	c.Edge.flags(fs)
 }
 
 // parse reads the environment, then args.
@@ -159,6 +164,8 @@ func (c *Config) parse(name string, args []string) error {
 
 func (c *Config) validate() error {
 	switch {
+	case new(slog.Level).UnmarshalText([]byte(c.LogLevel)) != nil:
+		return fmt.Errorf("--log-level must be debug, info, warn or error")
 	case !validName(c.Name):
 		return fmt.Errorf("--name must be 1-32 letters, digits or underscores")
 	case c.RedisURL != "" && c.RedisCluster != "":
@@ -189,7 +196,7 @@ func (c *Config) validate() error {
 		c.OrderRate <= 0 || c.OrderBurst < 1 || c.VoucherRate <= 0 || c.VoucherBurst < 1:
 		return fmt.Errorf("rate limits must be positive")
 	}
-	return nil
+	return c.Edge.validate()
 }
 
 func validName(s string) bool {

@@ -52,8 +52,13 @@ func (a *adminClient) call(ctx context.Context, method, path string, body any) (
 
 // runDLQ lists or replays dead letters.
 func runDLQ(ctx context.Context, args []string, stdout io.Writer) error {
+	const dlqUsage = "usage: zan dlq list|replay [--url URL] [--admin-token T] [seq...]"
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {
+		fmt.Fprintln(stdout, dlqUsage)
+		return flag.ErrHelp
+	}
 	if len(args) == 0 || (args[0] != "list" && args[0] != "replay") {
-		return fmt.Errorf("usage: zan dlq list|replay [--url URL] [--admin-token T] [seq...]")
+		return usagef(dlqUsage)
 	}
 	cmd := args[0]
 	fs := newFlagSet()
@@ -61,7 +66,10 @@ func runDLQ(ctx context.Context, args []string, stdout io.Writer) error {
 	a.flags(fs)
 	limit := fs.Int("limit", 100, "list: how many")
 	if err := fs.Parse(args[1:]); err != nil {
-		return err
+		return usage(err)
+	}
+	if cmd == "list" && fs.NArg() > 0 || *limit < 1 {
+		return usagef("usage: zan dlq list [--limit N>0]: no arguments")
 	}
 	var (
 		b   []byte
@@ -98,10 +106,10 @@ func runReconcile(ctx context.Context, args []string, stdout io.Writer) error {
 	})
 	all := fs.Bool("all", false, "reconcile every target in the hot state")
 	if err := fs.Parse(args); err != nil {
-		return err
+		return usage(err)
 	}
-	if *all == (len(targets) > 0) {
-		return fmt.Errorf("usage: zan reconcile [--url URL] [--admin-token T] (--target type/id ... | --all)")
+	if *all == (len(targets) > 0) || fs.NArg() > 0 {
+		return usagef("usage: zan reconcile [--url URL] [--admin-token T] (--target type/id ... | --all)")
 	}
 	body := map[string]any{"targets": targets}
 	if *all {

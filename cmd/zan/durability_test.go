@@ -51,7 +51,7 @@ func startChild(t testing.TB, data, addr string, extra ...string) *child {
 	if err != nil {
 		t.Fatal(err)
 	}
-	args := append([]string{"serve", "--dev", "--addr", addr, "--data", data, "--log-level", "warn", "--like-rate", "100000", "--like-burst", "100000"}, extra...)
+	args := append([]string{"serve", "--dev", "--addr", addr, "--data", data, "--log-level", "warn", "--like-rate", "100000", "--like-burst", "100000", "--ip-limits=false"}, extra...)
 	cmd := exec.Command(bin, args...)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
@@ -107,7 +107,7 @@ func TestKill9LosesNoAcknowledgedLike(t *testing.T) {
 			rng := rand.New(rand.NewPCG(uint64(w), 1))
 			for ctx.Err() == nil {
 				k := key{rng.IntN(users), rng.IntN(targets) + 1}
-				req, _ := http.NewRequest("PUT", fmt.Sprintf("http://%s/api/v1/likes/blog/%d", addr, k.target), nil)
+				req, _ := http.NewRequest("PUT", fmt.Sprintf("http://%s/api/v1/likes/comment/%d", addr, k.target), nil)
 				req.Header.Set("Authorization", "Bearer "+clients[k.user].token)
 				res, err := httpc.Do(req)
 				if err != nil {
@@ -137,14 +137,14 @@ func TestKill9LosesNoAcknowledgedLike(t *testing.T) {
 
 	startChild(t, data, addr) // sessions live in the store: the tokens still work
 	for k := range acked {
-		v := clients[k.user].expect(200, "GET", fmt.Sprintf("/api/v1/likes/blog/%d", k.target), nil).json(t)
+		v := clients[k.user].expect(200, "GET", fmt.Sprintf("/api/v1/likes/comment/%d", k.target), nil).json(t)
 		if v["liked"] != true {
-			t.Errorf("acknowledged like of user %d on blog/%d lost after SIGKILL: %v", k.user, k.target, v)
+			t.Errorf("acknowledged like of user %d on comment/%d lost after SIGKILL: %v", k.user, k.target, v)
 		}
 	}
 	anon := newAPI(t, base)
 	for target := 1; target <= targets; target++ {
-		path := fmt.Sprintf("/api/v1/likes/blog/%d", target)
+		path := fmt.Sprintf("/api/v1/likes/comment/%d", target)
 		eventually(t, path+" likers match count", func() error {
 			count := anon.expect(200, "GET", path, nil).json(t)["count"].(float64)
 			likers := map[string]bool{}

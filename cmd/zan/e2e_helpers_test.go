@@ -23,6 +23,9 @@ func startServer(t testing.TB, configure ...func(*Config)) *Main {
 	m.Config.AdminToken = "admin-secret"
 	m.Config.BatchWait = 10 * time.Millisecond
 	m.Config.LogLevel = "warn"
+	// Every test's clients come from one address: the per-address budgets
+	// have tests of their own (TestClientBudgets).
+	m.Config.Edge.ClientLimits = false
 	m.Stderr = io.Discard
 	for _, f := range configure {
 		f(&m.Config)

@@ -95,5 +95,8 @@ func FuzzRequestBodies(f *testing.F) {
 		if r.Status >= 400 && r.errCode(t) == "" {
 			t.Fatalf("route %d, input %q: error without a code: %s", route, in, r.Body)
 		}
+		if msg := string(r.Body); r.Status >= 400 && (strings.Contains(msg, "Go ") || strings.Contains(msg, "UnmarshalJSON")) {
+			t.Fatalf("route %d, input %q: an error in Go's words: %s", route, in, msg)
+		}
 	})
 }

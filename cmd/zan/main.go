@@ -17,24 +17,84 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 )
 
-// Version is set at build time with -ldflags "-X main.Version=...".
-var Version = "dev"
+// Version, when set at build time with -ldflags "-X main.Version=...",
+// replaces the module version of the build info.
+var Version = ""
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "zan:", err)
-		}
-		os.Exit(2)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, "zan:", err)
 	}
+	os.Exit(exitCode(err))
 }
 
-const usage = `zan: a high-concurrency like platform
+// Exit statuses: 0 done (or --help), 2 a command line that cannot run,
+// 1 a failure while running.
+func exitCode(err error) int {
+	var u usageError
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &u):
+		return 2
+	}
+	return 1
+}
+
+// usageError is a command line the command cannot run.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+// usage marks err (of parsing or checking flags) as a usage error; help
+// stays help.
+func usage(err error) error {
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return err
+	}
+	return usageError{err}
+}
+
+func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+
+// version is the module version and VCS commit the binary was built from.
+func version() string {
+	v, commit, modified := Version, "", false
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if v == "" {
+			v = bi.Main.Version // "(devel)" for a build in the module's own tree
+		}
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				commit = s.Value
+			case "vcs.modified":
+				modified = s.Value == "true"
+			}
+		}
+		v += " " + bi.GoVersion
+	}
+	if v == "" {
+		v = "(unknown)"
+	}
+	if commit != "" {
+		v += " commit " + commit
+		if modified {
+			v += " (modified)"
+		}
+	}
+	return v
+}
+
+const usageText = `zan: a high-concurrency like platform
 
 Usage:
   zan serve [flags]          run the server; every flag also reads ZAN_<FLAG>
@@ -56,15 +116,15 @@ Run 'zan serve -h' for the server's flags.
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return flag.ErrHelp
+		fmt.Fprint(stderr, usageText)
+		return usagef("no command given")
 	}
 	switch args[0] {
 	case "serve":
 		m := NewMain()
 		m.Stderr = stderr
 		if err := m.Config.parse("zan serve", args[1:]); err != nil {
-			return err
+			return usage(err)
 		}
 		if err := m.Start(ctx); err != nil {
 			return err
@@ -82,12 +142,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "bench":
 		return runBench(ctx, args[1:], stdout, stderr)
 	case "version":
-		fmt.Fprintln(stdout, "zan", Version)
+		if len(args) > 1 {
+			return usagef("zan version takes no arguments")
+		}
+		fmt.Fprintln(stdout, "zan", version())
 		return nil
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usageText)
 		return nil
 	}
-	fmt.Fprint(stderr, usage)
-	return fmt.Errorf("unknown command %q", args[0])
+	fmt.Fprint(stderr, usageText)
+	return usagef("unknown command %q", args[0])
 }

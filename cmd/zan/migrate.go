@@ -35,17 +35,17 @@ func runMigrate(ctx context.Context, args []string, stdout io.Writer) error {
 	cpFile := fs.String("checkpoint", "", "file keeping the position of an interrupted copy (default <dst db name>.migrate.json)")
 	verifyOnly := fs.Bool("verify-only", false, "only compare the source and the destination")
 	if err := fs.Parse(args); err != nil {
-		return err
+		return usage(err)
 	}
 	if *from == "" || *to == "" || fs.NArg() > 0 || *batch <= 0 {
-		return errors.New(migrateUsage)
+		return usagef("%s", migrateUsage)
 	}
 	if !strings.HasPrefix(*to, "mysql://") {
-		return fmt.Errorf("--to must be a mysql:// URL\n%s", migrateUsage)
+		return usagef("--to must be a mysql:// URL\n%s", migrateUsage)
 	}
 	cfg, err := mysql.ParseDSN(*to)
 	if err != nil {
-		return err
+		return usage(err)
 	}
 	if *cpFile == "" {
 		*cpFile = cfg.DBName + ".migrate.json"

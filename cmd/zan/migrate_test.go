@@ -11,16 +11,15 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/zanlabs/zan/internal/testenv"
 )
 
 // freshMySQL creates a database of its own on ZAN_TEST_MYSQL's server,
 // dropped when the test ends, and returns its DSN; it skips without one.
 func freshMySQL(t *testing.T) string {
 	t.Helper()
-	my := os.Getenv("ZAN_TEST_MYSQL")
-	if my == "" {
-		t.Skip("ZAN_TEST_MYSQL not set: a DSN of a MariaDB/MySQL/TiDB server where databases may be created")
-	}
+	my := testenv.MySQL(t)
 	b := make([]byte, 4)
 	rand.Read(b)
 	name := "zan_m_" + hex.EncodeToString(b)

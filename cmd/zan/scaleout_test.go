@@ -6,7 +6,6 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +13,8 @@ import (
 	_ "github.com/go-sql-driver/mysql"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/zanlabs/zan/internal/testenv"
 )
 
 // scaleOut configures a node against the machine's Redis, NATS and MariaDB
@@ -21,10 +22,7 @@ import (
 // of its own so runs do not meet. It skips when a service is not given.
 func scaleOut(t *testing.T) func(*Config) {
 	t.Helper()
-	rd, nt, my := os.Getenv("ZAN_TEST_REDIS"), os.Getenv("ZAN_TEST_NATS"), os.Getenv("ZAN_TEST_MYSQL")
-	if rd == "" || nt == "" || my == "" {
-		t.Skip("ZAN_TEST_REDIS, ZAN_TEST_NATS and ZAN_TEST_MYSQL not all set: scale-out suite skipped")
-	}
+	rd, nt, my := testenv.RedisAddr(t), testenv.NATS(t), testenv.MySQL(t)
 	b := make([]byte, 4)
 	rand.Read(b)
 	name := "t" + hex.EncodeToString(b)
@@ -79,13 +77,13 @@ func TestTwoNodes(t *testing.T) {
 	onB.token = onA.token // sessions are shared
 
 	onB.expect(200, "GET", "/api/v1/me", nil)
-	onA.expect(200, "PUT", "/api/v1/likes/blog/1", nil)
-	v := onB.expect(200, "GET", "/api/v1/likes/blog/1", nil).json(t)
+	onA.expect(200, "PUT", "/api/v1/likes/comment/1", nil)
+	v := onB.expect(200, "GET", "/api/v1/likes/comment/1", nil).json(t)
 	if v["count"] != 1.0 || v["liked"] != true {
 		t.Fatalf("a like through node A seen on node B: %v", v)
 	}
 	eventually(t, "node B lists the liker", func() error {
-		items := onB.expect(200, "GET", "/api/v1/likes/blog/1/users", nil).json(t)["items"].([]any)
+		items := onB.expect(200, "GET", "/api/v1/likes/comment/1/users", nil).json(t)["items"].([]any)
 		if len(items) != 1 || items[0].(map[string]any)["user_id"] != uid {
 			return fmt.Errorf("likers %v", items)
 		}

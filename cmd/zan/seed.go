@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,12 +27,28 @@ func runSeed(ctx context.Context, args []string, stdout io.Writer) error {
 	n := fs.Int("shops", 200, "how many shops")
 	seedN := fs.Uint64("seed", 1, "random seed: the same seed makes the same shops")
 	if err := fs.Parse(args); err != nil {
-		return err
+		return usage(err)
 	}
-	if *n < 1 || *n > 1_000_000 {
-		return fmt.Errorf("--shops must be 1-1000000")
+	if *n < 1 || *n > 1_000_000 || fs.NArg() > 0 {
+		return usagef("--shops must be 1-1000000, and no arguments follow the flags")
 	}
 	list := seed.Shops(*n, *seedN)
+	// A second run with the same seed makes the same shops: those already
+	// there are left out, so that running it twice does not double them.
+	have, err := existingShops(ctx, &a)
+	if err != nil {
+		return fmt.Errorf("listing the shops already there: %w", err)
+	}
+	fresh := list[:0:0]
+	for _, sh := range list {
+		if !have[shopKey(sh.Name, sh.Address, sh.X, sh.Y)] {
+			fresh = append(fresh, sh)
+		}
+	}
+	if skipped := len(list) - len(fresh); skipped > 0 {
+		fmt.Fprintf(stdout, "%d of the %d shops are there already\n", skipped, len(list))
+	}
+	list = fresh
 	var done, vouchersMade atomic.Int64
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)
@@ -89,7 +106,7 @@ feed:
 		return err
 	default:
 	}
-	fmt.Fprintf(stdout, "\rseeded %d shops and %d vouchers around West Lake, Hangzhou (x=%.4f y=%.4f)\n",
+	fmt.Fprintf(stdout, "\rseeded %d new shops and %d vouchers around West Lake, Hangzhou (x=%.4f y=%.4f)\n",
 		done.Load(), vouchersMade.Load(), seed.Center.X, seed.Center.Y)
 	return ctx.Err()
 }
@@ -123,4 +140,37 @@ func seedDev(ctx context.Context, sh *shops.Service, vs *vouchers.Service, store
 		}
 	}
 	return nil
+}
+
+// existingShops reads every shop of the server, page by page.
+func existingShops(ctx context.Context, a *adminClient) (map[string]bool, error) {
+	have := map[string]bool{}
+	cursor := ""
+	for {
+		b, err := a.call(ctx, http.MethodGet, "/api/v1/shops?limit=100&cursor="+url.QueryEscape(cursor), nil)
+		if err != nil {
+			return nil, err
+		}
+		var page struct {
+			Items []struct {
+				Name, Address string
+				X, Y          float64
+			}
+			NextCursor *string `json:"next_cursor"`
+		}
+		if err := json.Unmarshal(b, &page); err != nil {
+			return nil, err
+		}
+		for _, sh := range page.Items {
+			have[shopKey(sh.Name, sh.Address, sh.X, sh.Y)] = true
+		}
+		if page.NextCursor == nil || len(page.Items) == 0 {
+			return have, nil
+		}
+		cursor = *page.NextCursor
+	}
+}
+
+func shopKey(name, address string, x, y float64) string {
+	return fmt.Sprintf("%s|%s|%.6f|%.6f", name, address, x, y)
 }

@@ -51,6 +51,7 @@ type Main struct {
 	cancel   context.CancelFunc
 	workers  sync.WaitGroup
 	persist  *persist.Persister
+	unlock   func() // releases the data directory
 }
 
 // NewMain returns a Main with the default configuration.
@@ -76,10 +77,16 @@ func (m *Main) Start(ctx context.Context) (err error) {
 	defer func() {
 		if err != nil {
 			m.closeAdapters()
+			m.unlockData()
 		}
 	}()
 	if err := os.MkdirAll(c.Data, 0o750); err != nil {
 		return fmt.Errorf("data directory: %w", err)
+	}
+	if c.DBURL == "" || c.NATSURL == "" { // SQLite or the embedded JetStream live there
+		if m.unlock, err = lockData(c.Data); err != nil {
+			return err
+		}
 	}
 
 	// Adapters: embedded unless a flag names a shared service.
@@ -100,6 +107,12 @@ func (m *Main) Start(ctx context.Context) (err error) {
 		return fmt.Errorf("opening the hot state: %w", err)
 	}
 	db, hot, limiter := m.store, hs.likes, hs.limiter
+	// Anonymous reads are budgeted per node: no shared round trip on reads.
+	readLimiter := memory.NewLimiter()
+	m.closers = append([]func() error{readLimiter.Close}, m.closers...)
+	for _, w := range exposed(c) {
+		m.Logger.Warn("exposed: " + w)
+	}
 	shared := c.RedisURL != "" || c.RedisCluster != ""
 
 	// Services.
@@ -122,17 +135,20 @@ func (m *Main) Start(ctx context.Context) (err error) {
 	hub := live.NewHub(m.log, m.Logger)
 	hub.MaxSubscribers = c.StreamMax
 	types := strings.Split(c.Types, ",")
-	lk := likes.New(likes.Config{
-		Types: types, Limit: zan.Limit{Rate: c.LikeRate, Burst: c.LikeBurst},
-		ColdAge: c.ColdAge, EvictIdle: c.EvictIdle, IdleTTL: c.IdleTTL,
-		PublishTimeout: c.PublishTimeout, OnChange: hub.Changed,
-	}, hot, m.log, db, limiter, m.Logger)
-	bl := blogs.New(blogs.Config{Limit: zan.Limit{Rate: c.BlogRate, Burst: c.BlogBurst}}, db, db, lk, limiter, ids)
 	prewarm := c.Prewarm
 	if prewarm == 0 {
 		prewarm = -1 // the service's own "none"
 	}
 	sh := shops.New(shops.Config{TTL: c.ShopCacheTTL, Prewarm: prewarm}, db, hs.cache, m.log, ids, m.Logger)
+	known := heldTargets(c, db, sh, m.log, limiter, m.Logger)
+	lk := likes.New(likes.Config{
+		Types: types, Limit: zan.Limit{Rate: c.LikeRate, Burst: c.LikeBurst},
+		ColdAge: c.ColdAge, EvictIdle: c.EvictIdle, IdleTTL: c.IdleTTL,
+		PublishTimeout: c.PublishTimeout, OnChange: hub.Changed, Check: known.Check,
+	}, hot, m.log, db, limiter, m.Logger)
+	bl := blogs.New(blogs.Config{Limit: zan.Limit{Rate: c.BlogRate, Burst: c.BlogBurst},
+		Deleted: func(ctx context.Context, id int64) { known.Deleted(ctx, zan.Target{Type: blogs.TargetType, ID: id}) },
+	}, db, db, lk, limiter, ids)
 	vs := vouchers.New(vouchers.Config{
 		UserLimit:      zan.Limit{Rate: c.OrderRate, Burst: c.OrderBurst},
 		VoucherLimit:   zan.Limit{Rate: c.VoucherRate, Burst: c.VoucherBurst},
@@ -146,6 +162,7 @@ func (m *Main) Start(ctx context.Context) (err error) {
 	api := &httpapi.Server{
 		Accounts: acc, Likes: lk, Blogs: bl, Shops: sh, Vouchers: vs, Live: hub, Log: m.log, Reconciler: rc, AdminToken: c.AdminToken,
 		Logger: m.Logger, AccessLog: c.AccessLog, Web: web.Handler(),
+		Clients: c.Edge.clientLimits(limiter, readLimiter), CORSOrigins: c.Edge.corsOrigins(),
 		Ready: func(ctx context.Context) error {
 			ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 			defer cancel()
@@ -169,7 +186,7 @@ func (m *Main) Start(ctx context.Context) (err error) {
 		}
 	}
 	for name, run := range map[string]func(context.Context) error{
-		"persister": m.persist.Run, "orders": orders.Run, "live": hub.Run, "evictor": lk.Run, "sessions": acc.Run,
+		"persister": m.persist.Run, "orders": orders.Run, "targets": known.Run, "live": hub.Run, "evictor": lk.Run, "sessions": acc.Run,
 		"reconciler": func(ctx context.Context) error { return rc.Run(ctx, c.ReconcileEvery, c.ReconcileDeep) },
 	} {
 		m.workers.Add(1)
@@ -228,6 +245,7 @@ func (m *Main) Close() error {
 		m.workers.Wait()
 	}
 	errs = append(errs, m.closeAdapters())
+	m.unlockData()
 	m.Logger.Info("zan stopped")
 	return errors.Join(errs...)
 }
@@ -312,6 +330,13 @@ func (m *Main) serveDebug(addr string) error {
 	go srv.Serve(l)
 	m.Logger.Info("pprof serving", "addr", "http://"+l.Addr().String()+"/debug/pprof/")
 	return nil
+}
+
+func (m *Main) unlockData() {
+	if m.unlock != nil {
+		m.unlock()
+		m.unlock = nil
+	}
 }
 
 func (m *Main) closeAdapters() error {
