@@ -47,6 +47,10 @@ type Exporter interface {
 	ExportOrders(ctx context.Context, afterID int64, limit int) ([]VoucherOrder, error)
 	// CountShopTotals counts the shops, the vouchers and the orders.
 	CountShopTotals(ctx context.Context) (shops, vouchers, orders int64, err error)
+	// ExportIdentities returns up to limit identities after the one with
+	// after's (Issuer, Subject), in that order; CountIdentities counts them.
+	ExportIdentities(ctx context.Context, after Identity, limit int) ([]Identity, error)
+	CountIdentities(ctx context.Context) (int64, error)
 }
 
 // Importer writes exported rows into a store, so that an import can be
@@ -62,6 +66,9 @@ type Importer interface {
 	ImportShops(ctx context.Context, ss []Shop) error
 	ImportVouchers(ctx context.Context, vs []Voucher) error
 	ImportOrders(ctx context.Context, os []VoucherOrder) error
+	// ImportIdentities inserts the identities not there yet (by issuer and
+	// subject, or by user and issuer); their users are imported before.
+	ImportIdentities(ctx context.Context, ids []Identity) error
 }
 
 // Key returns the key of the like row e was exported from.

@@ -5,7 +5,8 @@ import (
 	"time"
 )
 
-// User is an account. Phone never leaves the server.
+// User is an account. Phone never leaves the server; it is "" for a user
+// who signed up through another issuer (see Identity).
 type User struct {
 	ID        int64
 	Phone     string
@@ -113,6 +114,33 @@ type UserStore interface {
 	Users(ctx context.Context, ids []int64) (map[int64]User, error)
 }
 
+// Identity is a way into an account through an outside issuer: an OpenID
+// provider, or a host platform whose own tokens zan accepts. One
+// (Issuer, Subject) is one user; a user has at most one identity per issuer.
+type Identity struct {
+	Issuer    string
+	Subject   string
+	UserID    int64
+	CreatedAt time.Time
+}
+
+// IdentityStore keeps the identities of users.
+type IdentityStore interface {
+	// EnsureIdentityUser returns the user of (id.Issuer, id.Subject),
+	// creating u (with no phone) and the identity when there is none.
+	EnsureIdentityUser(ctx context.Context, id Identity, u User) (User, error)
+	// LinkIdentity adds id to the account id.UserID; linking it again is no
+	// error. EConflict when the identity is another user's or the user has
+	// another identity at the issuer; ENotFound when there is no such user.
+	LinkIdentity(ctx context.Context, id Identity) error
+	// Identities lists user's identities, oldest first.
+	Identities(ctx context.Context, user int64) ([]Identity, error)
+	// UnlinkIdentity removes user's identity at issuer: ENotFound when there
+	// is none, EConflict when it is the user's last way in (no phone and no
+	// other identity).
+	UnlinkIdentity(ctx context.Context, user int64, issuer string) error
+}
+
 // SessionStore keeps logins, shared by every node.
 type SessionStore interface {
 	CreateSession(ctx context.Context, s Session) error
@@ -165,6 +193,7 @@ type LikeStore interface {
 // Store is the source of truth: a SQL database.
 type Store interface {
 	UserStore
+	IdentityStore
 	SessionStore
 	BlogStore
 	LikeStore

@@ -88,20 +88,12 @@ func New(cfg Config, users zan.UserStore, sessions zan.SessionStore, codes zan.C
 	return s
 }
 
-var (
-	mainlandPhone = regexp.MustCompile(`^1[0-9]{10}$`)
-	e164Phone     = regexp.MustCompile(`^\+[0-9]{8,15}$`)
-	sixDigits     = regexp.MustCompile(`^[0-9]{6}$`)
-)
-
-// ValidPhone reports whether phone is a mainland mobile number or E.164.
-func ValidPhone(phone string) bool {
-	return mainlandPhone.MatchString(phone) || e164Phone.MatchString(phone)
-}
+var sixDigits = regexp.MustCompile(`^[0-9]{6}$`)
 
 // SendCode issues a login code for phone. In dev mode it returns the code.
 func (s *Service) SendCode(ctx context.Context, phone string) (devCode string, err error) {
-	if !ValidPhone(phone) {
+	phone, ok := NormalizePhone(phone)
+	if !ok {
 		return "", zan.Errorf(zan.EBadRequest, "phone must be 11 digits starting with 1, or + and 8-15 digits")
 	}
 	code := randomDigits(6)
@@ -124,7 +116,8 @@ func (s *Service) SendCode(ctx context.Context, phone string) (devCode string, e
 // Login checks the code and opens a session; the first login creates the
 // user. It returns the bearer token, which is never stored: only its hash.
 func (s *Service) Login(ctx context.Context, phone, code string) (string, zan.User, error) {
-	if !ValidPhone(phone) {
+	phone, ok := NormalizePhone(phone)
+	if !ok {
 		return "", zan.User{}, zan.Errorf(zan.EBadRequest, "invalid phone")
 	}
 	if !sixDigits.MatchString(code) {
@@ -139,20 +132,35 @@ func (s *Service) Login(ctx context.Context, phone, code string) (string, zan.Us
 	}
 	now := s.now().UTC()
 	u, err := s.users.EnsureUser(ctx, zan.User{
-		ID: s.ids.Next(), Phone: phone, Nickname: "user_" + randomBase36(8), CreatedAt: now,
+		ID: s.ids.Next(), Phone: phone, Nickname: NewNickname(), CreatedAt: now,
 	})
 	if err != nil {
 		return "", zan.User{}, zan.Unavailable("store", err)
 	}
-	var raw [32]byte
-	_, _ = rand.Read(raw[:])
-	token := base64.RawURLEncoding.EncodeToString(raw[:])
-	sess := zan.Session{TokenHash: hashToken(token), UserID: u.ID, ExpiresAt: now.Add(s.cfg.SessionTTL)}
-	if err := s.sessions.CreateSession(ctx, sess); err != nil {
-		return "", zan.User{}, zan.Unavailable("store", err)
+	token, err := s.OpenSession(ctx, u.ID)
+	if err != nil {
+		return "", zan.User{}, err
 	}
 	return token, u, nil
 }
+
+// OpenSession signs user in: it returns the bearer token of a new session,
+// which is never stored (only its hash). Every way in (SMS code, OpenID
+// Connect) ends here, so their sessions behave alike.
+func (s *Service) OpenSession(ctx context.Context, user int64) (string, error) {
+	var raw [32]byte
+	_, _ = rand.Read(raw[:])
+	token := base64.RawURLEncoding.EncodeToString(raw[:])
+	sess := zan.Session{TokenHash: hashToken(token), UserID: user, ExpiresAt: s.now().UTC().Add(s.cfg.SessionTTL)}
+	if err := s.sessions.CreateSession(ctx, sess); err != nil {
+		return "", zan.Unavailable("store", err)
+	}
+	return token, nil
+}
+
+// NewNickname returns a random public name for a new user: nothing of the
+// phone or of a third party's profile is shown to others.
+func NewNickname() string { return "user_" + randomBase36(8) }
 
 // Authenticate returns the user id of a live session and slides its expiry.
 func (s *Service) Authenticate(ctx context.Context, token string) (int64, error) {

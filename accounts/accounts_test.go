@@ -51,18 +51,44 @@ func login(t *testing.T, s *Service, box *outbox, phone string) (string, zan.Use
 	return tok, u
 }
 
-func TestValidPhone(t *testing.T) {
+func TestNormalizePhone(t *testing.T) {
 	tests := []struct {
-		phone string
-		ok    bool
+		phone, want string // want "": refused
 	}{
-		{"13800138000", true}, {"+8613800138000", true}, {"+12025550123", true},
-		{"23800138000", false}, {"1380013800", false}, {"138001380000", false},
-		{"+1234567", false}, {"+1234567890123456", false}, {"", false}, {"1380013800a", false},
+		{"13800138000", "13800138000"},
+		{"+8613800138000", "13800138000"},
+		{"+86 138 0013 8000", "13800138000"},
+		{"138-0013-8000", "13800138000"},
+		{"0086 138 0013 8000", "13800138000"},
+		{" 138 0013 8000 ", "13800138000"},
+		{"+86 (10) 1234-5678", "+861012345678"}, // a landline stays E.164
+		{"+1 (202) 555-0123", "+12025550123"},
+		{"+44 20 7946 0958", "+442079460958"},
+		{"001 202 555 0123", "+12025550123"},
+		{"23800138000", ""}, {"1380013800", ""}, {"138001380000", ""},
+		{"+1234567", ""}, {"+1234567890123456", ""}, {"", ""}, {"1380013800a", ""},
+		{"+86+13800138000", ""}, {"１３８００１３８０００", ""}, {"13800138000\x00", ""},
 	}
 	for _, tc := range tests {
-		if got := ValidPhone(tc.phone); got != tc.ok {
-			t.Errorf("ValidPhone(%q) = %v, want %v", tc.phone, got, tc.ok)
+		got, ok := NormalizePhone(tc.phone)
+		if got != tc.want || ok != (tc.want != "") {
+			t.Errorf("NormalizePhone(%q) = %q, %v; want %q", tc.phone, got, ok, tc.want)
+		}
+	}
+}
+
+// TestPhoneFormsOneAccount: every way of writing a number signs in to the
+// account its 11-digit form made before normalisation existed.
+func TestPhoneFormsOneAccount(t *testing.T) {
+	s, box := newService(t, Config{CodeGap: time.Nanosecond})
+	_, first := login(t, s, box, "13800138000")
+	for _, phone := range []string{"+86 138 0013 8000", "+8613800138000", "138-0013-8000"} {
+		if _, err := s.SendCode(t.Context(), phone); err != nil {
+			t.Fatalf("SendCode(%q): %v", phone, err)
+		}
+		_, u, err := s.Login(t.Context(), phone, box.code("13800138000"))
+		if err != nil || u.ID != first.ID {
+			t.Fatalf("Login(%q): user %d, %v; want the account %d", phone, u.ID, err, first.ID)
 		}
 	}
 }
@@ -108,8 +134,9 @@ func TestSamePhoneSameUser(t *testing.T) {
 func TestDevCode(t *testing.T) {
 	s, box := newService(t, Config{Dev: true})
 	dev, err := s.SendCode(t.Context(), "+8613800138000")
-	if err != nil || dev == "" || dev != box.code("+8613800138000") {
-		t.Fatalf("dev code %q, sent %q, err %v", dev, box.code("+8613800138000"), err)
+	// The sender gets the number in its stored form.
+	if err != nil || dev == "" || dev != box.code("13800138000") {
+		t.Fatalf("dev code %q, sent %q, err %v", dev, box.code("13800138000"), err)
 	}
 }
 

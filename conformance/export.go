@@ -197,6 +197,81 @@ func TestExport(t *testing.T, open func(t *testing.T) zan.Store) {
 	if cs, err := srcX.ExportCounts(ctx, counts[len(counts)-1].Target, 10); err != nil || len(cs) != 0 {
 		t.Fatalf("ExportCounts after the last: %v, %v", cs, err)
 	}
+	t.Run("Identities", func(t *testing.T) { testExportIdentities(t, open) })
+}
+
+// testExportIdentities: users without phones and the identities of every
+// user are exported in key order and imported, twice, as they were.
+func testExportIdentities(t *testing.T, open func(t *testing.T) zan.Store) {
+	ctx := t.Context()
+	src, dst := openCloser(t, open), openCloser(t, open)
+	srcX, dstX, dstI := src.(zan.Exporter), dst.(zan.Exporter), dst.(zan.Importer)
+	phoned := zan.User{ID: 1, Phone: "13800138000", Nickname: "phoned", CreatedAt: micro(t0)}
+	if _, err := src.EnsureUser(ctx, phoned); err != nil {
+		t.Fatal(err)
+	}
+	var want []zan.Identity
+	for i, iss := range []string{"https://b.example", "https://a.example", "https://a.example", "https://c.example", "https://a.example"} {
+		id := zan.Identity{Issuer: iss, Subject: fmt.Sprintf("s%d", i), CreatedAt: micro(t0 + int64(i))}
+		u, err := src.EnsureIdentityUser(ctx, id, zan.User{ID: int64(10 + i), Nickname: fmt.Sprint("n", i), CreatedAt: micro(t0)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		id.UserID = u.ID
+		want = append(want, id)
+	}
+	linked := zan.Identity{Issuer: "https://b.example", Subject: "phoned", UserID: 1, CreatedAt: micro(t0 + 9)}
+	must(t, src.LinkIdentity(ctx, linked))
+	want = append(want, linked)
+	slices.SortFunc(want, func(a, b zan.Identity) int {
+		return cmp.Or(cmp.Compare(a.Issuer, b.Issuer), cmp.Compare(a.Subject, b.Subject))
+	})
+
+	export := func(x zan.Exporter) []zan.Identity {
+		var got []zan.Identity
+		for after := (zan.Identity{}); ; {
+			ids, err := x.ExportIdentities(ctx, after, 2)
+			if err != nil {
+				t.Fatalf("ExportIdentities: %v", err)
+			}
+			if len(ids) == 0 {
+				return got
+			}
+			got = append(got, ids...)
+			after = ids[len(ids)-1]
+		}
+	}
+	got := export(srcX)
+	if len(got) != len(want) {
+		t.Fatalf("exported %d identities, want %d", len(got), len(want))
+	}
+	for i := range got {
+		if got[i] != want[i] {
+			t.Fatalf("identity %d exported: %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	users, err := srcX.ExportUsers(ctx, 0, 100)
+	if err != nil || len(users) != 6 {
+		t.Fatalf("ExportUsers: %d, %v", len(users), err)
+	}
+	for range 2 {
+		must(t, dstI.ImportUsers(ctx, users))
+		must(t, dstI.ImportIdentities(ctx, got))
+	}
+	for _, u := range users {
+		if g, err := dst.User(ctx, u.ID); err != nil || !sameUser(g, u) {
+			t.Fatalf("User(%d) imported: %+v, %v; want %+v", u.ID, g, err, u)
+		}
+	}
+	if again := export(dstX); !slices.Equal(again, got) {
+		t.Fatalf("identities imported: %+v, want %+v", again, got)
+	}
+	if n, err := dstX.CountIdentities(ctx); err != nil || n != int64(len(want)) {
+		t.Fatalf("CountIdentities: %d, %v", n, err)
+	}
+	if u, err := dst.EnsureIdentityUser(ctx, want[0], zan.User{ID: 99, Nickname: "x"}); err != nil || u.ID != want[0].UserID {
+		t.Fatalf("signing in with an imported identity: %+v, %v", u, err)
+	}
 }
 
 func openCloser(t *testing.T, open func(t *testing.T) zan.Store) zan.Store {

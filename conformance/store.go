@@ -25,6 +25,8 @@ func TestStore(t *testing.T, open func(t *testing.T) zan.Store) {
 	}{
 		{"Ping", testPing},
 		{"Users", testUsers},
+		{"Identities", testIdentities},
+		{"Identities/Concurrent", testIdentitiesConcurrent},
 		{"Sessions", testSessions},
 		{"Blogs/Get", testBlogsGet},
 		{"Blogs/New", testBlogsNew},

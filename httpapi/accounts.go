@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/zanlabs/zan"
+	"github.com/zanlabs/zan/identity"
 )
 
 func (s *Server) sendCode(w http.ResponseWriter, r *http.Request) error {
@@ -47,7 +48,11 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
 	tok, _ := bearer(r)
-	if err := s.Accounts.Logout(r.Context(), tok); err != nil {
+	logout := s.Accounts.Logout
+	if s.Identity.HostTokens() && identity.IsJWT(tok) {
+		logout = s.Identity.RevokeJWT
+	}
+	if err := logout(r.Context(), tok); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -124,14 +124,14 @@ func (s *Server) wrap(fn handlerFunc) http.Handler {
 			return
 		}
 		if tok, ok := bearer(r); ok && s.Accounts != nil && !strings.HasPrefix(r.URL.Path, "/api/v1/admin/") {
-			uid, err := s.Accounts.Authenticate(r.Context(), tok)
+			uid, strict, err := s.authenticate(r.Context(), tok)
 			switch {
 			case err == nil:
 				r = r.WithContext(context.WithValue(r.Context(), userKey, uid))
 				if slot, ok := r.Context().Value(slotKey).(*int64); ok {
 					*slot = uid
 				}
-			case zan.ErrorCode(err) != zan.EUnauthorized:
+			case strict || zan.ErrorCode(err) != zan.EUnauthorized:
 				s.writeError(w, r, err)
 				return
 			}

@@ -12,6 +12,7 @@ import (
 	"github.com/zanlabs/zan"
 	"github.com/zanlabs/zan/accounts"
 	"github.com/zanlabs/zan/blogs"
+	"github.com/zanlabs/zan/identity"
 	"github.com/zanlabs/zan/likes"
 	"github.com/zanlabs/zan/live"
 	"github.com/zanlabs/zan/reconcile"
@@ -28,6 +29,9 @@ const MaxBatch = 200
 // Server holds what the handlers need.
 type Server struct {
 	Accounts *accounts.Service
+	// Identity serves sign-in through OpenID providers and host-platform
+	// tokens; nil: none configured.
+	Identity *identity.Service
 	Likes    *likes.Service
 	Blogs    *blogs.Service
 	Shops    *shops.Service
@@ -71,6 +75,14 @@ func (s *Server) Handler() http.Handler {
 	h("POST /api/v1/auth/login", s.login)
 	h("POST /api/v1/auth/logout", s.auth(s.logout))
 	h("GET /api/v1/me", s.auth(s.me))
+
+	h("GET /api/v1/auth/providers", s.providers)
+	h("GET /api/v1/auth/oidc/{provider}/start", s.oidcStart)
+	h("GET /api/v1/auth/oidc/{provider}/callback", s.oidcCallback)
+	h("POST /api/v1/auth/oidc/exchange", s.oidcExchange)
+	h("GET /api/v1/me/identities", s.auth(s.myIdentities))
+	h("POST /api/v1/me/identities/{provider}", s.auth(s.linkIdentity))
+	h("DELETE /api/v1/me/identities/{provider}", s.auth(s.unlinkIdentity))
 
 	h("GET /api/v1/likes", s.batchLikes)
 	h("GET /api/v1/likes/stream", s.likeStream)

@@ -1,7 +1,8 @@
 // Package migrate copies a zan store into another, typically the embedded
 // SQLite store into MySQL/MariaDB/TiDB when a deployment scales out.
 //
-// Users, blogs, shops, vouchers, orders and like rows are copied in key
+// Users, their identities (sign-ins through other issuers), blogs, shops,
+// vouchers, orders and like rows are copied in key
 // order, in batches, each batch
 // read by keyset from the source and written idempotently to the
 // destination: users and blogs that are already there are left alone, and
@@ -69,7 +70,7 @@ type Options struct {
 
 // Progress is the state of a running migration.
 type Progress struct {
-	Phase string // "users", "blogs", "shops", "vouchers", "orders", "likes" or "verify"
+	Phase string // "users", "identities", "blogs", "shops", "vouchers", "orders", "likes" or "verify"
 	Done  int64  // rows (targets, in verify) done in this phase, this run
 	Total int64  // the source's total for the phase, as counted at the start; likes: liked rows only (tombstones are copied too)
 }
@@ -79,6 +80,7 @@ type Report struct {
 	Users, Blogs, Likes int64 // rows copied (likes: tombstones included), resumed runs included
 	Shops, Vouchers     int64
 	Orders              int64
+	Identities          int64
 	LikesChanged        int64 // like rows whose state the copy changed in the destination
 	Resumed             bool  // the run started from a checkpoint
 	Elapsed             time.Duration
@@ -92,6 +94,7 @@ type Verification struct {
 	SourceShops, SourceVouchers           int64
 	SourceOrders                          int64
 	DestShops, DestVouchers, DestOrders   int64
+	SourceIdentities, DestIdentities      int64
 	Targets                               int64    // targets whose counts were compared
 	EqualTargets                          int64    // of which equal
 	Differences                           []string // the first MaxDifferences differences
@@ -107,22 +110,24 @@ var ErrDifferent = errors.New("migrate: the destination differs from the source"
 
 // checkpoint is the position of an interrupted copy.
 type checkpoint struct {
-	Label   string      `json:"label"`
-	Phase   string      `json:"phase"`
-	User    int64       `json:"user"`
-	Blog    int64       `json:"blog"`
-	Like    zan.LikeKey `json:"like"`
-	Shop    int64       `json:"shop"`
-	Voucher int64       `json:"voucher"`
-	Order   int64       `json:"order"`
-	Users   int64       `json:"users"`
-	Blogs   int64       `json:"blogs"`
-	Shops   int64       `json:"shops"`
-	Vouch   int64       `json:"vouchers"`
-	Orders  int64       `json:"orders"`
-	Likes   int64       `json:"likes"`
-	Changed int64       `json:"changed"`
-	Saved   time.Time   `json:"saved"`
+	Label   string       `json:"label"`
+	Phase   string       `json:"phase"`
+	User    int64        `json:"user"`
+	Blog    int64        `json:"blog"`
+	Like    zan.LikeKey  `json:"like"`
+	Shop    int64        `json:"shop"`
+	Voucher int64        `json:"voucher"`
+	Order   int64        `json:"order"`
+	Ident   zan.Identity `json:"identity"`
+	Idents  int64        `json:"identities"`
+	Users   int64        `json:"users"`
+	Blogs   int64        `json:"blogs"`
+	Shops   int64        `json:"shops"`
+	Vouch   int64        `json:"vouchers"`
+	Orders  int64        `json:"orders"`
+	Likes   int64        `json:"likes"`
+	Changed int64        `json:"changed"`
+	Saved   time.Time    `json:"saved"`
 }
 
 // Run copies src into dst (unless opts.VerifyOnly) and verifies the result.
@@ -174,7 +179,7 @@ func runCopy(ctx context.Context, src zan.Exporter, dst Destination, opts Option
 	}
 	defer func() {
 		rep.Users, rep.Blogs, rep.Likes, rep.LikesChanged = cp.Users, cp.Blogs, cp.Likes, cp.Changed
-		rep.Shops, rep.Vouchers, rep.Orders = cp.Shops, cp.Vouch, cp.Orders
+		rep.Shops, rep.Vouchers, rep.Orders, rep.Identities = cp.Shops, cp.Vouch, cp.Orders, cp.Idents
 	}()
 
 	users, blogs, likes, err := src.CountTotals(ctx)
@@ -182,6 +187,10 @@ func runCopy(ctx context.Context, src zan.Exporter, dst Destination, opts Option
 		return fmt.Errorf("migrate: counting the source: %w", err)
 	}
 	shops, vouchers, orders, err := src.CountShopTotals(ctx)
+	if err != nil {
+		return fmt.Errorf("migrate: counting the source: %w", err)
+	}
+	idents, err := src.CountIdentities(ctx)
 	if err != nil {
 		return fmt.Errorf("migrate: counting the source: %w", err)
 	}
@@ -211,6 +220,31 @@ func runCopy(ctx context.Context, src zan.Exporter, dst Destination, opts Option
 			return copyRows(ctx, opts.Batch, after, src.ExportUsers, dst.ImportUsers, func(u zan.User) int64 { return u.ID })
 		}); err != nil {
 			return err
+		}
+		cp.Phase = "identities"
+	}
+	if cp.Phase == "identities" {
+		// After the users: an identity is imported with its user there.
+		var done int64
+		for {
+			ids, err := src.ExportIdentities(ctx, cp.Ident, opts.Batch)
+			if err != nil {
+				return fmt.Errorf("migrate: reading identities after %s %s: %w", cp.Ident.Issuer, cp.Ident.Subject, err)
+			}
+			if len(ids) == 0 {
+				break
+			}
+			if err := retry(ctx, func() error { return dst.ImportIdentities(ctx, ids) }); err != nil {
+				return fmt.Errorf("migrate: writing identities after %s %s: %w", cp.Ident.Issuer, cp.Ident.Subject, err)
+			}
+			last := ids[len(ids)-1]
+			cp.Ident = zan.Identity{Issuer: last.Issuer, Subject: last.Subject}
+			cp.Idents += int64(len(ids))
+			done += int64(len(ids))
+			if err := save(); err != nil {
+				return err
+			}
+			opts.Progress(Progress{"identities", done, idents})
 		}
 		cp.Phase = "blogs"
 	}
@@ -330,7 +364,7 @@ func loadCheckpoint(path string) (*checkpoint, error) {
 		return nil, fmt.Errorf("migrate: checkpoint %s: %w", path, err)
 	}
 	switch cp.Phase {
-	case "users", "blogs", "likes":
+	case "users", "identities", "blogs", "shops", "vouchers", "orders", "likes":
 	default:
 		return nil, fmt.Errorf("migrate: checkpoint %s: phase %q", path, cp.Phase)
 	}
@@ -397,11 +431,18 @@ func Verify(ctx context.Context, src zan.Exporter, dst Destination, opts Options
 	if v.DestShops, v.DestVouchers, v.DestOrders, err = dst.CountShopTotals(ctx); err != nil {
 		return v, fmt.Errorf("migrate: counting the destination: %w", err)
 	}
+	if v.SourceIdentities, err = src.CountIdentities(ctx); err != nil {
+		return v, fmt.Errorf("migrate: counting the source: %w", err)
+	}
+	if v.DestIdentities, err = dst.CountIdentities(ctx); err != nil {
+		return v, fmt.Errorf("migrate: counting the destination: %w", err)
+	}
 	for _, c := range []struct {
 		what     string
 		src, dst int64
 	}{{"users", v.SourceUsers, v.DestUsers}, {"blogs", v.SourceBlogs, v.DestBlogs}, {"liked rows", v.SourceLikes, v.DestLikes},
-		{"shops", v.SourceShops, v.DestShops}, {"vouchers", v.SourceVouchers, v.DestVouchers}, {"orders", v.SourceOrders, v.DestOrders}} {
+		{"shops", v.SourceShops, v.DestShops}, {"vouchers", v.SourceVouchers, v.DestVouchers}, {"orders", v.SourceOrders, v.DestOrders},
+		{"identities", v.SourceIdentities, v.DestIdentities}} {
 		if c.src != c.dst {
 			diff("%s: source %d, destination %d", c.what, c.src, c.dst)
 		}

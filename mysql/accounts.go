@@ -12,6 +12,9 @@ import (
 
 // EnsureUser returns the user with u.Phone, creating u when there is none.
 func (db *DB) EnsureUser(ctx context.Context, u zan.User) (zan.User, error) {
+	if u.Phone == "" {
+		return zan.User{}, errNoPhone
+	}
 	// The no-op update makes a known phone no error, without INSERT
 	// IGNORE's habit of turning every other error into a warning.
 	_, err := db.db.ExecContext(ctx,

@@ -27,7 +27,7 @@ func (db *DB) ImportUsers(ctx context.Context, us []zan.User) error {
 		`INSERT INTO zan_users (id, phone, nickname, created_at) VALUES `, "(?,?,?,?)",
 		func(i int) ([]any, int) {
 			u := us[i]
-			return []any{u.ID, u.Phone, u.Nickname, micros(u.CreatedAt)}, len(u.Phone) + len(u.Nickname)
+			return []any{u.ID, nullPhone(u.Phone), u.Nickname, micros(u.CreatedAt)}, len(u.Phone) + len(u.Nickname)
 		})
 }
 

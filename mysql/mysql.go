@@ -118,10 +118,11 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		Begin: func(ctx context.Context) (*sql.Tx, error) {
 			return db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
 		},
-		Err:       dbErr,
-		ForUpdate: " FOR UPDATE",
-		IndexText: indexText,
-		MatchText: matchText,
+		Err:             dbErr,
+		ForUpdate:       " FOR UPDATE",
+		IndexText:       indexText,
+		MatchText:       matchText,
+		IgnoreDuplicate: func(col string) string { return " ON DUPLICATE KEY UPDATE " + col + " = " + col },
 	})
 	return d, nil
 }
@@ -258,4 +259,7 @@ var (
 	placeholders = sqlstore.Placeholders
 	scanUser     = sqlstore.ScanUser
 	scanBlog     = sqlstore.ScanBlog
+	nullPhone    = sqlstore.Phone
 )
+
+var errNoPhone = errors.New("EnsureUser needs a phone: users without one are made by EnsureIdentityUser")

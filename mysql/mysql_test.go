@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -160,8 +161,8 @@ func TestOpenTwice(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if v, err := p.GetDBVersion(ctx); err != nil || v != 2 {
-			t.Fatalf("schema version: %d, %v; want 2", v, err)
+		if v, err := p.GetDBVersion(ctx); err != nil || v != 3 {
+			t.Fatalf("schema version: %d, %v; want 3", v, err)
 		}
 		if pending, err := p.HasPending(ctx); err != nil || pending {
 			t.Fatalf("pending migrations after Open: %v, %v", pending, err)
@@ -357,4 +358,69 @@ func BenchmarkApplyLikes(b *testing.B) {
 		n += batch
 	}
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "likes/s")
+}
+
+// TestMigrateToIdentities: the users of a store made before identities
+// existed are all there after the upgrade, and users without phones can
+// then be made; the migration runs again harmlessly (DDL is not
+// transactional: one cut halfway is run again).
+func TestMigrateToIdentities(t *testing.T) {
+	ctx := t.Context()
+	dsn := freshDatabase(t, serverDSN(t))
+	old, err := sql.Open("mysql", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	fsys, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := goose.NewProvider(goose.DialectMySQL, old, fsys, goose.WithTableName(versionTable))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.UpTo(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := old.ExecContext(ctx, `INSERT INTO zan_users (id, phone, nickname, created_at) VALUES (1, '13800138000', 'old', 5)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.UpTo(ctx, 3); err != nil {
+		t.Fatal(err)
+	}
+	up, err := fs.ReadFile(fsys, "00003_identities.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var again strings.Builder
+	for _, line := range strings.Split(string(up[:strings.Index(string(up), "-- +goose Down")]), "\n") {
+		if !strings.HasPrefix(line, "--") {
+			again.WriteString(line + "\n")
+		}
+	}
+	for _, stmt := range strings.Split(again.String(), ";") {
+		if strings.TrimSpace(stmt) == "" {
+			continue
+		}
+		if _, err := old.ExecContext(ctx, stmt); err != nil {
+			t.Fatalf("running the migration again: %v", err)
+		}
+	}
+
+	db, err := Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	want := zan.User{ID: 1, Phone: "13800138000", Nickname: "old", CreatedAt: time.UnixMicro(5).UTC()}
+	if got, err := db.User(ctx, 1); err != nil || got != want {
+		t.Fatalf("the old user after the upgrade: %+v, %v", got, err)
+	}
+	for i := range 2 {
+		id := zan.Identity{Issuer: "https://id.example", Subject: fmt.Sprint(i)}
+		if _, err := db.EnsureIdentityUser(ctx, id, zan.User{ID: int64(10 + i), Nickname: "n"}); err != nil {
+			t.Fatalf("a user without a phone: %v", err)
+		}
+	}
 }

@@ -9,6 +9,9 @@ import (
 
 // EnsureUser returns the user with u.Phone, creating u when there is none.
 func (db *DB) EnsureUser(ctx context.Context, u zan.User) (zan.User, error) {
+	if u.Phone == "" {
+		return zan.User{}, errNoPhone
+	}
 	_, err := db.w.ExecContext(ctx,
 		`INSERT INTO users (id, phone, nickname, created_at) VALUES (?, ?, ?, ?)
 		 ON CONFLICT (phone) DO NOTHING`,

@@ -21,7 +21,7 @@ const importChunk = 500
 func (db *DB) ImportUsers(ctx context.Context, us []zan.User) error {
 	return db.importRows(ctx, len(us),
 		`INSERT INTO users (id, phone, nickname, created_at) VALUES `, "(?,?,?,?)",
-		func(i int) []any { u := us[i]; return []any{u.ID, u.Phone, u.Nickname, micros(u.CreatedAt)} })
+		func(i int) []any { u := us[i]; return []any{u.ID, nullPhone(u.Phone), u.Nickname, micros(u.CreatedAt)} })
 }
 
 // ImportBlogs inserts the blogs that are not there yet, in one transaction.

@@ -148,9 +148,10 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 		Err:   dbErr,
 		// One writer connection with BEGIN IMMEDIATE: a transaction holds
 		// the whole database's write lock from its start.
-		ForUpdate: "",
-		IndexText: indexText,
-		MatchText: matchText,
+		ForUpdate:       "",
+		IndexText:       indexText,
+		MatchText:       matchText,
+		IgnoreDuplicate: func(string) string { return " ON CONFLICT DO NOTHING" },
 	})
 	return db, nil
 }
@@ -241,4 +242,7 @@ var (
 	placeholders = sqlstore.Placeholders
 	scanUser     = sqlstore.ScanUser
 	scanBlog     = sqlstore.ScanBlog
+	nullPhone    = sqlstore.Phone
 )
+
+var errNoPhone = errors.New("EnsureUser needs a phone: users without one are made by EnsureIdentityUser")

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -78,8 +79,8 @@ func TestReopen(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if v, err := p.GetDBVersion(ctx); err != nil || v != 2 {
-			t.Fatalf("schema version: %d, %v; want 2", v, err)
+		if v, err := p.GetDBVersion(ctx); err != nil || v != 3 {
+			t.Fatalf("schema version: %d, %v; want 3", v, err)
 		}
 		if pending, err := p.HasPending(ctx); err != nil || pending {
 			t.Fatalf("pending migrations after Open: %v, %v", pending, err)
@@ -180,4 +181,46 @@ func BenchmarkApplyLikes(b *testing.B) {
 		n += batch
 	}
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "likes/s")
+}
+
+// TestMigrateToIdentities: the users of a store made before identities
+// existed (phones NOT NULL) are all there after the upgrade, and users
+// without phones can then be made.
+func TestMigrateToIdentities(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "zan.db")
+	old, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := goose.NewProvider(goose.DialectSQLite3, old, mustSub(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.UpTo(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := old.ExecContext(ctx, `INSERT INTO users (id, phone, nickname, created_at) VALUES (1, '13800138000', 'old', 5)`); err != nil {
+		t.Fatal(err)
+	}
+	old.Close()
+
+	db, err := Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	want := zan.User{ID: 1, Phone: "13800138000", Nickname: "old", CreatedAt: time.UnixMicro(5).UTC()}
+	if got, err := db.User(ctx, 1); err != nil || got != want {
+		t.Fatalf("the old user after the upgrade: %+v, %v", got, err)
+	}
+	if got, err := db.EnsureUser(ctx, zan.User{ID: 2, Phone: "13800138000", Nickname: "new"}); err != nil || got != want {
+		t.Fatalf("the old phone after the upgrade: %+v, %v", got, err)
+	}
+	for i := range 2 {
+		id := zan.Identity{Issuer: "https://id.example", Subject: fmt.Sprint(i)}
+		if _, err := db.EnsureIdentityUser(ctx, id, zan.User{ID: int64(10 + i), Nickname: "n"}); err != nil {
+			t.Fatalf("a user without a phone: %v", err)
+		}
+	}
 }

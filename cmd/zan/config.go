@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/zanlabs/zan"
+	"github.com/zanlabs/zan/identity"
 )
 
 // Config is every setting of `zan serve`. Each is a flag, and each flag can
@@ -63,6 +64,44 @@ type Config struct {
 
 	// Edge: client budgets, proxies, CORS (edgeflags.go).
 	Edge EdgeConfig
+
+	// Third-party sign-in and host-platform tokens (package identity).
+	PublicURL     string
+	OIDCProviders providerList
+	JWTJWKSURL    string
+	JWTIssuer     string
+	JWTAudience   string
+}
+
+// providerList is --oidc-provider: repeated, or several providers separated
+// by ";" (one ZAN_OIDC_PROVIDER can hold them all). Providers given on the
+// command line replace those of the environment, as other flags do.
+type providerList struct {
+	list    []identity.ProviderConfig
+	fromEnv bool
+}
+
+func (p *providerList) String() string {
+	if p == nil {
+		return ""
+	}
+	ids := make([]string, len(p.list))
+	for i, pc := range p.list {
+		ids[i] = pc.ID
+	}
+	return strings.Join(ids, ",")
+}
+
+func (p *providerList) Set(s string) error {
+	ps, err := identity.ParseProviders(s)
+	if err != nil {
+		return err
+	}
+	if p.fromEnv {
+		p.list, p.fromEnv = nil, false
+	}
+	p.list = append(p.list, ps...)
+	return nil
 }
 
 func (c *Config) flags(fs *flag.FlagSet) {
@@ -112,6 +151,12 @@ func (c *Config) flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.StreamMax, "stream-max", 10000, "live count streams (SSE) this node serves at once; beyond it 503")
 	fs.IntVar(&c.Prewarm, "prewarm", 1000, "newest shops loaded into the cache at start, with logical expiry (0: none)")
 	c.Edge.flags(fs)
+
+	fs.StringVar(&c.PublicURL, "public-url", "", "the site's address as browsers reach it, e.g. https://zan.example.com (OpenID callback URLs start with it); empty: from each request's Host")
+	fs.Var(&c.OIDCProviders, "oidc-provider", "an OpenID Connect provider: id=ID,issuer=URL,client-id=ID,client-secret=SECRET,name=NAME; repeat the flag (or separate with ;) for several")
+	fs.StringVar(&c.JWTJWKSURL, "jwt-jwks-url", "", "accept a host platform's JWTs as bearer tokens, signed by a key of this JWKS URL (with --jwt-issuer and --jwt-audience)")
+	fs.StringVar(&c.JWTIssuer, "jwt-issuer", "", "host platform tokens: the iss they must carry")
+	fs.StringVar(&c.JWTAudience, "jwt-audience", "", "host platform tokens: the aud they must carry")
 }
 
 // parse reads the environment, then args.
@@ -130,6 +175,7 @@ func (c *Config) parse(name string, args []string) error {
 	if envErr != nil {
 		return envErr
 	}
+	c.OIDCProviders.fromEnv = len(c.OIDCProviders.list) > 0
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -192,6 +238,9 @@ func (c *Config) validate() error {
 		return fmt.Errorf("--stream-max must be positive")
 	case c.Prewarm < 0:
 		return fmt.Errorf("--prewarm must not be negative")
+	case (c.JWTJWKSURL != "" || c.JWTIssuer != "" || c.JWTAudience != "") &&
+		(c.JWTJWKSURL == "" || c.JWTIssuer == "" || c.JWTAudience == ""):
+		return fmt.Errorf("--jwt-jwks-url, --jwt-issuer and --jwt-audience go together")
 	case c.LikeRate <= 0 || c.LikeBurst < 1 || c.BlogRate <= 0 || c.BlogBurst < 1 ||
 		c.OrderRate <= 0 || c.OrderBurst < 1 || c.VoucherRate <= 0 || c.VoucherBurst < 1:
 		return fmt.Errorf("rate limits must be positive")

@@ -144,3 +144,19 @@ func eventually(t testing.TB, what string, check func() error) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// expectSoon is expect for an answer another node gives once Redis's
+// invalidation of its cached copy has arrived: a logout on one node is
+// seen on the others within that flight (microseconds on a LAN), not
+// ordered with the logout's own answer.
+func (a *api) expectSoon(status int, method, path string, body any) resp {
+	a.t.Helper()
+	var r resp
+	eventually(a.t, method+" "+path, func() error {
+		if r = a.do(method, path, body); r.Status != status {
+			return fmt.Errorf("status %d, want %d: %s", r.Status, status, r.Body)
+		}
+		return nil
+	})
+	return a.expect(status, method, path, body)
+}

@@ -110,8 +110,8 @@ func runMigrate(ctx context.Context, args []string, stdout io.Writer) error {
 		if rep.Resumed {
 			resumed = " (resumed)"
 		}
-		fmt.Fprintf(&line, "copied %d users, %d blogs, %d shops, %d vouchers, %d orders, %d likes (%d changed) in %s%s; ",
-			rep.Users, rep.Blogs, rep.Shops, rep.Vouchers, rep.Orders, rep.Likes, rep.LikesChanged, rep.Elapsed.Round(time.Millisecond), resumed)
+		fmt.Fprintf(&line, "copied %d users, %d identities, %d blogs, %d shops, %d vouchers, %d orders, %d likes (%d changed) in %s%s; ",
+			rep.Users, rep.Identities, rep.Blogs, rep.Shops, rep.Vouchers, rep.Orders, rep.Likes, rep.LikesChanged, rep.Elapsed.Round(time.Millisecond), resumed)
 	}
 	if v.OK() {
 		fmt.Fprintf(&line, "verified: totals equal (%d users, %d blogs, %d shops, %d vouchers, %d orders, %d liked rows), %d target counts equal",

@@ -89,7 +89,7 @@ func TestMigrate(t *testing.T) {
 	if err := run(t.Context(), args, &out, io.Discard); err != nil {
 		t.Fatalf("migrate: %v\n%s", err, &out)
 	}
-	if s := out.String(); !strings.Contains(s, "copied 2 users, 1 blogs, 60 shops, 3 vouchers, 0 orders, 4 likes (3 changed)") ||
+	if s := out.String(); !strings.Contains(s, "copied 2 users, 0 identities, 1 blogs, 60 shops, 3 vouchers, 0 orders, 4 likes (3 changed)") ||
 		!strings.Contains(s, "verified: totals equal (2 users, 1 blogs, 60 shops, 3 vouchers, 0 orders, 3 liked rows), 2 target counts equal") {
 		t.Fatalf("migrate printed:\n%s", s)
 	}
@@ -103,7 +103,7 @@ func TestMigrate(t *testing.T) {
 	if err := run(t.Context(), args, &out, io.Discard); err != nil {
 		t.Fatalf("migrate again: %v\n%s", err, &out)
 	}
-	if s := out.String(); !strings.Contains(s, "copied 2 users, 1 blogs, 60 shops, 3 vouchers, 0 orders, 4 likes (0 changed)") ||
+	if s := out.String(); !strings.Contains(s, "copied 2 users, 0 identities, 1 blogs, 60 shops, 3 vouchers, 0 orders, 4 likes (0 changed)") ||
 		!strings.Contains(s, "verified: totals equal") {
 		t.Fatalf("migrate again printed:\n%s", s)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/zanlabs/zan/accounts"
 	"github.com/zanlabs/zan/blogs"
 	"github.com/zanlabs/zan/httpapi"
+	"github.com/zanlabs/zan/identity"
 	"github.com/zanlabs/zan/likes"
 	"github.com/zanlabs/zan/live"
 	"github.com/zanlabs/zan/memory"
@@ -159,8 +160,20 @@ func (m *Main) Start(ctx context.Context) (err error) {
 
 	rc := &reconcile.Reconciler{Hot: hot, Log: m.log, Store: db, Logger: m.Logger,
 		Resolve: lk.Resolve, PendingAge: lk.PendingAge()}
+	var ident *identity.Service
+	if len(c.OIDCProviders.list) > 0 || c.JWTJWKSURL != "" {
+		// Sign-in flows and one-time codes live in the hot state's cache:
+		// Redis with --redis, so a callback may land on any node.
+		ident, err = identity.New(identity.Config{
+			Providers: c.OIDCProviders.list, PublicURL: c.PublicURL,
+			Host: identity.HostConfig{JWKSURL: c.JWTJWKSURL, Issuer: c.JWTIssuer, Audience: c.JWTAudience},
+		}, db, hs.cache, acc, ids, m.Logger)
+		if err != nil {
+			return err
+		}
+	}
 	api := &httpapi.Server{
-		Accounts: acc, Likes: lk, Blogs: bl, Shops: sh, Vouchers: vs, Live: hub, Log: m.log, Reconciler: rc, AdminToken: c.AdminToken,
+		Accounts: acc, Identity: ident, Likes: lk, Blogs: bl, Shops: sh, Vouchers: vs, Live: hub, Log: m.log, Reconciler: rc, AdminToken: c.AdminToken,
 		Logger: m.Logger, AccessLog: c.AccessLog, Web: web.Handler(),
 		Clients: c.Edge.clientLimits(limiter, readLimiter), CORSOrigins: c.Edge.corsOrigins(),
 		Ready: func(ctx context.Context) error {

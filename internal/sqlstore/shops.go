@@ -32,6 +32,10 @@ type Dialect struct {
 	// MatchText returns a condition on s.id that holds for the shops whose
 	// words match every one of words by prefix.
 	MatchText func(words []string) (string, []any)
+	// IgnoreDuplicate ends an INSERT so that a row whose key is there
+	// already is left as it is, without an error; col is any column of the
+	// table (MySQL needs one to "update").
+	IgnoreDuplicate func(col string) string
 }
 
 // SetDialect completes r for the shop, voucher and order queries.

@@ -52,15 +52,27 @@ func (r Common) table(name string) string { return r.prefix + name }
 // Scanner is a *sql.Row or *sql.Rows.
 type Scanner interface{ Scan(dest ...any) error }
 
-// ScanUser reads id, phone, nickname, created_at.
+// ScanUser reads id, phone, nickname, created_at. A user without a phone
+// has NULL there, and Phone "".
 func ScanUser(s Scanner) (zan.User, error) {
 	var u zan.User
 	var created int64
-	if err := s.Scan(&u.ID, &u.Phone, &u.Nickname, &created); err != nil {
+	var phone sql.NullString
+	if err := s.Scan(&u.ID, &phone, &u.Nickname, &created); err != nil {
 		return zan.User{}, err
 	}
+	u.Phone = phone.String
 	u.CreatedAt = FromMicros(created)
 	return u, nil
+}
+
+// Phone is how a user's phone is written: NULL for none, so that the unique
+// key on phones holds only for the phones there are.
+func Phone(phone string) any {
+	if phone == "" {
+		return nil
+	}
+	return phone
 }
 
 // ScanBlog reads id, author_id, title, content, shop_id, created_at and

@@ -10,6 +10,8 @@
 // the server sends Content-Security-Policy script-src 'self', and ids taken
 // from the address must be digits before they go into an API path.
 
+import { finishSignIn, linkedAccounts, signInWith } from "./signin.js";
+
 const API = "/api/v1";
 let token = sessionStorage.getItem("zan.token") || "";
 let me = JSON.parse(sessionStorage.getItem("zan.me") || "null");
@@ -230,6 +232,7 @@ async function pageLogin() {
   });
   render(el("h1", { text: "Sign in" }), form);
   phone.focus();
+  signInWith({ api, el }).then((n) => { if (n) form.after(n); }, fail);
 }
 
 function blogCard(b, likes) {
@@ -336,6 +339,7 @@ async function pageUser(uid) {
       setSession("", null);
       location.hash = "#/";
     } }, "Sign out")) : null,
+    isMe ? el("div", { id: "sign-in-methods" }) : null,
     el("h2", { text: "Posts" }),
     blogs.items.length ? blogs.items.map((b) => blogCard(b, counted)) : el("p", { class: "muted", text: "No posts." }),
     el("h2", { text: "Likes" }),
@@ -343,6 +347,7 @@ async function pageUser(uid) {
       l.type === "blog" ? el("a", { href: "#/blog/" + l.id, text: "blog " + l.id }) : l.type + " " + l.id,
       el("span", { class: "meta", text: " · " + fmtTime(l.liked_at) })))) : el("p", { class: "muted", text: "No likes." }));
   watch(blogs.items.map((b) => "blog:" + b.id));
+  if (isMe) linkedAccounts({ api, el, toast }).then((n) => { if (n) document.getElementById("sign-in-methods")?.replaceWith(n); }, fail);
 }
 
 function shopCard(s) {
@@ -580,4 +585,4 @@ async function route() {
 
 updateNav();
 window.addEventListener("hashchange", route);
-route();
+finishSignIn({ api, setSession, toast }).finally(route);
