@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -27,6 +28,14 @@ func startServer(t testing.TB, configure ...func(*Config)) *Main {
 	// have tests of their own (TestClientBudgets).
 	m.Config.Edge.ClientLimits = false
 	m.Stderr = io.Discard
+	if path := os.Getenv("ZAN_TEST_SERVER_LOG"); path != "" { // a failing test's server side, kept for a look
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close() })
+		m.Stderr = f
+	}
 	for _, f := range configure {
 		f(&m.Config)
 	}
