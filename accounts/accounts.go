@@ -32,9 +32,15 @@ type Config struct {
 	// client does not write its session on every request (expiry is exact
 	// to within this).
 	TouchEvery time.Duration // 1 min
-	// LocalCache keeps sessions in process for CacheTTL. Only when one
-	// process owns the sessions: with shared ones a logout on another node
-	// must end the token at once.
+	// LocalCache keeps sessions in process, read again from the store
+	// every CacheTTL. Only when one process owns the sessions: with shared
+	// ones a logout on another node must end the token at once. While the
+	// store cannot be reached, a session read earlier stays good until its
+	// own expiry (stale-if-error): the store being down must not sign
+	// everyone out of a service that writes likes behind it. The price is
+	// that a session deleted in the store by hand during an outage is
+	// honoured until the store answers again; a logout through this
+	// process forgets the session at once.
 	LocalCache bool
 	CacheTTL   time.Duration // 1 s
 	// Dev returns codes to the caller (serve --dev).
@@ -68,7 +74,7 @@ type Service struct {
 	sender   Sender
 	ids      *zan.IDGen
 	logger   *slog.Logger
-	cache    *otter.Cache[[32]byte, zan.Session]
+	cache    *otter.Cache[[32]byte, cachedSession]
 	now      func() time.Time
 }
 
@@ -80,9 +86,12 @@ func New(cfg Config, users zan.UserStore, sessions zan.SessionStore, codes zan.C
 	}
 	s := &Service{cfg: cfg, users: users, sessions: sessions, codes: codes, sender: sender, ids: ids, logger: logger, now: time.Now}
 	if cfg.LocalCache {
-		s.cache = otter.Must(&otter.Options[[32]byte, zan.Session]{
+		// Entries live as long as a session can without a touch (each
+		// touch writes the entry again); CacheTTL is how often they are
+		// checked against the store.
+		s.cache = otter.Must(&otter.Options[[32]byte, cachedSession]{
 			MaximumSize:      100_000,
-			ExpiryCalculator: otter.ExpiryWriting[[32]byte, zan.Session](cfg.CacheTTL),
+			ExpiryCalculator: otter.ExpiryWriting[[32]byte, cachedSession](cfg.SessionTTL),
 		})
 	}
 	return s
@@ -169,24 +178,40 @@ func (s *Service) Authenticate(ctx context.Context, token string) (int64, error)
 	}
 	h := hashToken(token)
 	now := s.now()
-	sess, cached := zan.Session{}, false
+	var c cachedSession
+	known, cached := false, false
 	if s.cache != nil {
-		sess, cached = s.cache.GetIfPresent(h)
+		c, known = s.cache.GetIfPresent(h)
+		cached = known && c.ExpiresAt.After(now)
 	}
-	if !cached || !sess.ExpiresAt.After(now) {
-		var err error
-		sess, err = s.sessions.Session(ctx, h)
-		if zan.IsNotFound(err) {
+	sess := c.Session
+	if !cached || now.Sub(c.checked) >= s.cfg.CacheTTL {
+		fresh, err := s.sessions.Session(ctx, h)
+		switch {
+		case zan.IsNotFound(err):
+			s.forget(h)
 			return 0, errUnauthorized
-		}
-		if err != nil {
+		case err != nil && cached:
+			// Stale-if-error (see Config.LocalCache); asked again after
+			// CacheTTL, so a hanging store is not waited for on every request.
+			s.logger.Debug("session store unreachable; using the session read earlier", "err", err)
+			cached = false
+		case err != nil && known:
+			// Expired by the expiry this process gave it, and nothing could
+			// have slid it since (this process owns the sessions).
+			return 0, errUnauthorized
+		case err != nil:
 			return 0, zan.Unavailable("session store", err)
-		}
-		if !sess.ExpiresAt.After(now) {
-			return 0, errUnauthorized
+		default:
+			if !fresh.ExpiresAt.After(now) {
+				s.forget(h)
+				return 0, errUnauthorized
+			}
+			sess, cached = fresh, false
 		}
 	}
-	if exp := now.Add(s.cfg.SessionTTL); exp.Sub(sess.ExpiresAt) >= s.cfg.TouchEvery {
+	retryTouch := now.Sub(c.touchFailed) >= s.cfg.CacheTTL
+	if exp := now.Add(s.cfg.SessionTTL); exp.Sub(sess.ExpiresAt) >= s.cfg.TouchEvery && retryTouch {
 		switch err := s.sessions.TouchSession(ctx, h, exp); {
 		case err == nil:
 			sess.ExpiresAt = exp
@@ -199,12 +224,20 @@ func (s *Service) Authenticate(ctx context.Context, token string) (int64, error)
 			// worth a retry on the next request, not refusing this one
 			// while the store is down.
 			s.logger.Debug("session touch failed", "err", err)
+			c.touchFailed, cached = now, false
 		}
 	}
 	if s.cache != nil && !cached {
-		s.cache.Set(h, sess)
+		s.cache.Set(h, cachedSession{Session: sess, checked: now, touchFailed: c.touchFailed})
 	}
 	return sess.UserID, nil
+}
+
+// cachedSession is a session with the time it was last read from the store.
+type cachedSession struct {
+	zan.Session
+	checked     time.Time
+	touchFailed time.Time // the last failed slide, so a down store is asked once per CacheTTL
 }
 
 // Logout ends the session of token at once.

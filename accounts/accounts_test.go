@@ -2,6 +2,7 @@ package accounts
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -196,5 +197,83 @@ func TestLogout(t *testing.T) {
 		if _, err := s.Authenticate(t.Context(), bad); zan.ErrorCode(err) != zan.EUnauthorized {
 			t.Fatalf("token %q: %v", bad, err)
 		}
+	}
+}
+
+// downSessions is a session store that can be cut off, as a database is
+// during an outage.
+type downSessions struct {
+	zan.SessionStore
+	mu   sync.Mutex
+	down bool
+}
+
+func (d *downSessions) set(down bool) { d.mu.Lock(); d.down = down; d.mu.Unlock() }
+
+func (d *downSessions) err() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.down {
+		return errors.New("dial tcp: connection refused")
+	}
+	return nil
+}
+
+func (d *downSessions) Session(ctx context.Context, h [32]byte) (zan.Session, error) {
+	if err := d.err(); err != nil {
+		return zan.Session{}, err
+	}
+	return d.SessionStore.Session(ctx, h)
+}
+
+func (d *downSessions) TouchSession(ctx context.Context, h [32]byte, exp time.Time) error {
+	if err := d.err(); err != nil {
+		return err
+	}
+	return d.SessionStore.TouchSession(ctx, h, exp)
+}
+
+// TestSessionStoreOutage: with a local cache, a session read before the
+// store went down stays good until its own expiry; without one (shared
+// sessions) the answer is 503, never a 401 that would sign the user out.
+func TestSessionStoreOutage(t *testing.T) {
+	for _, tc := range []struct {
+		cache bool
+		want  string // during the outage, 10 min after the last read
+	}{
+		{cache: true, want: ""},
+		{cache: false, want: zan.EUnavailable},
+	} {
+		t.Run(map[bool]string{false: "store", true: "local cache"}[tc.cache], func(t *testing.T) {
+			db := zantest.Store(t)
+			codes := memory.NewCodes()
+			t.Cleanup(func() { codes.Close() })
+			box := &outbox{last: map[string]string{}}
+			sessions := &downSessions{SessionStore: db}
+			s := New(Config{LocalCache: tc.cache}, db, sessions, codes, box, zan.NewIDGen(0), nil)
+			tok, u := login(t, s, box, "13800138004")
+			if _, err := s.Authenticate(t.Context(), tok); err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			at := func(d time.Duration) (int64, error) {
+				s.now = func() time.Time { return start.Add(d) }
+				return s.Authenticate(t.Context(), tok)
+			}
+			sessions.set(true)
+			if id, err := at(10 * time.Minute); zan.ErrorCode(err) != tc.want || (err == nil && id != u.ID) {
+				t.Fatalf("during the outage: %v, %v; want code %q", id, err, tc.want)
+			}
+			if tc.cache {
+				if _, err := at(31 * time.Minute); zan.ErrorCode(err) != zan.EUnauthorized {
+					t.Fatalf("past the session's own expiry: %v", err)
+				}
+				return
+			}
+			sessions.set(false)
+			if _, err := at(11 * time.Minute); err != nil {
+				t.Fatalf("the store back: %v", err)
+			}
+		})
 	}
 }
