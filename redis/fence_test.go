@@ -270,3 +270,35 @@ func TestLateToggleDoesNothing(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestRestoredSessions: a session logged out after the snapshot Redis
+// comes back from is not revived; every session of the old epoch reads as
+// absent (users sign in again), and sessions opened after work.
+func TestRestoredSessions(t *testing.T) {
+	pr := newPrivate(t)
+	ctx := t.Context()
+	ss := pr.c.Sessions()
+	h := [32]byte{7}
+	exp := time.Now().Add(time.Hour)
+	if err := ss.CreateSession(ctx, zan.Session{TokenHash: h, UserID: 42, ExpiresAt: exp}); err != nil {
+		t.Fatal(err)
+	}
+	if reply, err := command(pr.addr(), "SAVE"); err != nil || reply != "+OK" {
+		t.Fatalf("SAVE: %q %v", reply, err)
+	}
+	if err := ss.DeleteSession(ctx, h); err != nil { // the user logs out
+		t.Fatal(err)
+	}
+	pr.restart(t)
+	pr.get(t, zan.Target{Type: "comment", ID: 1}, 1) // waits for the reconnection
+	if s, err := ss.Session(ctx, h); !zan.IsNotFound(err) {
+		t.Fatalf("a logged-out session after the restore: %+v, %v", s, err)
+	}
+	h2 := [32]byte{8}
+	if err := ss.CreateSession(ctx, zan.Session{TokenHash: h2, UserID: 43, ExpiresAt: exp}); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := ss.Session(ctx, h2); err != nil || s.UserID != 43 {
+		t.Fatalf("a session opened after the restore: %+v, %v", s, err)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/maypok86/otter/v2"
@@ -13,11 +14,15 @@ import (
 )
 
 // Sessions is a zan.SessionStore in Redis: one key per token hash holding
-// the user id, expiring with the session (PEXPIREAT). Every node reads the
-// same keys, so a logout ends the token everywhere at once, and a request
-// costs one pipelined round trip instead of a SQL query. Sessions are as
-// durable as Redis is: a Redis that loses its data logs everyone out, which
-// is safe (users log in again) where losing a like would not be.
+// "<user id>:<epoch>", expiring with the session (PEXPIREAT). Every node
+// reads the same keys, so a logout ends the token everywhere at once, and a
+// request costs one pipelined round trip instead of a SQL query. Sessions
+// are as durable as Redis is: a Redis that loses its data logs everyone
+// out, which is safe (users log in again) where losing a like would not be.
+// A Redis that comes back older (a snapshot, a promoted replica) would
+// bring back sessions logged out since, so a session holds the hot state's
+// epoch (see fence) and one of another epoch reads as absent: a rollback
+// logs everyone out rather than reviving a token its user ended.
 type Sessions struct {
 	c *Client
 	// written holds the keys this process changed in the last writtenFor:
@@ -47,9 +52,11 @@ func (s *Sessions) key(h [32]byte) string {
 
 // CreateSession implements zan.SessionStore.
 func (s *Sessions) CreateSession(ctx context.Context, ss zan.Session) error {
-	cmd := s.c.c.B().Set().Key(s.key(ss.TokenHash)).Value(strconv.FormatInt(ss.UserID, 10)).
-		Pxat(ss.ExpiresAt).Build()
-	return s.write(ctx, s.key(ss.TokenHash), cmd)
+	return s.c.fence.call(ctx, func(epoch string) error {
+		cmd := s.c.c.B().Set().Key(s.key(ss.TokenHash)).Value(strconv.FormatInt(ss.UserID, 10) + ":" + epoch).
+			Pxat(ss.ExpiresAt).Build()
+		return s.write(ctx, s.key(ss.TokenHash), cmd)
+	})
 }
 
 // write runs a change of a session key.
@@ -77,7 +84,15 @@ const sessionCacheTTL = time.Minute
 // Session implements zan.SessionStore. The session comes from this
 // process's cache when it has read it before and Redis has not invalidated
 // it since, so most requests authenticate without a round trip.
-func (s *Sessions) Session(ctx context.Context, h [32]byte) (zan.Session, error) {
+func (s *Sessions) Session(ctx context.Context, h [32]byte) (ss zan.Session, err error) {
+	err = s.c.fence.call(ctx, func(epoch string) error {
+		ss, err = s.read(ctx, h, epoch)
+		return err
+	})
+	return ss, err
+}
+
+func (s *Sessions) read(ctx context.Context, h [32]byte, epoch string) (zan.Session, error) {
 	key := s.key(h)
 	var rs []rueidis.RedisResult
 	if s.recentlyWritten(key) {
@@ -98,8 +113,12 @@ func (s *Sessions) Session(ctx context.Context, h [32]byte) (zan.Session, error)
 	if err != nil {
 		return zan.Session{}, wrap(err)
 	}
-	uid, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || exp < 0 { // -1: no expiry, -2: gone since the GET
+	uidText, e, _ := strings.Cut(v, ":")
+	uid, err := strconv.ParseInt(uidText, 10, 64)
+	// -1: no expiry, -2: gone since the GET. A session without an epoch (or
+	// of another one) was written by an older zan or lived before a
+	// rollback: absent, as after a Redis that lost its data.
+	if err != nil || exp < 0 || e != epoch {
 		return zan.Session{}, errNoSession
 	}
 	return zan.Session{TokenHash: h, UserID: uid, ExpiresAt: time.UnixMilli(exp).UTC()}, nil
