@@ -302,3 +302,50 @@ func TestRestoredSessions(t *testing.T) {
 		t.Fatalf("a session opened after the restore: %+v, %v", s, err)
 	}
 }
+
+// TestRestoredVoucherSale: a sale in a Redis rolled back to a snapshot has
+// units sold since back in stock and their buyers gone; it reads as not
+// loaded, so the next take loads it again from the store.
+func TestRestoredVoucherSale(t *testing.T) {
+	pr := newPrivate(t)
+	ctx := t.Context()
+	vs := pr.c.Vouchers()
+	now := time.Now()
+	sale := zan.VoucherSale{ID: 9, Remaining: 5, BeginAt: now.Add(-time.Hour), EndAt: now.Add(time.Hour)}
+	if err := vs.LoadVoucher(ctx, sale); err != nil {
+		t.Fatal(err)
+	}
+	take := func(user int64) (zan.TakeResult, error) {
+		r, _, err := vs.TakeVoucher(ctx, 9, user, 1000+user, time.Now())
+		return r, err
+	}
+	for u := int64(1); u <= 4; u++ {
+		if u == 3 {
+			if reply, err := command(pr.addr(), "SAVE"); err != nil || reply != "+OK" {
+				t.Fatalf("SAVE: %q %v", reply, err)
+			}
+		}
+		if r, err := take(u); err != nil || r != zan.Taken {
+			t.Fatalf("take %d: %v %v", u, r, err)
+		}
+	}
+	pr.restart(t)
+	pr.get(t, zan.Target{Type: "comment", ID: 1}, 1) // waits for the reconnection
+	if n, ok, err := vs.VoucherRemaining(ctx, 9); ok || err != nil {
+		t.Fatalf("remaining after the restore: %d %v %v, want not loaded", n, ok, err)
+	}
+	if _, err := take(3); err != zan.ErrNotLoaded {
+		t.Fatalf("a take after the restore: %v, want not loaded", err)
+	}
+	// The store's state (as the order log left it): 4 sold.
+	sale.Remaining, sale.Buyers = 1, []int64{1, 2, 3, 4}
+	if err := vs.LoadVoucher(ctx, sale); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := take(3); err != nil || r == zan.Taken {
+		t.Fatalf("buyer 3 again after the reload: %v %v", r, err)
+	}
+	if n, ok, err := vs.VoucherRemaining(ctx, 9); !ok || err != nil || n != 1 {
+		t.Fatalf("remaining after the reload: %d %v %v, want 1", n, ok, err)
+	}
+}

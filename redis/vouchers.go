@@ -18,7 +18,11 @@ import (
 // take) and a SET {p:v:<id>}:b of its buyers; a load stages its buyers in
 // {p:v:<id>}:s:<random>. One hash tag, so every script runs on one cluster
 // slot. The hash is the "loaded" marker: a buyer set without it is ignored
-// and replaced by the next load.
+// and replaced by the next load. The hash holds the epoch it was loaded
+// under ("e", see fence): a sale of another epoch may come from a Redis
+// rolled back to an older snapshot, with units sold since back in stock and
+// their buyers gone, so every script treats it as absent and the next take
+// loads it again from the store (after the order log is applied).
 type Vouchers struct{ c *Client }
 
 var _ zan.VoucherState = (*Vouchers)(nil)
@@ -31,14 +35,14 @@ func (v *Vouchers) keys(id int64) (meta, buyers string) {
 	return meta, meta + ":b"
 }
 
-// takeLua: KEYS meta, buyers; ARGV user, now (µs), order. Returns {result,
+// takeLua: KEYS meta, buyers; ARGV user, now (µs), order, epoch. Returns {result,
 // unconfirmed order}: result is a zan.TakeResult, or -1 when not loaded. A
 // take leaves "p<user>" = order in the hash until ConfirmTake. The order
 // goes back as the string it was stored as: a Lua number is a double, which
 // would round an order id above 2^53 (every id IDGen makes).
 var takeLua = newScript(`
-local h = redis.call('HMGET', KEYS[1], 'remaining', 'begin', 'end')
-if not h[1] then return {-1, 0} end
+local h = redis.call('HMGET', KEYS[1], 'remaining', 'begin', 'end', 'e')
+if not h[1] or h[4] ~= ARGV[4] then return {-1, 0} end
 local now = tonumber(ARGV[2])
 if now < tonumber(h[2]) then return {4, 0} end
 if now >= tonumber(h[3]) then return {5, 0} end
@@ -52,9 +56,9 @@ redis.call('SADD', KEYS[2], ARGV[1])
 return {1, 0}
 `)
 
-// undoTakeLua: KEYS meta, buyers; ARGV user.
+// undoTakeLua: KEYS meta, buyers; ARGV user, epoch.
 var undoTakeLua = newScript(`
-if redis.call('EXISTS', KEYS[1]) == 1 and redis.call('SREM', KEYS[2], ARGV[1]) == 1 then
+if redis.call('HGET', KEYS[1], 'e') == ARGV[2] and redis.call('SREM', KEYS[2], ARGV[1]) == 1 then
   redis.call('HINCRBY', KEYS[1], 'remaining', 1)
   redis.call('HDEL', KEYS[1], 'p' .. ARGV[1])
 end
@@ -62,14 +66,14 @@ return 0
 `)
 
 // installLua: KEYS meta, buyers, staging; ARGV remaining, begin, end,
-// staged (the sum of the staging SADDs' replies). It installs the sale
-// unless one is there and always removes the staging set. Returns 1
+// staged (the sum of the staging SADDs' replies), epoch. It installs the
+// sale unless one of this epoch is there and always removes the staging set. Returns 1
 // installed, 0 present, -1 when the staging set is not what was sent (it
 // expired during a slow load and was partly recreated: installing it would
 // let loaded buyers buy again). RENAME keeps the staging set's TTL, which
 // PERSIST drops: a live buyer set must not expire.
 var installLua = newScript(`
-if redis.call('EXISTS', KEYS[1]) == 1 then
+if redis.call('HGET', KEYS[1], 'e') == ARGV[5] then
   redis.call('UNLINK', KEYS[3])
   return 0
 end
@@ -77,12 +81,12 @@ if redis.call('SCARD', KEYS[3]) ~= tonumber(ARGV[4]) then
   redis.call('UNLINK', KEYS[3])
   return -1
 end
-redis.call('UNLINK', KEYS[2])
+redis.call('UNLINK', KEYS[1], KEYS[2])
 if redis.call('EXISTS', KEYS[3]) == 1 then
   redis.call('RENAME', KEYS[3], KEYS[2])
   redis.call('PERSIST', KEYS[2])
 end
-redis.call('HSET', KEYS[1], 'remaining', ARGV[1], 'begin', ARGV[2], 'end', ARGV[3])
+redis.call('HSET', KEYS[1], 'remaining', ARGV[1], 'begin', ARGV[2], 'end', ARGV[3], 'e', ARGV[5])
 return 1
 `)
 
@@ -98,14 +102,18 @@ const voucherChunksPerTrip = 8
 // live. The staging key shares the sale's hash tag, so the script runs on
 // one cluster slot.
 func (v *Vouchers) LoadVoucher(ctx context.Context, s zan.VoucherSale) error {
+	return v.c.fence.call(ctx, func(epoch string) error { return v.load(ctx, s, epoch) })
+}
+
+func (v *Vouchers) load(ctx context.Context, s zan.VoucherSale, epoch string) error {
 	c := v.c.c
 	meta, buyers := v.keys(s.ID)
 	if len(s.Buyers) > loadChunk {
-		n, err := c.Do(ctx, c.B().Exists().Key(meta).Build()).AsInt64()
-		if err != nil {
+		e, err := c.Do(ctx, c.B().Hget().Key(meta).Field("e").Build()).ToString()
+		if err != nil && !rueidis.IsRedisNil(err) {
 			return wrap(err)
 		}
-		if n == 1 {
+		if err == nil && e == epoch {
 			return nil // present: spare sending the buyers for nothing
 		}
 	}
@@ -138,7 +146,7 @@ func (v *Vouchers) LoadVoucher(ctx context.Context, s zan.VoucherSale) error {
 	}
 	n, err := installLua.run(ctx, c, []string{meta, buyers, staging},
 		strconv.FormatInt(s.Remaining, 10), strconv.FormatInt(s.BeginAt.UnixMicro(), 10),
-		strconv.FormatInt(s.EndAt.UnixMicro(), 10), strconv.FormatInt(staged, 10)).AsInt64()
+		strconv.FormatInt(s.EndAt.UnixMicro(), 10), strconv.FormatInt(staged, 10), epoch).AsInt64()
 	if err != nil {
 		v.drop(staging)
 		return wrap(err)
@@ -160,8 +168,12 @@ func (v *Vouchers) drop(key string) {
 // TakeVoucher implements zan.VoucherState.
 func (v *Vouchers) TakeVoucher(ctx context.Context, id, user, order int64, now time.Time) (zan.TakeResult, int64, error) {
 	meta, buyers := v.keys(id)
-	r, err := ints(takeLua.run(ctx, v.c.c, []string{meta, buyers},
-		strconv.FormatInt(user, 10), strconv.FormatInt(now.UnixMicro(), 10), strconv.FormatInt(order, 10)))
+	var r []int64
+	err := v.c.fence.call(ctx, func(epoch string) (err error) {
+		r, err = ints(takeLua.run(ctx, v.c.c, []string{meta, buyers},
+			strconv.FormatInt(user, 10), strconv.FormatInt(now.UnixMicro(), 10), strconv.FormatInt(order, 10), epoch))
+		return err
+	})
 	if err != nil {
 		return 0, 0, err
 	}
@@ -187,19 +199,37 @@ func (v *Vouchers) ConfirmTake(ctx context.Context, id, user int64) error {
 // UndoTake implements zan.VoucherState.
 func (v *Vouchers) UndoTake(ctx context.Context, id, user int64) error {
 	meta, buyers := v.keys(id)
-	return wrap(undoTakeLua.run(ctx, v.c.c, []string{meta, buyers}, strconv.FormatInt(user, 10)).Error())
+	return v.c.fence.call(ctx, func(epoch string) error {
+		return wrap(undoTakeLua.run(ctx, v.c.c, []string{meta, buyers}, strconv.FormatInt(user, 10), epoch).Error())
+	})
 }
 
 // VoucherRemaining implements zan.VoucherState.
 func (v *Vouchers) VoucherRemaining(ctx context.Context, id int64) (int64, bool, error) {
 	meta, _ := v.keys(id)
-	s, err := v.c.c.Do(ctx, v.c.c.B().Hget().Key(meta).Field("remaining").Build()).ToString()
-	if rueidis.IsRedisNil(err) {
-		return 0, false, nil
+	var h []string
+	err := v.c.fence.call(ctx, func(epoch string) error {
+		vs, err := v.c.c.Do(ctx, v.c.c.B().Hmget().Key(meta).Field("remaining", "e").Build()).ToArray()
+		if err != nil {
+			return wrap(err)
+		}
+		h = h[:0]
+		for _, x := range vs {
+			s, err := x.ToString()
+			if err != nil && !rueidis.IsRedisNil(err) {
+				return wrap(err)
+			}
+			h = append(h, s)
+		}
+		if len(h) != 2 || h[1] != epoch {
+			h = nil // absent, or of another epoch
+		}
+		return nil
+	})
+	if err != nil || h == nil || h[0] == "" {
+		return 0, false, err
 	}
-	if err != nil {
-		return 0, false, wrap(err)
-	}
+	s := h[0]
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil {
 		return 0, false, fmt.Errorf("redis: remaining %q: %w", s, err)
