@@ -49,6 +49,7 @@ func fill(t *testing.T, s *sqlite.DB) {
 	if _, err := s.ApplyLikes(ctx, evs); err != nil {
 		t.Fatal(err)
 	}
+	fillIdentities(t, s)
 	for id := int64(1); id <= 12; id++ {
 		at := time.UnixMicro(t0 + id).UTC()
 		if err := s.CreateShop(ctx, zan.Shop{ID: id, Name: fmt.Sprintf("Noodle Bar %d", id), Type: "food", X: 120.1, Y: 30.2, CreatedAt: at, UpdatedAt: at}); err != nil {
