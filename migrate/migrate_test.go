@@ -127,13 +127,24 @@ func TestRun(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	// Blogs are deleted for good, the last one and one in the middle.
+	for _, id := range []int64{7, 30} {
+		if err := src.DeleteBlog(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
 	rep, err = migrate.Run(ctx, src, dst, migrate.Options{VerifyOnly: true})
-	if !errors.Is(err, migrate.ErrDifferent) || rep.Verification.NDifferences != 2 || len(rep.Verification.Differences) != 2 {
+	if !errors.Is(err, migrate.ErrDifferent) || rep.Verification.NDifferences != 3 || len(rep.Verification.Differences) != 3 {
 		t.Fatalf("verify after the source changed: %v, %+v", err, rep.Verification)
 	}
 	rep, err = migrate.Run(ctx, src, dst, migrate.Options{})
-	if err != nil || rep.LikesChanged != 2 || rep.Verification.Targets != 14 {
+	if err != nil || rep.LikesChanged != 2 || rep.Verification.Targets != 14 || rep.Verification.DestBlogs != 28 {
 		t.Fatalf("Run after the source changed: %+v, %v", rep, err)
+	}
+	for _, id := range []int64{7, 30} {
+		if _, err := dst.Blog(ctx, id); zan.ErrorCode(err) != zan.ENotFound {
+			t.Fatalf("blog %d deleted in the source, in the destination: %v", id, err)
+		}
 	}
 
 	// Differences are bounded.
