@@ -5,7 +5,8 @@
 // vouchers, orders and like rows are copied in key
 // order, in batches, each batch
 // read by keyset from the source and written idempotently to the
-// destination: users and blogs that are already there are left alone, and
+// destination: users and blogs that are already there are left alone (blogs
+// the source deleted are deleted), and
 // like rows are applied as events (zan.LikeStore.ApplyLikes), which per
 // (user, target) keep the newest state and maintain the counts. A run can
 // therefore be interrupted and resumed (from the checkpoint file) or simply
@@ -35,6 +36,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/zanlabs/zan"
@@ -46,6 +48,8 @@ type Destination interface {
 	zan.Importer
 	ApplyLikes(ctx context.Context, events []zan.Event) (zan.ApplyResult, error)
 	LikeCounts(ctx context.Context, ts []zan.Target) ([]int64, error)
+	// DeleteBlog drops a blog the source no longer has.
+	DeleteBlog(ctx context.Context, id int64) error
 }
 
 // Options configure Run.
@@ -107,6 +111,12 @@ func (v Verification) OK() bool { return v.NDifferences == 0 }
 // ErrDifferent is returned (wrapped) by Run when verification finds
 // differences.
 var ErrDifferent = errors.New("migrate: the destination differs from the source")
+
+// phases are the phases of the copy, in order. A checkpoint names one of
+// them; the list is the one place that knows them all, so that a phase
+// added to the copy is resumable too (the shops, vouchers and orders once
+// were not).
+var phases = []string{"users", "identities", "blogs", "shops", "vouchers", "orders", "likes"}
 
 // checkpoint is the position of an interrupted copy.
 type checkpoint struct {
@@ -175,7 +185,7 @@ func runCopy(ctx context.Context, src zan.Exporter, dst Destination, opts Option
 		}
 		rep.Resumed = true
 	} else {
-		cp = &checkpoint{Label: opts.Label, Phase: "users"}
+		cp = &checkpoint{Label: opts.Label, Phase: phases[0]}
 	}
 	defer func() {
 		rep.Users, rep.Blogs, rep.Likes, rep.LikesChanged = cp.Users, cp.Blogs, cp.Likes, cp.Changed
@@ -250,7 +260,17 @@ func runCopy(ctx context.Context, src zan.Exporter, dst Destination, opts Option
 	}
 	if cp.Phase == "blogs" {
 		if err := byID("blogs", &cp.Blog, &cp.Blogs, blogs, func(after int64) (int, int64, error) {
-			return copyRows(ctx, opts.Batch, after, src.ExportBlogs, dst.ImportBlogs, func(b zan.Blog) int64 { return b.ID })
+			bs, err := src.ExportBlogs(ctx, after, opts.Batch)
+			if err == nil && len(bs) > 0 {
+				err = retry(ctx, func() error { return dst.ImportBlogs(ctx, bs) })
+			}
+			if err == nil {
+				err = pruneBlogs(ctx, dst, opts.Batch, after, bs)
+			}
+			if err != nil || len(bs) == 0 {
+				return 0, after, err
+			}
+			return len(bs), bs[len(bs)-1].ID, nil
 		}); err != nil {
 			return err
 		}
@@ -332,6 +352,38 @@ func copyRows[T any](ctx context.Context, batch int, after int64,
 	return len(rows), id(rows[len(rows)-1]), nil
 }
 
+// pruneBlogs deletes the destination's blogs in the range of ids the
+// source's batch bs (after the id) covers, to the end when bs is empty,
+// that are not in bs: the source deleted them. Blogs are the only rows a
+// source deletes but identities (unlinks are not propagated yet), so a copy
+// run again converges on the source.
+func pruneBlogs(ctx context.Context, dst Destination, batch int, after int64, bs []zan.Blog) error {
+	keep := make(map[int64]bool, len(bs))
+	for _, b := range bs {
+		keep[b.ID] = true
+	}
+	for {
+		got, err := dst.ExportBlogs(ctx, after, batch)
+		if err != nil {
+			return err
+		}
+		for _, b := range got {
+			if len(bs) > 0 && b.ID > bs[len(bs)-1].ID {
+				return nil
+			}
+			if !keep[b.ID] {
+				if err := retry(ctx, func() error { return dst.DeleteBlog(ctx, b.ID) }); err != nil {
+					return err
+				}
+			}
+		}
+		if len(got) < batch {
+			return nil
+		}
+		after = got[len(got)-1].ID
+	}
+}
+
 // retry runs f again, a few times with growing pauses, while the store
 // reports it is unavailable (a restart, a lost connection).
 func retry(ctx context.Context, f func() error) error {
@@ -363,10 +415,8 @@ func loadCheckpoint(path string) (*checkpoint, error) {
 	if err := json.Unmarshal(b, &cp); err != nil {
 		return nil, fmt.Errorf("migrate: checkpoint %s: %w", path, err)
 	}
-	switch cp.Phase {
-	case "users", "identities", "blogs", "shops", "vouchers", "orders", "likes":
-	default:
-		return nil, fmt.Errorf("migrate: checkpoint %s: phase %q", path, cp.Phase)
+	if !slices.Contains(phases, cp.Phase) {
+		return nil, fmt.Errorf("migrate: checkpoint %s: phase %q: remove it to start over", path, cp.Phase)
 	}
 	return &cp, nil
 }

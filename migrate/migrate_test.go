@@ -49,6 +49,7 @@ func fill(t *testing.T, s *sqlite.DB) {
 	if _, err := s.ApplyLikes(ctx, evs); err != nil {
 		t.Fatal(err)
 	}
+	fillIdentities(t, s)
 	for id := int64(1); id <= 12; id++ {
 		at := time.UnixMicro(t0 + id).UTC()
 		if err := s.CreateShop(ctx, zan.Shop{ID: id, Name: fmt.Sprintf("Noodle Bar %d", id), Type: "food", X: 120.1, Y: 30.2, CreatedAt: at, UpdatedAt: at}); err != nil {
@@ -126,13 +127,24 @@ func TestRun(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	// Blogs are deleted for good, the last one and one in the middle.
+	for _, id := range []int64{7, 30} {
+		if err := src.DeleteBlog(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
 	rep, err = migrate.Run(ctx, src, dst, migrate.Options{VerifyOnly: true})
-	if !errors.Is(err, migrate.ErrDifferent) || rep.Verification.NDifferences != 2 || len(rep.Verification.Differences) != 2 {
+	if !errors.Is(err, migrate.ErrDifferent) || rep.Verification.NDifferences != 3 || len(rep.Verification.Differences) != 3 {
 		t.Fatalf("verify after the source changed: %v, %+v", err, rep.Verification)
 	}
 	rep, err = migrate.Run(ctx, src, dst, migrate.Options{})
-	if err != nil || rep.LikesChanged != 2 || rep.Verification.Targets != 14 {
+	if err != nil || rep.LikesChanged != 2 || rep.Verification.Targets != 14 || rep.Verification.DestBlogs != 28 {
 		t.Fatalf("Run after the source changed: %+v, %v", rep, err)
+	}
+	for _, id := range []int64{7, 30} {
+		if _, err := dst.Blog(ctx, id); zan.ErrorCode(err) != zan.ENotFound {
+			t.Fatalf("blog %d deleted in the source, in the destination: %v", id, err)
+		}
 	}
 
 	// Differences are bounded.
