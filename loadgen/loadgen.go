@@ -269,7 +269,11 @@ func (r *Runner) measure(ctx context.Context, name string, conns int, fn op) *Re
 			w.zipf = rand.NewZipf(w.rnd, r.cfg.Zipf, 1, uint64(r.cfg.Targets-1))
 			h := hdrhistogram.New(1, int64(60*time.Second/time.Microsecond), 3)
 			local := map[string]int{}
-			for ctx.Err() == nil && !stopped() {
+			// Every connection makes at least one request: on a loaded
+			// machine a worker can start after a short run's timer fired,
+			// and when all did the run measured nothing (the TestBench
+			// flake "Ratio:0" that outlived the fix for requests in flight).
+			for first := true; ctx.Err() == nil && (first || !stopped()); first = false {
 				if r.cfg.Requests > 0 && issued.Add(1) > r.cfg.Requests {
 					break
 				}
@@ -323,6 +327,11 @@ loop:
 	}
 	tick.Stop()
 	elapsed := time.Since(start)
+	if len(timeline) == 0 {
+		// Done before the first tick (this goroutine ran late): one
+		// partial tick rather than no timeline at all.
+		timeline = append(timeline, done.Load())
+	}
 	var cost *Cost
 	if r.probe != nil {
 		cost = r.probe.cost(before, r.probe.read(ctx), done.Load())
