@@ -232,4 +232,3 @@ func (l *Likes) scanMembers(ctx context.Context, meta string, nb int) ([]int64, 
 	}
 	return users, true, nil
 }
-
