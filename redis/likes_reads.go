@@ -5,9 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/rueidis"
@@ -17,8 +19,11 @@ import (
 
 // The reads of the like hot state: they write nothing on the request path.
 
-// State implements zan.LikeState. All targets go in one round trip (in a
-// cluster, one per node, in parallel).
+// State implements zan.LikeState. It writes nothing: targets whose "used"
+// mark is older than readSlack are queued for the background marker.
+// Against one server all targets go to one script call; in a cluster,
+// whose scripts must keep to one slot, one call per target, all in one
+// round trip per node, in parallel.
 func (l *Likes) State(ctx context.Context, ts []zan.Target, user int64) ([]zan.TargetState, error) {
 	out := make([]zan.TargetState, len(ts))
 	if len(ts) == 0 {
@@ -30,31 +35,43 @@ func (l *Likes) State(ctx context.Context, ts []zan.Target, user int64) ([]zan.T
 	}
 	err := l.c.fence.call(ctx, func(epoch string) error {
 		now := time.Now().UnixMicro()
-		res := l.each(ctx, stateLua, ts, epoch, strconv.FormatInt(user, 10), strconv.FormatInt(now, 10), h,
-			strconv.FormatInt(readSlack.Microseconds(), 10))
-		var index rueidis.Commands
-		moved := false
-		for i := range ts {
-			v, err := ints(res[i])
-			if err != nil {
+		args := []string{epoch, strconv.FormatInt(user, 10), strconv.FormatInt(now, 10), h,
+			strconv.FormatInt(readSlack.Microseconds(), 10)}
+		var v []int64
+		if l.c.cluster {
+			for i, r := range l.each(ctx, stateLua, ts, args...) {
+				w, err := ints(r)
+				if err != nil {
+					return err
+				}
+				if len(w) != 4 {
+					return fmt.Errorf("redis: state replied %v", w)
+				}
+				if i == 0 {
+					v = make([]int64, 0, 4*len(ts))
+				}
+				v = append(v, w...)
+			}
+		} else {
+			keys := make([]string, len(ts))
+			for i, t := range ts {
+				keys[i] = l.key(t)
+			}
+			var err error
+			if v, err = ints(stateLua.run(ctx, l.c.c, keys, args...)); err != nil {
 				return err
 			}
-			if len(v) != 4 {
-				return fmt.Errorf("redis: state replied %v", v)
-			}
-			moved = moved || v[0] == -2
-			out[i] = zan.TargetState{Loaded: v[0] == 1, Count: v[1], Liked: v[2] == 1}
-			if v[3] == 1 {
-				// XX: only targets the index holds; it may lag the hash,
-				// which Evict corrects.
-				index = append(index, l.index(ts[i], now, true))
+			if len(v) != 4*len(ts) {
+				return fmt.Errorf("redis: state of %d targets replied %d values", len(ts), len(v))
 			}
 		}
-		if len(index) > 0 {
-			for _, r := range l.c.c.DoMulti(ctx, index...) {
-				if err := r.Error(); err != nil {
-					return wrap(err)
-				}
+		moved := false
+		for i := range ts {
+			w := v[4*i : 4*i+4]
+			moved = moved || w[0] == -2
+			out[i] = zan.TargetState{Loaded: w[0] == 1, Count: w[1], Liked: w[2] == 1}
+			if w[3] == 1 {
+				l.c.marks.add(ts[i], now)
 			}
 		}
 		if moved {
@@ -63,6 +80,115 @@ func (l *Likes) State(ctx context.Context, ts []zan.Target, user int64) ([]zan.T
 		return nil
 	})
 	return out, err
+}
+
+// marks are the targets reads found with a stale "used" mark, written in
+// bulk in the background (markEvery): a read of a popular feed used to
+// write to Redis on its request path (the hash, then the idle index), and
+// eviction, which the mark is for, thinks in minutes.
+type marks struct {
+	mu sync.Mutex
+	m  map[zan.Target]int64 // target → used (µs)
+}
+
+// maxMarks bounds the queue: marks are advisory (a target missed is
+// marked by its next read), memory is not.
+const maxMarks = 100_000
+
+// markEvery is how often the marks are written.
+var markEvery = time.Second
+
+func (m *marks) add(t zan.Target, used int64) {
+	m.mu.Lock()
+	if m.m == nil {
+		m.m = map[zan.Target]int64{}
+	}
+	if len(m.m) < maxMarks || m.m[t] != 0 {
+		m.m[t] = max(m.m[t], used)
+	}
+	m.mu.Unlock()
+}
+
+func (m *marks) take() map[zan.Target]int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	got := m.m
+	m.m = nil
+	return got
+}
+
+// runMarker writes the queued marks every markEvery, and once more when
+// stopped.
+func (l *Likes) runMarker(logger *slog.Logger) (stop func()) {
+	flush := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := l.flushMarks(ctx); err != nil {
+			logger.Debug("writing the reads' used marks", "err", err)
+		}
+	}
+	stopEvery := zan.Every(markEvery, flush)
+	return func() { stopEvery(); flush() }
+}
+
+// markChunk is the most targets one flush sends in a round trip.
+const markChunk = 500
+
+// flushMarks writes the queued marks: "used" in the hash of each target
+// still loaded (never lowered), and its score in the idle index (XX: only
+// targets the index holds; GT: never lowered).
+func (l *Likes) flushMarks(ctx context.Context) error {
+	got := l.c.marks.take()
+	if len(got) == 0 {
+		return nil
+	}
+	c := l.c.c
+	type mark struct {
+		meta string
+		used int64
+	}
+	batch := make([]mark, 0, min(len(got), markChunk))
+	var first error
+	send := func() {
+		cmds := make(rueidis.Commands, 0, 2*len(batch))
+		for _, m := range batch {
+			cmds = append(cmds, markLua.evalsha(c, []string{m.meta}, strconv.FormatInt(m.used, 10)))
+		}
+		res := c.DoMulti(ctx, cmds...)
+		var retry rueidis.Commands
+		for i, r := range res {
+			if noScript(r) {
+				retry = append(retry, markLua.eval(c, []string{batch[i].meta}, strconv.FormatInt(batch[i].used, 10)))
+			} else if err := r.Error(); err != nil && first == nil {
+				first = wrap(err)
+			}
+		}
+		if len(retry) > 0 {
+			for _, r := range c.DoMulti(ctx, retry...) {
+				if err := r.Error(); err != nil && first == nil {
+					first = wrap(err)
+				}
+			}
+		}
+		batch = batch[:0]
+	}
+	var index rueidis.Commands
+	for t, used := range got {
+		batch = append(batch, mark{l.key(t), used})
+		index = append(index, l.index(t, used, true))
+		if len(batch) == markChunk {
+			send()
+		}
+	}
+	if len(batch) > 0 {
+		send()
+	}
+	for _, r := range c.DoMulti(ctx, index...) {
+		if err := r.Error(); err != nil && first == nil {
+			first = wrap(err)
+		}
+	}
+	return first
 }
 
 // Inspect implements zan.LikeState.
