@@ -39,6 +39,9 @@ type Config struct {
 	Seed       uint64
 	Scenarios  []string // default: all, in the order of Scenarios
 	Baseline   bool     // also measure a bare net/http handler
+	// Watch names further processes whose CPU per request to measure, by
+	// the port they listen on (Redis, NATS, the database).
+	Watch []Watch
 	// Progress, when set, is called every tick with the scenario running,
 	// the fraction done and the requests so far.
 	Progress func(scenario string, done float64, requests int64)
@@ -67,6 +70,8 @@ type Result struct {
 	Check    string       `json:"check,omitempty"` // the scenario's own verdict
 	Baseline *Result      `json:"baseline,omitempty"`
 	Ratio    float64      `json:"ratio,omitempty"` // RPS / Baseline.RPS
+	// Cost is the CPU per request by process and zan's allocations.
+	Cost *Cost `json:"cost,omitempty"`
 }
 
 // Tick is the timeline's resolution.
@@ -107,6 +112,7 @@ type Runner struct {
 	tokens []string
 	base   int64 // target ids of this run start above it, apart from earlier runs
 	bases  map[int]*Result
+	probe  *probe // nil: no cost measured
 }
 
 // New checks cfg and logs in its users.
@@ -123,6 +129,7 @@ func New(ctx context.Context, cfg Config) (*Runner, error) {
 			DialContext: (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
 		}}}
 	r.base = time.Now().UnixMilli() % 1_000_000 * 1_000_000
+	r.probe = newProbe(cfg.URL, cfg.Watch, r.client)
 	if err := r.login(ctx); err != nil {
 		return nil, err
 	}
@@ -249,6 +256,10 @@ func (r *Runner) measure(ctx context.Context, name string, conns int, fn op) *Re
 		errs         = map[string]int{}
 		wg           sync.WaitGroup
 	)
+	var before reading
+	if r.probe != nil {
+		before = r.probe.read(ctx)
+	}
 	start := time.Now()
 	for i := range conns {
 		wg.Add(1)
@@ -258,7 +269,11 @@ func (r *Runner) measure(ctx context.Context, name string, conns int, fn op) *Re
 			w.zipf = rand.NewZipf(w.rnd, r.cfg.Zipf, 1, uint64(r.cfg.Targets-1))
 			h := hdrhistogram.New(1, int64(60*time.Second/time.Microsecond), 3)
 			local := map[string]int{}
-			for ctx.Err() == nil && !stopped() {
+			// Every connection makes at least one request: on a loaded
+			// machine a worker can start after a short run's timer fired,
+			// and when all did the run measured nothing (the TestBench
+			// flake "Ratio:0" that outlived the fix for requests in flight).
+			for first := true; ctx.Err() == nil && (first || !stopped()); first = false {
 				if r.cfg.Requests > 0 && issued.Add(1) > r.cfg.Requests {
 					break
 				}
@@ -312,6 +327,15 @@ loop:
 	}
 	tick.Stop()
 	elapsed := time.Since(start)
+	if len(timeline) == 0 {
+		// Done before the first tick (this goroutine ran late): one
+		// partial tick rather than no timeline at all.
+		timeline = append(timeline, done.Load())
+	}
+	var cost *Cost
+	if r.probe != nil {
+		cost = r.probe.cost(before, r.probe.read(ctx), done.Load())
+	}
 	// Each scenario starts on fresh connections: when runs ended by
 	// cancelling the requests in flight, the transport handed the closing
 	// connections of some of them to the next scenario, whose first
@@ -325,7 +349,7 @@ loop:
 		Scenario: name, Conns: conns, Requests: done.Load(), Seconds: elapsed.Seconds(),
 		RPS: float64(done.Load()) / elapsed.Seconds(),
 		P50: ms(hist.ValueAtQuantile(50)), P90: ms(hist.ValueAtQuantile(90)), P99: ms(hist.ValueAtQuantile(99)),
-		P999: ms(hist.ValueAtQuantile(99.9)), Max: ms(hist.Max()), Timeline: timeline,
+		P999: ms(hist.ValueAtQuantile(99.9)), Max: ms(hist.Max()), Timeline: timeline, Cost: cost,
 	}
 	if len(errs) > 0 {
 		res.Errors = errs

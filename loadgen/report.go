@@ -30,7 +30,91 @@ func WriteTable(w io.Writer, results []*Result) error {
 			fmt.Fprintf(w, "%s: %s\n", r.Scenario, r.Check)
 		}
 	}
-	return nil
+	ct := costTable(results)
+	if ct == nil {
+		return nil
+	}
+	fmt.Fprintln(w, "\nCPU µs per request by process; what zan allocated per request:")
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, strings.Join(ct.Head, "\t")+"\t")
+	for _, row := range ct.Rows {
+		fmt.Fprintln(tw, strings.Join(row, "\t")+"\t")
+	}
+	return tw.Flush()
+}
+
+// table is a header and rows of cells.
+type table struct {
+	Head []string
+	Rows [][]string
+}
+
+// costTable lays out the results' costs: a column per process (in the
+// order first met), the server processes' sum, the limit that sum implies
+// on this machine's cores, zan's bytes and objects per request, and, when
+// zan ran inside the load generator, its cost above the bare net/http
+// baseline's (the generator's own share cancels out). Nil when no result
+// has a cost.
+func costTable(results []*Result) *table {
+	var names []string
+	seen := map[string]bool{}
+	add := func(c *Cost) {
+		for _, p := range c.Procs {
+			if !seen[p.Name] {
+				seen[p.Name] = true
+				names = append(names, p.Name)
+			}
+		}
+	}
+	var rows []*Result
+	for _, r := range results {
+		if r.Cost != nil {
+			add(r.Cost)
+			rows = append(rows, r)
+		}
+		if r.Baseline != nil && r.Baseline.Cost != nil {
+			add(r.Baseline.Cost)
+		}
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	cores := rows[0].Cost.Cores
+	t := &table{Head: append(append([]string{"scenario"}, names...),
+		"server µs", fmt.Sprintf("limit on %d cores", cores), "above bare µs", "B/req", "allocs/req")}
+	line := func(name string, c *Cost, above string) []string {
+		row := []string{name}
+		for _, n := range names {
+			cell := "-"
+			for _, p := range c.Procs {
+				if p.Name == n {
+					cell = fmt.Sprintf("%.1f", p.US)
+				}
+			}
+			row = append(row, cell)
+		}
+		limit := "-"
+		if c.Limit > 0 {
+			limit = fmt.Sprintf("%.0f/s", c.Limit)
+		}
+		return append(row, fmt.Sprintf("%.1f", c.ServerUS), limit, above,
+			fmt.Sprintf("%.0f", c.Bytes), fmt.Sprintf("%.1f", c.Allocs))
+	}
+	bases := map[*Result]bool{}
+	for _, r := range rows {
+		above := "-"
+		if b := r.Baseline; b != nil && b.Cost != nil && len(r.Cost.Procs) == 1 && r.Cost.Procs[0].Name == "zan+bench" {
+			above = fmt.Sprintf("%.1f", r.Cost.ServerUS-b.Cost.ServerUS)
+		}
+		t.Rows = append(t.Rows, line(r.Scenario, r.Cost, above))
+	}
+	for _, r := range rows {
+		if b := r.Baseline; b != nil && b.Cost != nil && !bases[b] {
+			bases[b] = true
+			t.Rows = append(t.Rows, line(fmt.Sprintf("bare net/http, %d conns", b.Conns), b.Cost, "-"))
+		}
+	}
+	return t
 }
 
 func errorText(errs map[string]int) string {
@@ -195,6 +279,10 @@ svg{background:#fff;border:1px solid #dee2e6}.check{font-family:monospace}
 <table><tr><th>scenario</th><th>conns</th><th>requests</th><th>req/s</th><th>p50 ms</th><th>p99 ms</th><th>p99.9 ms</th><th>max ms</th><th>errors</th><th>vs bare net/http</th></tr>
 {{range .Results}}<tr><td>{{.Scenario}}</td><td>{{.Conns}}</td><td>{{.Requests}}</td><td>{{printf "%.0f" .RPS}}</td><td>{{printf "%.2f" .P50}}</td><td>{{printf "%.2f" .P99}}</td><td>{{printf "%.2f" .P999}}</td><td>{{printf "%.1f" .Max}}</td><td>{{errs .Errors}}</td><td>{{if .Baseline}}{{printf "%.2f" .Ratio}} × {{printf "%.0f" .Baseline.RPS}}{{else}}-{{end}}</td></tr>
 {{end}}</table>
+{{with .Cost}}<p>CPU µs per request by process; what zan allocated per request:</p>
+<table><tr>{{range .Head}}<th>{{.}}</th>{{end}}</tr>
+{{range .Rows}}<tr>{{range .}}<td>{{.}}</td>{{end}}</tr>
+{{end}}</table>{{end}}
 {{range .Results}}{{if .Check}}<p class="check">{{.Scenario}}: {{.Check}}</p>{{end}}{{end}}
 {{range .Charts}}<div class="grid">{{range .}}
 <svg width="{{.W}}" height="{{.H}}" viewBox="0 0 {{.W}} {{.H}}" role="img" aria-label="{{.Title}}">
@@ -221,5 +309,6 @@ func WriteHTML(w io.Writer, summary string, results []*Result) error {
 		Summary string
 		Results []*Result
 		Charts  [][]chart
-	}{summary, results, charts})
+		Cost    *table
+	}{summary, results, charts, costTable(results)})
 }

@@ -207,6 +207,12 @@ func (r *Runner) baseline(ctx context.Context, conns int) (*Result, error) {
 	go srv.Serve(l)
 	defer srv.Close()
 	url := "http://" + l.Addr().String() + "/"
+	// The bare server runs in this process, so its cost is this process's.
+	if r.probe != nil {
+		saved := r.probe
+		r.probe = selfProbe()
+		defer func() { r.probe = saved }()
+	}
 	b := r.measure(ctx, "baseline", conns, func(ctx context.Context, w *worker) int {
 		st, _ := w.do(ctx, "GET", url, "")
 		return st

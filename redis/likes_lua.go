@@ -255,26 +255,39 @@ redis.call('HSET', k, 'e', ARGV[1], 'at', fmt(math.max(now_us(), tonumber(ARGV[5
 return 1
 `)
 
-// stateLua: KEYS meta; ARGV epoch, user (0: none), used, userHash, slack
-// (µs). Returns {loaded, count, liked, marked} (loaded: 1, or a code of
-// gone): "used" is rewritten (marked 1) only when it is older than slack,
-// so that reads of a popular target do not each write to Redis (and to the
-// idle index after it).
+// stateLua: KEYS meta, meta, ...; ARGV epoch, user (0: none), now,
+// userHash, slack (µs). Returns {loaded, count, liked, stale} for each key,
+// one after the other (loaded: 1, or a code of gone; stale: its "used" is
+// older than slack). It writes nothing: the caller queues the stale ones
+// for the background marker (markLua).
 var stateLua = newScript(likesLua + `
-local k = KEYS[1]
-local st = redis.call('HMGET', k, 'e', 'n', 'lv', 'sp', 'used')
-local g = gone(st[1], st[2], ARGV[1])
-if g then return {g, 0, 0, 0} end
-local marked = 0
-if not st[5] or tonumber(ARGV[3]) > tonumber(st[5]) + tonumber(ARGV[5]) then
-  redis.call('HSET', k, 'used', ARGV[3])
-  marked = 1
+local now, slack, user, uh = tonumber(ARGV[3]), tonumber(ARGV[5]), ARGV[2], tonumber(ARGV[4])
+local out = {}
+for _, k in ipairs(KEYS) do
+  local st = redis.call('HMGET', k, 'e', 'n', 'lv', 'sp', 'used')
+  local g = gone(st[1], st[2], ARGV[1])
+  if g then
+    out[#out + 1] = g; out[#out + 1] = 0; out[#out + 1] = 0; out[#out + 1] = 0
+  else
+    local liked, stale = 0, 0
+    if not st[5] or now > tonumber(st[5]) + slack then stale = 1 end
+    if user ~= '0' then
+      liked = redis.call('SISMEMBER', bkey(k, uh, tonumber(st[3]), tonumber(st[4])), user)
+    end
+    out[#out + 1] = 1; out[#out + 1] = tonumber(st[2]); out[#out + 1] = liked; out[#out + 1] = stale
+  end
 end
-local liked = 0
-if ARGV[2] ~= '0' then
-  liked = redis.call('SISMEMBER', bkey(k, tonumber(ARGV[4]), tonumber(st[3]), tonumber(st[4])), ARGV[2])
-end
-return {1, tonumber(st[2]), liked, marked}
+return out
+`)
+
+// markLua: KEYS meta; ARGV used (µs). Raises the target's "used" mark to
+// used if the target is loaded (a mark must not make a hash of an evicted
+// target).
+var markLua = newScript(`
+if redis.call('HEXISTS', KEYS[1], 'n') == 0 then return 0 end
+local u = redis.call('HGET', KEYS[1], 'used')
+if not u or tonumber(ARGV[1]) > tonumber(u) then redis.call('HSET', KEYS[1], 'used', ARGV[1]) end
+return 1
 `)
 
 // readSlack is how stale a read may leave a target's "used" mark. Reads
@@ -282,7 +295,7 @@ return {1, tonumber(st[2]), liked, marked}
 // eviction thresholds are minutes to days; marking every read cost two
 // writes per target (the hash and the idle index): a feed read of 50
 // targets sent 100 commands, now 50 and no writes. Changes always mark.
-const readSlack = 30 * time.Second
+var readSlack = 30 * time.Second
 
 // membersLua: KEYS meta; ARGV epoch, most. Returns {code} when not loaded
 // (see gone), {2, nb} when there are too many for one reply (nb: the

@@ -56,6 +56,8 @@ type Client struct {
 	sessions *Sessions // one per client: it remembers what this process wrote
 	fence    *fence
 	stop     func()
+	cluster  bool
+	marks    marks // the reads' "used" marks, written by the marker
 }
 
 // Open connects to Redis.
@@ -72,7 +74,7 @@ func Open(ctx context.Context, cfg Config) (*Client, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	cl := &Client{prefix: cfg.Prefix}
+	cl := &Client{prefix: cfg.Prefix, cluster: cfg.Cluster}
 	cl.fence = newFence(cl, cfg.Logger)
 	c, err := rueidis.NewClient(rueidis.ClientOption{
 		InitAddress: cfg.Addrs,
@@ -104,7 +106,8 @@ func Open(ctx context.Context, cfg Config) (*Client, error) {
 		c.Close()
 		return nil, err
 	}
-	cl.stop = cl.fence.run()
+	stopFence, stopMarks := cl.fence.run(), cl.Likes().runMarker(cfg.Logger)
+	cl.stop = func() { stopMarks(); stopFence() }
 	return cl, nil
 }
 

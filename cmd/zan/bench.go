@@ -38,12 +38,17 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.Uint64Var(&c.Seed, "seed", 1, "random seed")
 	scen := fs.String("scenarios", strings.Join(loadgen.Scenarios, ","), "scenarios to run, comma-separated")
 	fs.BoolVar(&c.Baseline, "baseline", false, "also measure a bare net/http handler with the same settings, and print each scenario's ratio to it")
+	watch := fs.String("watch", "", "further processes to measure the CPU per request of, as name=port pairs, e.g. redis=6379,nats=4222,db=3306 (found by the port they listen on; zan itself is found by --url's)")
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
 	report := fs.String("report", "", "write a self-contained HTML report with plots to this file")
 	if err := fs.Parse(args); err != nil {
 		return usage(err)
 	}
 	c.Scenarios = strings.Split(*scen, ",")
+	var werr error
+	if c.Watch, werr = loadgen.ParseWatch(*watch); werr != nil {
+		return usage(fmt.Errorf("--watch: %w", werr))
+	}
 	if err := checkBench(&c, fs); err != nil {
 		return usage(err)
 	}

@@ -36,6 +36,12 @@ func TestBench(t *testing.T) {
 		if r.Requests == 0 || r.RPS <= 0 || r.P50 <= 0 || r.P99 < r.P50 || r.Max < r.P99 || r.Baseline == nil || r.Ratio <= 0 || len(r.Timeline) == 0 {
 			t.Errorf("%s: implausible figures %+v", r.Scenario, r)
 		}
+		// The embedded server runs in the bench's process: its cost is
+		// that process's, and the baseline's is measured the same way.
+		if c := r.Cost; c == nil || len(c.Procs) != 1 || c.Procs[0].Name != "zan+bench" || c.ServerUS <= 0 || c.Limit <= 0 || c.Bytes <= 0 || c.Allocs <= 0 ||
+			r.Baseline == nil || r.Baseline.Cost == nil || r.Baseline.Cost.ServerUS <= 0 {
+			t.Errorf("%s: implausible cost %+v (baseline %+v)", r.Scenario, r.Cost, r.Baseline.Cost)
+		}
 		if len(r.Errors) > 0 {
 			t.Errorf("%s: errors %v", r.Scenario, r.Errors)
 		}
@@ -51,7 +57,7 @@ func TestBench(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"<svg", "polyline", "bare net/http", "flash: ok"} {
+	for _, want := range []string{"<svg", "polyline", "bare net/http", "flash: ok", "CPU µs per request", "allocs/req"} {
 		if !bytes.Contains(html, []byte(want)) {
 			t.Errorf("report lacks %q", want)
 		}
