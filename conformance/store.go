@@ -53,6 +53,7 @@ func TestStore(t *testing.T, open func(t *testing.T) zan.Store) {
 		{"RecountLikes", testRecountLikes},
 		{"Shops/GetUpdate", testShopsGetUpdate},
 		{"Shops/Search", testShopsSearch},
+		{"Shops/SearchCJK", testShopsSearchCJK},
 		{"Shops/Nearby", testShopsNearby},
 		{"Vouchers", testVouchers},
 		{"ApplyOrders/Outcomes", testApplyOrders},
