@@ -23,8 +23,10 @@ type Shop struct {
 // ShopFilter selects a page of shops, newest (highest id) first.
 // Q matches words of the name or the address by prefix ("nood" finds
 // "Noodle House"), ignoring case; every word of Q must match. Words are
-// runs of letters and digits, so a run of CJK characters is one word
-// (found by its beginning), and a Q with no word matches nothing.
+// runs of letters and digits, and a Q with no word matches nothing. A word
+// with CJK characters in it matches anywhere inside the name or the
+// address ("拉面" finds "兰州拉面馆"): those scripts put no spaces between
+// words.
 type ShopFilter struct {
 	Type  string // "" = any
 	Q     string // "" = no text filter

@@ -29,6 +29,9 @@ type Blog struct {
 	Content   string
 	ShopID    int64 // 0: none
 	CreatedAt time.Time
+	// ClientKey is the author's key for the submit that made the blog
+	// ("": none): one author's key makes one blog however often it is sent.
+	ClientKey string
 }
 
 // BlogSort orders blog listings.
@@ -112,6 +115,8 @@ type UserStore interface {
 	User(ctx context.Context, id int64) (User, error)
 	// Users returns the users found among ids.
 	Users(ctx context.Context, ids []int64) (map[int64]User, error)
+	// SetNickname renames user; ENotFound when there is no such user.
+	SetNickname(ctx context.Context, user int64, nickname string) error
 }
 
 // Identity is a way into an account through an outside issuer: an OpenID
@@ -155,9 +160,18 @@ type SessionStore interface {
 
 // BlogStore keeps blogs.
 type BlogStore interface {
-	CreateBlog(ctx context.Context, b Blog) error
+	// CreateBlog stores b and returns it; when b.ClientKey is set and the
+	// author has a blog with that key already, it stores nothing and
+	// returns that earlier blog.
+	CreateBlog(ctx context.Context, b Blog) (Blog, error)
 	// Blog returns ENotFound for a missing (or deleted) blog.
 	Blog(ctx context.Context, id int64) (Blog, error)
+	// BlogByKey returns author's blog made with client key; ENotFound when
+	// there is none.
+	BlogByKey(ctx context.Context, author int64, key string) (Blog, error)
+	// UpdateBlog replaces the title and content of blog b.ID; ENotFound
+	// when it is missing.
+	UpdateBlog(ctx context.Context, b Blog) error
 	DeleteBlog(ctx context.Context, id int64) error
 	Blogs(ctx context.Context, f BlogFilter) (BlogPage, error)
 }

@@ -9,7 +9,10 @@ import (
 	"log/slog"
 	"math/big"
 	"regexp"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/maypok86/otter/v2"
 
@@ -275,6 +278,31 @@ func (s *Service) Users(ctx context.Context, ids []int64) (map[int64]zan.User, e
 		return nil, zan.Unavailable("store", err)
 	}
 	return m, nil
+}
+
+// MaxNickname is the longest nickname, in characters.
+const MaxNickname = 32
+
+// SetNickname renames user. A nickname is 1-32 characters after trimming
+// spaces, with no control or invisible formatting characters: it is shown
+// wherever the user's name is, and must look like what it says.
+func (s *Service) SetNickname(ctx context.Context, user int64, nickname string) (zan.User, error) {
+	nickname = strings.TrimSpace(nickname)
+	if n := utf8.RuneCountInString(nickname); n < 1 || n > MaxNickname {
+		return zan.User{}, zan.Errorf(zan.EBadRequest, "a nickname is 1 to %d characters", MaxNickname)
+	}
+	for _, r := range nickname {
+		if r == utf8.RuneError || unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
+			return zan.User{}, zan.Errorf(zan.EBadRequest, "a nickname cannot hold control or invisible characters")
+		}
+	}
+	if err := s.users.SetNickname(ctx, user, nickname); err != nil {
+		if zan.IsNotFound(err) {
+			return zan.User{}, err
+		}
+		return zan.User{}, zan.Unavailable("store", err)
+	}
+	return s.User(ctx, user)
 }
 
 // Run deletes expired sessions now and then until ctx ends.

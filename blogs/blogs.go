@@ -60,37 +60,110 @@ type View struct {
 	TopLikers []zan.User // only on a single blog
 }
 
-// Create posts a blog by author.
-func (s *Service) Create(ctx context.Context, author int64, title, content string, shopID int64) (View, error) {
-	title = strings.TrimSpace(title)
-	if n := utf8.RuneCountInString(title); n < 1 || n > 100 {
-		return View{}, zan.Errorf(zan.EBadRequest, "title must be 1-100 characters")
+// MaxClientKey is the longest client key a submit may carry.
+const MaxClientKey = 64
+
+// ValidClientKey reports whether key may be a client key: 1-64 printable
+// ASCII characters without spaces (a UUID, a random token).
+func ValidClientKey(key string) bool {
+	if len(key) < 1 || len(key) > MaxClientKey {
+		return false
 	}
-	if n := utf8.RuneCountInString(content); n < 1 || n > 20000 || strings.TrimSpace(content) == "" {
-		return View{}, zan.Errorf(zan.EBadRequest, "content must be 1-20000 characters")
+	for i := 0; i < len(key); i++ {
+		if key[i] <= ' ' || key[i] > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+// Create posts a blog by author. With a client key ("": none) the same
+// author and key return the blog made first, with created false, however
+// often they are sent: a double click or a retry makes one post.
+func (s *Service) Create(ctx context.Context, author int64, title, content string, shopID int64, key string) (v View, created bool, err error) {
+	if key != "" && !ValidClientKey(key) {
+		return View{}, false, zan.Errorf(zan.EBadRequest, "client key must be 1-%d printable ASCII characters", MaxClientKey)
+	}
+	title, err = checkText(title, content)
+	if err != nil {
+		return View{}, false, err
 	}
 	if shopID < 0 {
-		return View{}, zan.Errorf(zan.EBadRequest, "invalid shop_id")
+		return View{}, false, zan.Errorf(zan.EBadRequest, "invalid shop_id")
+	}
+	if key != "" {
+		// A repeat costs no rate budget: it makes nothing.
+		if b, err := s.store.BlogByKey(ctx, author, key); err == nil {
+			v, err := s.withAuthor(ctx, b)
+			return v, false, err
+		} else if !zan.IsNotFound(err) {
+			return View{}, false, zan.Unavailable("store", err)
+		}
 	}
 	if s.limiter != nil {
 		ok, retry, err := s.limiter.Allow(ctx, "blog:"+itoa(author), s.cfg.Limit)
 		if err != nil {
-			return View{}, zan.Unavailable("rate limiter", err)
+			return View{}, false, zan.Unavailable("rate limiter", err)
 		}
 		if !ok {
 			metrics.RateLimited.WithLabelValues("blog").Inc()
-			return View{}, zan.RateLimited(retry, "too many posts; slow down")
+			return View{}, false, zan.RateLimited(retry, "too many posts; slow down")
 		}
 	}
-	b := zan.Blog{ID: s.ids.Next(), AuthorID: author, Title: title, Content: content, ShopID: shopID, CreatedAt: s.now().UTC().Truncate(time.Millisecond)}
-	if err := s.store.CreateBlog(ctx, b); err != nil {
-		return View{}, zan.Unavailable("store", err)
+	b := zan.Blog{ID: s.ids.Next(), AuthorID: author, Title: title, Content: content, ShopID: shopID,
+		CreatedAt: s.now().UTC().Truncate(time.Millisecond), ClientKey: key}
+	stored, err := s.store.CreateBlog(ctx, b)
+	if err != nil {
+		return View{}, false, zan.Unavailable("store", err)
 	}
-	u, err := s.users.User(ctx, author)
+	v, err = s.withAuthor(ctx, stored)
+	return v, stored.ID == b.ID, err
+}
+
+// checkText validates a title and content, returning the trimmed title.
+func checkText(title, content string) (string, error) {
+	title = strings.TrimSpace(title)
+	if n := utf8.RuneCountInString(title); n < 1 || n > 100 {
+		return "", zan.Errorf(zan.EBadRequest, "title must be 1-100 characters")
+	}
+	if n := utf8.RuneCountInString(content); n < 1 || n > 20000 || strings.TrimSpace(content) == "" {
+		return "", zan.Errorf(zan.EBadRequest, "content must be 1-20000 characters")
+	}
+	return title, nil
+}
+
+func (s *Service) withAuthor(ctx context.Context, b zan.Blog) (View, error) {
+	u, err := s.users.User(ctx, b.AuthorID)
 	if err != nil {
 		return View{}, zan.Unavailable("store", err)
 	}
 	return View{Blog: b, Author: u}, nil
+}
+
+// Update replaces the title and content of a blog; only its author may.
+// An empty title or content keeps the one there.
+func (s *Service) Update(ctx context.Context, id, user int64, title, content string) (View, error) {
+	b, err := s.store.Blog(ctx, id)
+	if err != nil {
+		return View{}, zan.Unavailable("store", err)
+	}
+	if b.AuthorID != user {
+		return View{}, zan.Errorf(zan.EForbidden, "only the author may edit a blog")
+	}
+	if title == "" {
+		title = b.Title
+	}
+	if content == "" {
+		content = b.Content
+	}
+	if b.Title, err = checkText(title, content); err != nil {
+		return View{}, err
+	}
+	b.Content = content
+	if err := s.store.UpdateBlog(ctx, b); err != nil {
+		return View{}, zan.Unavailable("store", err)
+	}
+	return s.Get(ctx, id, user)
 }
 
 // Get returns one blog with its first likers.

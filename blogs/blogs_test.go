@@ -39,21 +39,26 @@ func TestCreateValidation(t *testing.T) {
 		title, content string
 		shop           int64
 		code           string
+		key            string
 	}{
-		{"ok", "hello", "world", 0, ""},
-		{"ok with shop", "hello", "world", 9, ""},
-		{"100 runes", strings.Repeat("好", 100), "x", 0, ""},
-		{"empty title", "", "x", 0, zan.EBadRequest},
-		{"blank title", "   ", "x", 0, zan.EBadRequest},
-		{"title too long", strings.Repeat("好", 101), "x", 0, zan.EBadRequest},
-		{"empty content", "t", "", 0, zan.EBadRequest},
-		{"blank content", "t", " \n ", 0, zan.EBadRequest},
-		{"content too long", "t", strings.Repeat("a", 20001), 0, zan.EBadRequest},
-		{"negative shop", "t", "x", -1, zan.EBadRequest},
+		{"ok", "hello", "world", 0, "", ""},
+		{"ok with shop", "hello", "world", 9, "", ""},
+		{"100 runes", strings.Repeat("好", 100), "x", 0, "", ""},
+		{"empty title", "", "x", 0, zan.EBadRequest, ""},
+		{"blank title", "   ", "x", 0, zan.EBadRequest, ""},
+		{"title too long", strings.Repeat("好", 101), "x", 0, zan.EBadRequest, ""},
+		{"empty content", "t", "", 0, zan.EBadRequest, ""},
+		{"blank content", "t", " \n ", 0, zan.EBadRequest, ""},
+		{"content too long", "t", strings.Repeat("a", 20001), 0, zan.EBadRequest, ""},
+		{"negative shop", "t", "x", -1, zan.EBadRequest, ""},
+		{"client key", "t", "x", 0, "", "6f1c0e1a-5b7d-4f7e-9a51-2f0b9c1d3e4a"},
+		{"client key with a space", "t", "x", 0, zan.EBadRequest, "a b"},
+		{"client key too long", "t", "x", 0, zan.EBadRequest, strings.Repeat("k", 65)},
+		{"client key not ASCII", "t", "x", 0, zan.EBadRequest, "键"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			v, err := s.Create(t.Context(), author, tc.title, tc.content, tc.shop)
+			v, _, err := s.Create(t.Context(), author, tc.title, tc.content, tc.shop, tc.key)
 			if got := zan.ErrorCode(err); got != tc.code {
 				t.Fatalf("code %q, want %q (%v)", got, tc.code, err)
 			}
@@ -67,11 +72,11 @@ func TestCreateValidation(t *testing.T) {
 func TestRateLimit(t *testing.T) {
 	s, _, _, author := newService(t, Config{Limit: zan.Limit{Rate: 0.01, Burst: 2}})
 	for range 2 {
-		if _, err := s.Create(t.Context(), author, "t", "c", 0); err != nil {
+		if _, _, err := s.Create(t.Context(), author, "t", "c", 0, ""); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := s.Create(t.Context(), author, "t", "c", 0); zan.ErrorCode(err) != zan.ERateLimited {
+	if _, _, err := s.Create(t.Context(), author, "t", "c", 0, ""); zan.ErrorCode(err) != zan.ERateLimited {
 		t.Fatalf("third blog: %v", err)
 	}
 }
@@ -81,7 +86,7 @@ func TestGetDeleteList(t *testing.T) {
 	ctx := t.Context()
 	var ids []int64
 	for i := range 3 {
-		v, err := s.Create(ctx, author, "t", "c", 0)
+		v, _, err := s.Create(ctx, author, "t", "c", 0, "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -121,5 +126,63 @@ func TestGetDeleteList(t *testing.T) {
 	}
 	if err := s.Delete(ctx, ids[0], author); zan.ErrorCode(err) != zan.ENotFound {
 		t.Fatalf("delete twice: %v", err)
+	}
+}
+
+func TestCreateOncePerKey(t *testing.T) {
+	s, _, _, author := newService(t, Config{Limit: zan.Limit{Rate: 0.01, Burst: 1}})
+	ctx := t.Context()
+	first, created, err := s.Create(ctx, author, "t", "c", 0, "k1")
+	if err != nil || !created {
+		t.Fatalf("first: %v %v", created, err)
+	}
+	// Repeats return the first blog, even past the rate limit and with
+	// other text: the key, not the text, names the submit.
+	for _, title := range []string{"t", "other"} {
+		again, created, err := s.Create(ctx, author, title, "c", 0, "k1")
+		if err != nil || created || again.ID != first.ID || again.Title != "t" || again.Author.Nickname != "ann" {
+			t.Fatalf("repeat: %+v %v %v", again, created, err)
+		}
+	}
+	page, err := s.List(ctx, zan.BlogFilter{AuthorID: author}, 0)
+	if err != nil || len(page.Items) != 1 {
+		t.Fatalf("blogs: %+v %v", page, err)
+	}
+}
+
+func TestUpdate(t *testing.T) {
+	s, _, _, author := newService(t, Config{Limit: zan.Limit{Rate: 100, Burst: 100}})
+	ctx := t.Context()
+	v, _, err := s.Create(ctx, author, "t", "c", 0, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, title, content string
+		user                 int64
+		code                 string
+		wantTitle, wantText  string
+	}{
+		{"title only", " new ", "", author, "", "new", "c"},
+		{"content only", "", "text", author, "", "new", "text"},
+		{"both", "a", "b", author, "", "a", "b"},
+		{"another user", "x", "y", 999, zan.EForbidden, "a", "b"},
+		{"blank title", "  ", "y", author, zan.EBadRequest, "a", "b"},
+		{"title too long", strings.Repeat("好", 101), "", author, zan.EBadRequest, "a", "b"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := s.Update(ctx, v.ID, tc.user, tc.title, tc.content)
+			if got := zan.ErrorCode(err); got != tc.code {
+				t.Fatalf("code %q, want %q (%v)", got, tc.code, err)
+			}
+			got, err := s.Get(ctx, v.ID, 0)
+			if err != nil || got.Title != tc.wantTitle || got.Content != tc.wantText {
+				t.Fatalf("after: %q %q %v", got.Title, got.Content, err)
+			}
+		})
+	}
+	if _, err := s.Update(ctx, v.ID+1000, author, "t", "c"); zan.ErrorCode(err) != zan.ENotFound {
+		t.Fatalf("missing blog: %v", err)
 	}
 }

@@ -100,7 +100,7 @@ func testShopsSearch(t *testing.T, s zan.Store) {
 		{zan.ShopFilter{Q: "road 1"}, []int64{4, 1}}, // "1" is a prefix of "18"
 		{zan.ShopFilter{Q: "兰州"}, []int64{5}},
 		{zan.ShopFilter{Q: "湖滨路"}, []int64{5}},
-		{zan.ShopFilter{Q: "拉面"}, nil}, // a CJK run is one word: no match inside it
+		{zan.ShopFilter{Q: "拉面"}, []int64{5}}, // inside a CJK run: see testShopsSearchCJK
 		{zan.ShopFilter{Q: "café"}, []int64{6}},
 		{zan.ShopFilter{Q: "CAFÉ"}, []int64{6}},
 		{zan.ShopFilter{Q: "été"}, []int64{6}},
@@ -157,6 +157,68 @@ func testShopsSearch(t *testing.T, s zan.Store) {
 	}
 	if !slices.Equal(all, []int64{1, 2, 3, 4, 5, 6}) {
 		t.Fatalf("ShopIDs: %v", all)
+	}
+}
+
+// testShopsSearchCJK: Chinese and Japanese are written without spaces, so
+// a query word with CJK characters in it matches anywhere inside a name or
+// an address, not only at the start of a run.
+func testShopsSearchCJK(t *testing.T, s zan.Store) {
+	createShops(t, s,
+		shop(1, "兰州拉面馆", "food", "上城区 湖滨路5号", 120.1, 30.2),
+		shop(2, "Tea House", "cafe", "西湖区文三路18号", 120.1, 30.2),
+		shop(3, "KTV拉面 Bar", "food", "文三路 20号", 120.1, 30.2),
+		shop(4, "Ramen Alley", "food", "らーめん横丁 2", 120.1, 30.2),
+		shop(5, "面包店 Bakery", "food", "Nanshan Road 100%_off", 120.1, 30.2),
+	)
+	cases := []struct {
+		q    string
+		typ  string
+		want []int64
+	}{
+		{"拉面", "", []int64{3, 1}},
+		{"文三路", "", []int64{3, 2}},
+		{"西湖区文三路18号", "", []int64{2}},
+		{"路18", "", []int64{2}},
+		{"拉面 文三路", "", []int64{3}},
+		{"拉面 bar", "", []int64{3}}, // CJK inside, latin by prefix
+		{"拉面 ba", "", []int64{3}},
+		{"ktv拉面", "", []int64{3}}, // a mixed run, case aside
+		{"拉面", "cafe", nil},
+		{"面", "", []int64{5, 3, 1}},
+		{"面 店", "", []int64{5}},
+		{"らーめん", "", []int64{4}},
+		{"湖滨", "", []int64{1}},
+		{"兰州 湖滨路5号", "", []int64{1}},
+		{"上海", "", nil},
+		{"面_", "", []int64{5, 3, 1}}, // "_" splits words: no wildcard
+	}
+	for _, c := range cases {
+		f := zan.ShopFilter{Q: c.q, Type: c.typ}
+		p, err := s.Shops(t.Context(), f)
+		if err != nil {
+			t.Fatalf("%q: %v", c.q, err)
+		}
+		if got := shopIDs(p.Shops); !slices.Equal(got, c.want) && !(len(got) == 0 && len(c.want) == 0) {
+			t.Errorf("%q (type %q): %v, want %v", c.q, c.typ, got, c.want)
+		}
+	}
+	// Pages of one concatenate to the same list.
+	f := zan.ShopFilter{Q: "面", Limit: 1}
+	var got []int64
+	for range 4 {
+		p, err := s.Shops(t.Context(), f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, shopIDs(p.Shops)...)
+		if p.Next == nil {
+			break
+		}
+		f.After = p.Next
+	}
+	if !slices.Equal(got, []int64{5, 3, 1}) {
+		t.Fatalf("面 in pages of 1: %v", got)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -29,6 +30,8 @@ func TestStore(t *testing.T, open func(t *testing.T) zan.Store) {
 		{"Identities/Concurrent", testIdentitiesConcurrent},
 		{"Sessions", testSessions},
 		{"Blogs/Get", testBlogsGet},
+		{"Blogs/Keys", testBlogsKeys},
+		{"Blogs/Update", testBlogsUpdate},
 		{"Blogs/New", testBlogsNew},
 		{"Blogs/Hot", testBlogsHot},
 		{"ApplyLikes/LikeUnlike", testApplyLikeUnlike},
@@ -50,6 +53,7 @@ func TestStore(t *testing.T, open func(t *testing.T) zan.Store) {
 		{"RecountLikes", testRecountLikes},
 		{"Shops/GetUpdate", testShopsGetUpdate},
 		{"Shops/Search", testShopsSearch},
+		{"Shops/SearchCJK", testShopsSearchCJK},
 		{"Shops/Nearby", testShopsNearby},
 		{"Vouchers", testVouchers},
 		{"ApplyOrders/Outcomes", testApplyOrders},
@@ -114,6 +118,18 @@ func testUsers(t *testing.T, s zan.Store) {
 	m, err = s.Users(ctx, nil)
 	if err != nil || len(m) != 0 {
 		t.Fatalf("Users(nil): %+v, %v", m, err)
+	}
+
+	for _, name := range []string{"兰州 拉面 🍜", "first"} { // the same name again is no error
+		if err := s.SetNickname(ctx, 1, name); err != nil {
+			t.Fatalf("SetNickname(%q): %v", name, err)
+		}
+		if got, err := s.User(ctx, 1); err != nil || got.Nickname != name || got.Phone != u1.Phone {
+			t.Fatalf("User after SetNickname(%q): %+v, %v", name, got, err)
+		}
+	}
+	if err := s.SetNickname(ctx, 999, "x"); !zan.IsNotFound(err) {
+		t.Fatalf("SetNickname(missing): %v, want not_found", err)
 	}
 }
 
@@ -199,7 +215,7 @@ func createBlogs(t *testing.T, s zan.Store, n int64) {
 	for id := int64(1); id <= n; id++ {
 		b := zan.Blog{ID: id, AuthorID: blogAuthor(id), Title: "title " + strconv.FormatInt(id, 10),
 			Content: "content", ShopID: id % 2, CreatedAt: micro(t0 + id)}
-		if err := s.CreateBlog(t.Context(), b); err != nil {
+		if _, err := s.CreateBlog(t.Context(), b); err != nil {
 			t.Fatalf("CreateBlog(%d): %v", id, err)
 		}
 	}
@@ -208,8 +224,8 @@ func createBlogs(t *testing.T, s zan.Store, n int64) {
 func testBlogsGet(t *testing.T, s zan.Store) {
 	ctx := t.Context()
 	want := zan.Blog{ID: 42, AuthorID: 7, Title: "Hotpot", Content: "Spicy, 火锅", ShopID: 9, CreatedAt: micro(t0)}
-	if err := s.CreateBlog(ctx, want); err != nil {
-		t.Fatal(err)
+	if stored, err := s.CreateBlog(ctx, want); err != nil || stored.ID != want.ID {
+		t.Fatalf("CreateBlog: %+v, %v", stored, err)
 	}
 	got, err := s.Blog(ctx, 42)
 	if err != nil || got.ID != want.ID || got.AuthorID != want.AuthorID || got.Title != want.Title ||
@@ -227,6 +243,86 @@ func testBlogsGet(t *testing.T, s zan.Store) {
 	}
 	if err := s.DeleteBlog(ctx, 42); err != nil {
 		t.Fatalf("DeleteBlog twice: %v", err)
+	}
+}
+
+// testBlogsKeys: one (author, client key) is one blog, also under racing
+// creates; another author's same key, and blogs without keys, are apart.
+func testBlogsKeys(t *testing.T, s zan.Store) {
+	ctx := t.Context()
+	b := zan.Blog{ID: 1, AuthorID: 7, Title: "first", Content: "c", CreatedAt: micro(t0), ClientKey: "k"}
+	if got, err := s.CreateBlog(ctx, b); err != nil || got.ID != 1 || got.Title != "first" {
+		t.Fatalf("CreateBlog: %+v, %v", got, err)
+	}
+	again := zan.Blog{ID: 2, AuthorID: 7, Title: "second", Content: "c", CreatedAt: micro(t0 + 1), ClientKey: "k"}
+	if got, err := s.CreateBlog(ctx, again); err != nil || got.ID != 1 || got.Title != "first" || !got.CreatedAt.Equal(b.CreatedAt) {
+		t.Fatalf("CreateBlog with a used key: %+v, %v; want blog 1", got, err)
+	}
+	if _, err := s.Blog(ctx, 2); !zan.IsNotFound(err) {
+		t.Fatalf("Blog(2) after a repeated key: %v, want not_found", err)
+	}
+	if got, err := s.BlogByKey(ctx, 7, "k"); err != nil || got.ID != 1 {
+		t.Fatalf("BlogByKey: %+v, %v", got, err)
+	}
+	for _, miss := range []struct {
+		author int64
+		key    string
+	}{{8, "k"}, {7, "K"}, {7, "other"}} {
+		if _, err := s.BlogByKey(ctx, miss.author, miss.key); !zan.IsNotFound(err) {
+			t.Fatalf("BlogByKey(%d, %q): %v, want not_found", miss.author, miss.key, err)
+		}
+	}
+	other := zan.Blog{ID: 3, AuthorID: 8, Title: "t", Content: "c", CreatedAt: micro(t0), ClientKey: "k"}
+	if got, err := s.CreateBlog(ctx, other); err != nil || got.ID != 3 {
+		t.Fatalf("another author's key: %+v, %v", got, err)
+	}
+	for id := int64(4); id <= 5; id++ { // no key: no clash
+		if got, err := s.CreateBlog(ctx, zan.Blog{ID: id, AuthorID: 7, Title: "t", Content: "c", CreatedAt: micro(t0)}); err != nil || got.ID != id {
+			t.Fatalf("CreateBlog without a key: %+v, %v", got, err)
+		}
+	}
+
+	// Racing submits of one key: every one answers the same blog.
+	var wg sync.WaitGroup
+	got := make([]int64, 8)
+	errs := make([]error, len(got))
+	for i := range got {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b, err := s.CreateBlog(ctx, zan.Blog{ID: 100 + int64(i), AuthorID: 9, Title: "t", Content: "c", CreatedAt: micro(t0), ClientKey: "race"})
+			got[i], errs[i] = b.ID, err
+		}()
+	}
+	wg.Wait()
+	for i := range got {
+		if errs[i] != nil || got[i] != got[0] {
+			t.Fatalf("racing creates: %v %v", got, errs)
+		}
+	}
+	ids, _ := allBlogs(t, s, zan.BlogFilter{AuthorID: 9, Limit: 10})
+	if len(ids) != 1 {
+		t.Fatalf("racing creates made %v", ids)
+	}
+}
+
+func testBlogsUpdate(t *testing.T, s zan.Store) {
+	ctx := t.Context()
+	b := zan.Blog{ID: 1, AuthorID: 7, Title: "t", Content: "c", ShopID: 3, CreatedAt: micro(t0)}
+	if _, err := s.CreateBlog(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // the same values again are no error
+		if err := s.UpdateBlog(ctx, zan.Blog{ID: 1, Title: "新的", Content: "改过 ✓"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.Blog(ctx, 1)
+	if err != nil || got.Title != "新的" || got.Content != "改过 ✓" || got.AuthorID != 7 || got.ShopID != 3 || !got.CreatedAt.Equal(b.CreatedAt) {
+		t.Fatalf("Blog after UpdateBlog: %+v, %v", got, err)
+	}
+	if err := s.UpdateBlog(ctx, zan.Blog{ID: 2, Title: "t", Content: "c"}); !zan.IsNotFound(err) {
+		t.Fatalf("UpdateBlog(missing): %v, want not_found", err)
 	}
 }
 

@@ -69,3 +69,35 @@ func (s *Server) me(w http.ResponseWriter, r *http.Request) error {
 	}
 	return writeJSON(w, http.StatusOK, publicUser(u, true))
 }
+
+func (s *Server) updateMe(w http.ResponseWriter, r *http.Request) error {
+	var req struct {
+		Nickname *string `json:"nickname"`
+	}
+	if err := decodeBody(r, &req); err != nil {
+		return err
+	}
+	if req.Nickname == nil {
+		return zan.Errorf(zan.EBadRequest, "nothing to change: send a nickname")
+	}
+	u, err := s.Accounts.SetNickname(r.Context(), userID(r), *req.Nickname)
+	if zan.IsNotFound(err) {
+		return zan.Errorf(zan.EUnauthorized, "the session's user no longer exists")
+	}
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, publicUser(u, true))
+}
+
+func (s *Server) getUser(w http.ResponseWriter, r *http.Request) error {
+	uid, err := zan.ParseID(r.PathValue("uid"))
+	if err != nil {
+		return err
+	}
+	u, err := s.Accounts.User(r.Context(), uid)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, publicUser(u, false))
+}

@@ -26,24 +26,63 @@ func blogView(v blogs.View) blogJSON {
 	return j
 }
 
+// IdempotencyKey is the header that names one submit of a new blog (the
+// body's client_key says the same).
+const IdempotencyKey = "Idempotency-Key"
+
 func (s *Server) createBlog(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
-		Title   string `json:"title"`
-		Content string `json:"content"`
-		ShopID  *ID    `json:"shop_id"`
+		Title     string `json:"title"`
+		Content   string `json:"content"`
+		ShopID    *ID    `json:"shop_id"`
+		ClientKey string `json:"client_key"`
 	}
 	if err := decodeBody(r, &req); err != nil {
 		return err
+	}
+	key := r.Header.Get(IdempotencyKey)
+	if key != "" && req.ClientKey != "" && key != req.ClientKey {
+		return zan.Errorf(zan.EBadRequest, "the %s header and client_key differ", IdempotencyKey)
+	}
+	if key == "" {
+		key = req.ClientKey
 	}
 	var shop int64
 	if req.ShopID != nil {
 		shop = int64(*req.ShopID)
 	}
-	v, err := s.Blogs.Create(r.Context(), userID(r), req.Title, req.Content, shop)
+	v, created, err := s.Blogs.Create(r.Context(), userID(r), req.Title, req.Content, shop, key)
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusCreated, blogView(v))
+	status := http.StatusCreated
+	if !created {
+		// A repeat of a submit: the blog it made, which is not new.
+		status = http.StatusOK
+	}
+	return writeJSON(w, status, blogView(v))
+}
+
+func (s *Server) updateBlog(w http.ResponseWriter, r *http.Request) error {
+	id, err := zan.ParseID(r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	var req struct {
+		Title   string `json:"title"`
+		Content string `json:"content"`
+	}
+	if err := decodeBody(r, &req); err != nil {
+		return err
+	}
+	if req.Title == "" && req.Content == "" {
+		return zan.Errorf(zan.EBadRequest, "nothing to change: send a title, a content or both")
+	}
+	v, err := s.Blogs.Update(r.Context(), id, userID(r), req.Title, req.Content)
+	if err != nil {
+		return err
+	}
+	return s.writeBlogDetail(w, v)
 }
 
 func (s *Server) getBlog(w http.ResponseWriter, r *http.Request) error {
@@ -55,6 +94,10 @@ func (s *Server) getBlog(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	return s.writeBlogDetail(w, v)
+}
+
+func (s *Server) writeBlogDetail(w http.ResponseWriter, v blogs.View) error {
 	j := blogView(v)
 	if j.TopLikers == nil {
 		j.TopLikers = []userJSON{}

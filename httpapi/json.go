@@ -76,6 +76,8 @@ type (
 	likerItem struct {
 		UserID  ID   `json:"user_id"`
 		LikedAt Time `json:"liked_at"`
+		// Nickname is the liker's name, "" for a user no longer there.
+		Nickname string `json:"nickname"`
 	}
 	userLikeItem struct {
 		Type    string `json:"type"`
@@ -83,7 +85,8 @@ type (
 		LikedAt Time   `json:"liked_at"`
 	}
 	commonItem struct {
-		UserID ID `json:"user_id"`
+		UserID   ID     `json:"user_id"`
+		Nickname string `json:"nickname"`
 	}
 	page[T any] struct {
 		Items      []T     `json:"items"`

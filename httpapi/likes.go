@@ -149,9 +149,17 @@ func (s *Server) likers(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	ids := make([]int64, len(p.Items))
+	for i, l := range p.Items {
+		ids[i] = l.UserID
+	}
+	names, err := s.nicknames(r, ids)
+	if err != nil {
+		return err
+	}
 	out := page[likerItem]{Items: make([]likerItem, len(p.Items)), NextCursor: cursorString(p.Next)}
 	for i, l := range p.Items {
-		out.Items[i] = likerItem{UserID: ID(l.UserID), LikedAt: Time(l.LikedAt)}
+		out.Items[i] = likerItem{UserID: ID(l.UserID), LikedAt: Time(l.LikedAt), Nickname: names[l.UserID]}
 	}
 	return writeJSON(w, http.StatusOK, out)
 }
@@ -200,9 +208,30 @@ func (s *Server) commonLikers(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	names, err := s.nicknames(r, users)
+	if err != nil {
+		return err
+	}
 	out := make([]commonItem, len(users))
 	for i, u := range users {
-		out[i] = commonItem{UserID: ID(u)}
+		out[i] = commonItem{UserID: ID(u), Nickname: names[u]}
 	}
 	return writeJSON(w, http.StatusOK, map[string]any{"items": out})
+}
+
+// nicknames names users by id, so that people are shown by name; nil
+// Accounts (a server without the account service) names nobody.
+func (s *Server) nicknames(r *http.Request, ids []int64) (map[int64]string, error) {
+	names := make(map[int64]string, len(ids))
+	if s.Accounts == nil || len(ids) == 0 {
+		return names, nil
+	}
+	us, err := s.Accounts.Users(r.Context(), ids)
+	if err != nil {
+		return nil, err
+	}
+	for id, u := range us {
+		names[id] = u.Nickname
+	}
+	return names, nil
 }

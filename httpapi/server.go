@@ -75,6 +75,8 @@ func (s *Server) Handler() http.Handler {
 	h("POST /api/v1/auth/login", s.login)
 	h("POST /api/v1/auth/logout", s.auth(s.logout))
 	h("GET /api/v1/me", s.auth(s.me))
+	h("PATCH /api/v1/me", s.auth(s.updateMe))
+	h("GET /api/v1/users/{uid}", s.getUser)
 
 	h("GET /api/v1/auth/providers", s.providers)
 	h("GET /api/v1/auth/oidc/{provider}/start", s.oidcStart)
@@ -96,6 +98,7 @@ func (s *Server) Handler() http.Handler {
 	h("POST /api/v1/blogs", s.auth(s.createBlog))
 	h("GET /api/v1/blogs", s.listBlogs)
 	h("GET /api/v1/blogs/{id}", s.getBlog)
+	h("PATCH /api/v1/blogs/{id}", s.auth(s.updateBlog))
 	h("DELETE /api/v1/blogs/{id}", s.auth(s.deleteBlog))
 	h("GET /api/v1/users/{uid}/blogs", s.userBlogs)
 

@@ -34,7 +34,7 @@ func fill(t *testing.T, s *sqlite.DB) {
 		if _, err := s.EnsureUser(ctx, u); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.CreateBlog(ctx, zan.Blog{ID: id, AuthorID: id, Title: "t", Content: "c", CreatedAt: u.CreatedAt}); err != nil {
+		if _, err := s.CreateBlog(ctx, zan.Blog{ID: id, AuthorID: id, Title: "t", Content: "c", CreatedAt: u.CreatedAt}); err != nil {
 			t.Fatal(err)
 		}
 	}

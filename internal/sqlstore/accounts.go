@@ -42,6 +42,15 @@ func (r Common) Users(ctx context.Context, ids []int64) (map[int64]zan.User, err
 	return m, nil
 }
 
+// SetNickname renames a user.
+func (r Common) SetNickname(ctx context.Context, user int64, nickname string) error {
+	// Existence first: MySQL reports rows changed, not rows matched.
+	if _, err := r.User(ctx, user); err != nil {
+		return err
+	}
+	return r.exec(ctx, `UPDATE `+r.table("users")+` SET nickname = ? WHERE id = ?`, nickname, user)
+}
+
 // CreateSession stores a login.
 func (r Common) CreateSession(ctx context.Context, s zan.Session) error {
 	return r.exec(ctx,

@@ -7,11 +7,45 @@ import (
 	"github.com/zanlabs/zan"
 )
 
-// CreateBlog stores b; its ID is chosen by the caller.
-func (r Common) CreateBlog(ctx context.Context, b zan.Blog) error {
-	return r.exec(ctx,
-		`INSERT INTO `+r.table("blogs")+` (id, author_id, title, content, shop_id, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
-		b.ID, b.AuthorID, b.Title, b.Content, b.ShopID, Micros(b.CreatedAt))
+// CreateBlog stores b; its ID is chosen by the caller. With a client key
+// the insert leaves an earlier blog of the same (author, key) in place
+// (the unique key decides, so two racing submits make one blog), and the
+// blog there is returned.
+func (r Common) CreateBlog(ctx context.Context, b zan.Blog) (zan.Blog, error) {
+	q := `INSERT INTO ` + r.table("blogs") + ` (id, author_id, title, content, shop_id, created_at, client_key) VALUES (?, ?, ?, ?, ?, ?, ?)`
+	var key any
+	if b.ClientKey != "" {
+		key = b.ClientKey
+		q += r.dialect.IgnoreDuplicate("client_key")
+	}
+	if err := r.exec(ctx, q, b.ID, b.AuthorID, b.Title, b.Content, b.ShopID, Micros(b.CreatedAt), key); err != nil {
+		return zan.Blog{}, err
+	}
+	if b.ClientKey == "" {
+		return b, nil
+	}
+	return r.BlogByKey(ctx, b.AuthorID, b.ClientKey)
+}
+
+// BlogByKey returns author's blog made with client key.
+func (r Common) BlogByKey(ctx context.Context, author int64, key string) (zan.Blog, error) {
+	var b zan.Blog
+	found, err := r.one(ctx, `SELECT id, author_id, title, content, shop_id, created_at FROM `+r.table("blogs")+` WHERE author_id = ? AND client_key = ?`,
+		[]any{author, key}, func(rows *sql.Rows) (err error) { b, err = ScanBlog(rows); return err })
+	if err == nil && !found {
+		err = zan.Errorf(zan.ENotFound, "blog not found")
+	}
+	b.ClientKey = key
+	return b, err
+}
+
+// UpdateBlog replaces a blog's title and content.
+func (r Common) UpdateBlog(ctx context.Context, b zan.Blog) error {
+	// Existence first: MySQL reports rows changed, not rows matched.
+	if _, err := r.Blog(ctx, b.ID); err != nil {
+		return err
+	}
+	return r.exec(ctx, `UPDATE `+r.table("blogs")+` SET title = ?, content = ? WHERE id = ?`, b.Title, b.Content, b.ID)
 }
 
 // Blog returns the blog with id.

@@ -63,6 +63,35 @@ func Words(text string) []string {
 	return out
 }
 
+// SplitCJK parts query words into those matched as prefixes of indexed
+// words and those matched anywhere inside a shop's name or address. Chinese
+// and Japanese are written without spaces, so a run of them is one indexed
+// word ("兰州拉面馆") and a prefix search would never find "拉面" in it: a
+// word with any CJK character in it is looked for as a substring. That is
+// a scan of the shops the other conditions leave, not an index lookup;
+// cheap at the thousands of shops of a city (see the README).
+func SplitCJK(words []string) (prefix, inner []string) {
+	for _, w := range words {
+		if strings.IndexFunc(w, isCJK) >= 0 {
+			inner = append(inner, w)
+		} else {
+			prefix = append(prefix, w)
+		}
+	}
+	return prefix, inner
+}
+
+func isCJK(r rune) bool {
+	return unicode.In(r, unicode.Han, unicode.Hiragana, unicode.Katakana, unicode.Hangul)
+}
+
+// likeEscape quotes LIKE's wildcards (and the escape character '!'): words
+// hold only letters and digits today, but the pattern must not depend on
+// that.
+func likeEscape(w string) string {
+	return strings.NewReplacer("!", "!!", "%", "!%", "_", "!_").Replace(w)
+}
+
 // utf8ValidTail reports whether w does not end inside a multi-byte rune.
 func utf8ValidTail(w string) bool {
 	return strings.ToValidUTF8(w, "\uFFFD") == w
@@ -155,9 +184,18 @@ func (r Common) Shops(ctx context.Context, f zan.ShopFilter) (zan.ShopPage, erro
 		args = append(args, f.Type)
 	}
 	if words := Words(f.Q); len(words) > 0 {
-		cond, a := r.dialect.MatchText(words)
-		q += ` AND ` + cond
-		args = append(args, a...)
+		prefix, inner := SplitCJK(words)
+		if len(prefix) > 0 {
+			cond, a := r.dialect.MatchText(prefix)
+			q += ` AND ` + cond
+			args = append(args, a...)
+		}
+		for _, w := range inner {
+			// LOWER on the column: query words are lower case (Words).
+			q += ` AND (LOWER(s.name) LIKE ? ESCAPE '!' OR LOWER(s.address) LIKE ? ESCAPE '!')`
+			pat := "%" + likeEscape(w) + "%"
+			args = append(args, pat, pat)
+		}
 	} else if strings.TrimSpace(f.Q) != "" {
 		return zan.ShopPage{}, nil // only punctuation: no word can match
 	}

@@ -50,10 +50,59 @@ function toast(msg, error = false) {
   toastTimer = setTimeout(() => { t.hidden = true; }, 4000);
 }
 
+// human says what went wrong in words a person can act on. The server's
+// own message stays only where it is the point (which field is wrong).
+function human(e) {
+  if (!(e instanceof APIError)) return "Can't reach zan. Check your connection and try again.";
+  const wait = e.retryAfter ? " Try again in " + e.retryAfter + " s." : " Try again in a moment.";
+  switch (e.code) {
+    case "unauthorized": return token ? "That didn't work: " + sentence(e.message) : "Please sign in first.";
+    case "forbidden": return "Only the author can do that.";
+    case "not_found": return "It's gone: it was deleted, or the link is wrong.";
+    case "rate_limited": return "That was a lot at once." + wait;
+    case "too_large": return "That's too long to send.";
+    case "unavailable": return "zan is busy or restarting." + wait;
+    case "internal": return "Something broke on our side. Try again.";
+    case "bad_request": return sentence(e.message);
+    default: return sentence(e.message);
+  }
+}
+
+// sentence makes "title must be 1-100 characters" read as a sentence.
+function sentence(m) {
+  m = String(m || "Something went wrong");
+  return m.charAt(0).toUpperCase() + m.slice(1) + (/[.!?]$/.test(m) ? "" : ".");
+}
+
 // fail tells the user what went wrong, unless it is only that they moved
 // on to another page before an answer came.
 function fail(e) {
-  if (e.name !== "AbortError") toast(e.message, true);
+  if (e.name !== "AbortError") toast(human(e), true);
+}
+
+// pending marks a button as working (disabled, with a label saying so)
+// until the promise settles: a second click cannot send a second request.
+async function pending(btn, label, work) {
+  if (btn.disabled) return;
+  const before = btn.textContent;
+  btn.disabled = true;
+  btn.setAttribute("aria-busy", "true");
+  btn.textContent = label;
+  try {
+    return await work();
+  } finally {
+    btn.disabled = false;
+    btn.removeAttribute("aria-busy");
+    btn.textContent = before;
+  }
+}
+
+// newKey names one submit, so a repeat of it (a retry after a lost answer)
+// makes nothing new. crypto.randomUUID needs a secure context; plain HTTP
+// on a LAN address gets the same randomness by hand.
+function newKey() {
+  if (crypto.randomUUID) return crypto.randomUUID();
+  return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 function fmtTime(s) {
@@ -158,7 +207,7 @@ function onCount(target, fn) {
 
 // likeButton shows a target's count and toggles the caller's like,
 // optimistically: it changes at once and rolls back if the server says no.
-function likeButton(type, id, count, liked) {
+function likeButton(type, id, count, liked, changed) {
   const target = type + ":" + id;
   const num = el("span", { class: "count", text: String(count) });
   const btn = el("button", { class: "like", type: "button", "aria-pressed": String(!!liked), "aria-label": "Like", "data-target": target },
@@ -186,9 +235,10 @@ function likeButton(type, id, count, liked) {
     try {
       const r = await api(state.liked ? "PUT" : "DELETE", "/likes/" + type + "/" + id);
       state = { count: r.count, liked: r.liked, busy: false };
+      if (changed) changed(r);
     } catch (e) {
       state = { ...before, busy: false };
-      toast("Could not " + (before.liked ? "unlike" : "like") + ": " + e.message, true);
+      toast("Could not " + (before.liked ? "unlike" : "like") + ". " + human(e), true);
     }
     quietUntil = Date.now() + 1000;
     show();
@@ -203,9 +253,26 @@ async function pageLogin() {
   const code = el("input", { id: "code", name: "code", inputmode: "numeric", autocomplete: "one-time-code", required: true, maxlength: "6" });
   const dev = el("p", { id: "devcode", hidden: true });
   const send = el("button", { type: "button", id: "send-code" }, "Send code");
+  // A phone gets one code a minute: the button counts the wait down.
+  const countdown = (secs) => {
+    send.disabled = true;
+    const until = Date.now() + secs * 1000;
+    const tick = () => {
+      const left = Math.ceil((until - Date.now()) / 1000);
+      if (left <= 0) { send.disabled = false; send.textContent = "Resend code"; clearInterval(t); return; }
+      send.textContent = "Resend in " + left + " s";
+    };
+    const t = setInterval(tick, 1000);
+    timers.push(t);
+    tick();
+  };
   send.addEventListener("click", async () => {
+    if (!phone.value.trim()) { toast("Please type your phone number first.", true); phone.focus(); return; }
+    if (send.disabled) return;
+    send.disabled = true;
     try {
       const r = await api("POST", "/auth/code", { phone: phone.value.trim() });
+      countdown(60);
       if (r.dev_code) {
         dev.replaceChildren("Development mode: your code is ", el("span", { class: "devcode", text: r.dev_code }));
         dev.hidden = false;
@@ -214,21 +281,32 @@ async function pageLogin() {
         toast("Code sent by SMS");
       }
       code.focus();
-    } catch (e) { fail(e); }
+    } catch (e) {
+      send.disabled = false;
+      if (e.code === "rate_limited" && e.retryAfter) countdown(Number(e.retryAfter) || 60);
+      if (e.code === "bad_request") toast("That doesn't look like a phone number. Type 11 digits, like 13800138000.", true);
+      else fail(e);
+    }
   });
   const form = el("form", { id: "login-form" },
     el("label", { for: "phone", text: "Phone" }), el("div", { class: "row" }, phone, send),
     dev,
     el("label", { for: "code", text: "Code" }), code,
     el("p", {}, el("button", { class: "primary", type: "submit", id: "login" }, "Sign in")));
-  form.addEventListener("submit", async (ev) => {
+  const loginBtn = form.querySelector("#login");
+  form.addEventListener("submit", (ev) => {
     ev.preventDefault();
-    try {
-      const r = await api("POST", "/auth/login", { phone: phone.value.trim(), code: code.value.trim() });
-      setSession(r.token, r.user);
-      toast("Welcome, " + r.user.nickname);
-      location.hash = "#/";
-    } catch (e) { fail(e); }
+    pending(loginBtn, "Signing in…", async () => {
+      try {
+        const r = await api("POST", "/auth/login", { phone: phone.value.trim(), code: code.value.trim() });
+        setSession(r.token, r.user);
+        toast("Welcome, " + r.user.nickname);
+        location.hash = "#/";
+      } catch (e) {
+        if (e.code === "unauthorized" || e.code === "bad_request") toast("That code is not right, or it has expired. Check it, or send a new one.", true);
+        else fail(e);
+      }
+    });
   });
   render(el("h1", { text: "Sign in" }), form);
   phone.focus();
@@ -276,18 +354,44 @@ async function pageFeed(params) {
 }
 
 async function pageBlog(id) {
-  const b = await api("GET", "/blogs/" + id);
+  let b = await api("GET", "/blogs/" + id);
   const likers = el("ol", { class: "likers", id: "likers" });
+  const top = el("p", { id: "top-likers" });
   let order = "earliest";
   let cursor = "";
   const more = el("button", { type: "button", hidden: true }, "More likers");
+  const name = (u) => u.nickname || "someone";
+  const showTop = () => {
+    top.className = b.top_likers.length ? "" : "muted";
+    top.replaceChildren(...(b.top_likers.length ? b.top_likers.flatMap((u, i) => [i ? ", " : "", el("a", { href: "#/user/" + u.id, text: name(u) })]) : ["Nobody yet."]));
+  };
   const loadLikers = async (reset) => {
-    if (reset) { cursor = ""; likers.replaceChildren(); }
-    const r = await api("GET", "/likes/blog/" + id + "/users?order=" + order + "&limit=10" + (cursor ? "&cursor=" + encodeURIComponent(cursor) : ""));
-    for (const it of r.items) likers.append(el("li", {}, el("a", { href: "#/user/" + it.user_id, text: "user " + it.user_id }), el("span", { class: "meta", text: " · " + fmtTime(it.liked_at) })));
+    const r = await api("GET", "/likes/blog/" + id + "/users?order=" + order + "&limit=10" + (reset || !cursor ? "" : "&cursor=" + encodeURIComponent(cursor)));
+    if (reset) likers.replaceChildren();
+    for (const it of r.items) likers.append(el("li", {}, el("a", { href: "#/user/" + it.user_id, text: name(it) }), el("span", { class: "meta", text: " · " + fmtTime(it.liked_at) })));
     if (reset && !r.items.length) likers.append(el("li", { class: "muted", text: "Nobody yet." }));
     cursor = r.next_cursor || "";
     more.hidden = !cursor;
+    return r;
+  };
+  // After a like the lists are read again: the store takes the like a
+  // moment after the answer, so read until the reader's own change shows
+  // (or a full page hides it), for at most a few seconds.
+  let refreshing = 0;
+  let mine = null; // the answer to this reader's last like or unlike
+  const refresh = async () => {
+    const run = ++refreshing;
+    for (let wait = 150; wait < 5000 && run === refreshing; wait *= 2) {
+      await new Promise((res) => setTimeout(res, wait));
+      if (run !== refreshing) return;
+      const [nb, r] = await Promise.all([api("GET", "/blogs/" + id), loadLikers(true)]);
+      b = nb;
+      showTop();
+      if (!mine || !me) return;
+      const shown = b.top_likers.some((u) => u.id === me.id) || r.items.some((it) => it.user_id === me.id);
+      const full = b.top_likers.length >= 5 && r.next_cursor;
+      if (shown === mine.liked || full) return;
+    }
   };
   const orderBtn = (o, label) => el("button", { type: "button", "aria-pressed": String(o === order), onclick: (ev) => {
     order = o;
@@ -295,16 +399,61 @@ async function pageBlog(id) {
     loadLikers(true).catch(fail);
   } }, label);
   more.addEventListener("click", () => loadLikers(false).catch(fail));
+  const title = el("h1", { text: b.title });
+  const content = el("p", { class: "pre", text: b.content });
+  const isAuthor = me && me.id === b.author.id;
+  const actions = isAuthor ? el("p", { class: "actions" },
+    el("button", { type: "button", id: "edit", onclick: () => editBlog() }, "Edit"),
+    el("button", { type: "button", id: "delete", class: "danger", onclick: (ev) => {
+      if (!confirm("Delete this post? Its likes go with it.")) return;
+      pending(ev.target, "Deleting…", async () => {
+        try {
+          await api("DELETE", "/blogs/" + id);
+          toast("Post deleted");
+          location.hash = "#/user/" + me.id;
+        } catch (e) { fail(e); }
+      });
+    } }, "Delete")) : null;
+  const editBlog = () => {
+    const t = el("input", { id: "edit-title", maxlength: "100", required: true, value: b.title });
+    const c = el("textarea", { id: "edit-content", rows: "8", required: true });
+    c.value = b.content;
+    const save = el("button", { class: "primary", type: "submit", id: "save" }, "Save");
+    const form = el("form", { id: "edit-form" },
+      el("label", { for: "edit-title", text: "Title" }), t,
+      el("label", { for: "edit-content", text: "Text" }), c,
+      el("p", { class: "actions" }, save, el("button", { type: "button", onclick: () => form.replaceWith(content) }, "Cancel")));
+    form.addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      pending(save, "Saving…", async () => {
+        try {
+          b = await api("PATCH", "/blogs/" + id, { title: t.value, content: c.value });
+          title.textContent = b.title;
+          content.textContent = b.content;
+          form.replaceWith(content);
+          toast("Saved");
+        } catch (e) { fail(e); }
+      });
+    });
+    content.replaceWith(form);
+    t.focus();
+  };
   render(
-    el("h1", { text: b.title }),
-    el("p", { class: "meta" }, "by ", el("a", { href: "#/user/" + b.author.id, text: b.author.nickname }), " · " + fmtTime(b.created_at)),
-    el("p", { class: "pre", text: b.content }),
-    likeButton("blog", b.id, b.like_count, b.liked),
+    title,
+    el("p", { class: "meta" }, "by ", el("a", { href: "#/user/" + b.author.id, text: name(b.author) }), " · " + fmtTime(b.created_at)),
+    actions,
+    content,
+    likeButton("blog", b.id, b.like_count, b.liked, (r) => { mine = r; refresh().catch(fail); }),
     el("h2", { text: "First likers" }),
-    b.top_likers.length ? el("p", { id: "top-likers" }, b.top_likers.map((u, i) => [i ? ", " : "", el("a", { href: "#/user/" + u.id, text: u.nickname })])) : el("p", { class: "muted", text: "Nobody yet." }),
+    top,
     el("h2", { text: "Likers" }),
     el("div", { class: "tabs" }, orderBtn("earliest", "Earliest"), orderBtn("latest", "Latest")),
     likers, more);
+  showTop();
+  // Other people's likes move the count live: the lists follow, a moment
+  // later (one read for a burst of them).
+  let later;
+  onCount("blog:" + b.id, () => { clearTimeout(later); later = setTimeout(() => refresh().catch(fail), 800); timers.push(later); });
   watch(["blog:" + b.id]);
   await loadLikers(true);
 }
@@ -317,23 +466,49 @@ async function pageWrite() {
     el("label", { for: "title", text: "Title" }), title,
     el("label", { for: "content", text: "Text" }), content,
     el("p", {}, el("button", { class: "primary", type: "submit", id: "post" }, "Post")));
-  form.addEventListener("submit", async (ev) => {
+  // One key for this post, kept across retries: if an answer is lost and
+  // the user clicks again, the server answers the post it already made.
+  const key = newKey();
+  const post = form.querySelector("#post");
+  form.addEventListener("submit", (ev) => {
     ev.preventDefault();
-    try {
-      const b = await api("POST", "/blogs", { title: title.value, content: content.value });
-      location.hash = "#/blog/" + b.id;
-    } catch (e) { fail(e); }
+    pending(post, "Posting…", async () => {
+      try {
+        const b = await api("POST", "/blogs", { title: title.value, content: content.value, client_key: key });
+        location.hash = "#/blog/" + b.id;
+      } catch (e) { fail(e); }
+    });
   });
   render(el("h1", { text: "Write a post" }), form);
   title.focus();
 }
 
 async function pageUser(uid) {
-  const [blogs, likes] = await Promise.all([api("GET", "/users/" + uid + "/blogs?limit=20"), api("GET", "/users/" + uid + "/likes?limit=20")]);
+  const [user, blogs, likes] = await Promise.all([api("GET", "/users/" + uid), api("GET", "/users/" + uid + "/blogs?limit=20"), api("GET", "/users/" + uid + "/likes?limit=20")]);
   const isMe = me && me.id === uid;
   const counted = await counts(blogs.items.map((b) => "blog:" + b.id));
+  const heading = el("h1", { text: user.nickname });
+  let rename = null;
+  if (isMe) {
+    const nick = el("input", { id: "nickname", maxlength: "32", required: true, value: me.nickname, autocomplete: "nickname" });
+    const save = el("button", { type: "submit", id: "save-nickname" }, "Save");
+    rename = el("form", { id: "rename" }, el("label", { for: "nickname", text: "Your name, as others see it" }), el("div", { class: "row" }, nick, save));
+    rename.addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      pending(save, "Saving…", async () => {
+        try {
+          const u = await api("PATCH", "/me", { nickname: nick.value });
+          setSession(token, { ...me, nickname: u.nickname });
+          heading.textContent = u.nickname;
+          nick.value = u.nickname;
+          toast("Saved: others now see you as " + u.nickname);
+        } catch (e) { fail(e); }
+      });
+    });
+  }
   render(
-    el("h1", { text: isMe ? "You (" + me.nickname + ")" : "User " + uid }),
+    heading,
+    rename,
     isMe ? el("p", {}, el("button", { type: "button", id: "logout", onclick: async () => {
       try { await api("POST", "/auth/logout"); } catch (e) { /* the session ends here either way */ }
       setSession("", null);
@@ -375,29 +550,43 @@ async function pageShops(params) {
     el("div", {}, el("label", { for: "radius", text: "Radius (m)" }), radius),
     el("div", { class: "act" }, el("button", { type: "submit", id: "nearby" }, "Nearby")),
     el("div", { class: "act" }, el("button", { type: "button", onclick: () => {
-      if (!navigator.geolocation) { toast("This browser cannot tell its location", true); return; }
+      if (!navigator.geolocation) { toast("This browser cannot tell where you are: please type a place.", true); return; }
       navigator.geolocation.getCurrentPosition((p) => { x.value = p.coords.longitude.toFixed(5); y.value = p.coords.latitude.toFixed(5); near.requestSubmit(); },
-        () => toast("Location not available; type a point", true));
+        () => toast("Please allow location, or type a place as longitude and latitude.", true));
     } }, "Use my location"))));
-  const show = (items) => list.replaceChildren(...(items.length ? items.map(shopCard) : [el("p", { class: "muted", text: "No shops found." })]));
-  search.addEventListener("submit", async (ev) => {
+  // A listing pages on with "More" (the API's next_cursor) from where the
+  // last page ended; a new search starts over.
+  const more = el("button", { type: "button", id: "more-shops", hidden: true }, "More shops");
+  let next = null; // loads the next page, or null on the last one
+  const list20 = async (path, reset) => {
+    let cursor = "";
+    const page = async (first) => {
+      const r = await api("GET", path + (cursor ? "&cursor=" + encodeURIComponent(cursor) : ""));
+      if (first) list.replaceChildren();
+      list.append(...r.items.map(shopCard));
+      if (first && !r.items.length) list.append(el("p", { class: "muted", text: "No shops found. Try fewer words, another type, or a wider radius." }));
+      cursor = r.next_cursor || "";
+      next = cursor ? () => page(false) : null;
+      more.hidden = !next;
+    };
+    await page(reset);
+  };
+  more.addEventListener("click", () => { if (next) pending(more, "Loading…", () => next().catch(fail)); });
+  search.addEventListener("submit", (ev) => {
     ev.preventDefault();
-    try {
-      const r = await api("GET", "/shops?limit=20&type=" + encodeURIComponent(type.value) + "&q=" + encodeURIComponent(q.value));
-      show(r.items);
-    } catch (e) { fail(e); }
+    pending(search.querySelector("#search"), "Searching…", () =>
+      list20("/shops?limit=20&type=" + encodeURIComponent(type.value) + "&q=" + encodeURIComponent(q.value), true).catch(fail));
   });
-  near.addEventListener("submit", async (ev) => {
+  near.addEventListener("submit", (ev) => {
     ev.preventDefault();
-    try {
-      const r = await api("GET", "/shops/nearby?limit=20&x=" + encodeURIComponent(x.value) + "&y=" + encodeURIComponent(y.value) +
-        "&radius_m=" + encodeURIComponent(radius.value) + "&type=" + encodeURIComponent(type.value));
-      show(r.items);
-    } catch (e) { fail(e); }
+    const lon = parseFloat(x.value), lat = parseFloat(y.value), r = parseInt(radius.value, 10);
+    if (!(lon >= -180 && lon <= 180 && lat >= -90 && lat <= 90)) { toast("Please allow location, or type a place as longitude and latitude (like 120.1551 and 30.2741).", true); return; }
+    if (!(r >= 1 && r <= 50000)) { toast("Please give a radius in metres, from 1 to 50000.", true); return; }
+    pending(near.querySelector("#nearby"), "Looking…", () =>
+      list20("/shops/nearby?limit=20&x=" + lon + "&y=" + lat + "&radius_m=" + r + "&type=" + encodeURIComponent(type.value), true).catch(fail));
   });
-  render(el("h1", { text: "Shops" }), search, near, list);
-  const r = await api("GET", "/shops?limit=20");
-  show(r.items);
+  render(el("h1", { text: "Shops" }), search, near, list, more);
+  await list20("/shops?limit=20", true);
 }
 
 async function pageShop(id) {
@@ -578,7 +767,9 @@ async function route() {
     }
   } catch (e) {
     if (e.name === "AbortError") return; // a newer page took over
-    render(el("h1", { text: "Something went wrong" }), el("p", { text: e.message }), el("p", {}, el("a", { href: "#/", text: "Back to the feed" })));
+    const gone = e.code === "not_found";
+    render(el("h1", { text: gone ? "Not found" : "Something went wrong" }), el("p", { text: human(e) }),
+      el("p", { class: "actions" }, gone ? null : el("button", { type: "button", onclick: route }, "Try again"), el("a", { href: "#/", text: "Back to the feed" })));
   }
   main().focus({ preventScroll: true });
 }
