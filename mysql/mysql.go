@@ -151,7 +151,7 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	}
 	defer c.ExecContext(context.WithoutCancel(ctx), `DO RELEASE_LOCK(`+lockName+`)`)
 
-	p, err := goose.NewProvider(goose.DialectMySQL, db, fsys, goose.WithTableName(versionTable))
+	p, err := goose.NewProvider(goose.DialectMySQL, db, fsys, goose.WithTableName(versionTable), goose.WithAllowOutofOrder(true))
 	if err != nil {
 		return fmt.Errorf("mysql: migrations: %w", err)
 	}

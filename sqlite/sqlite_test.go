@@ -79,8 +79,8 @@ func TestReopen(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if v, err := p.GetDBVersion(ctx); err != nil || v != 3 {
-			t.Fatalf("schema version: %d, %v; want 3", v, err)
+		if v, err := p.GetDBVersion(ctx); err != nil || v != 4 {
+			t.Fatalf("schema version: %d, %v; want 4", v, err)
 		}
 		if pending, err := p.HasPending(ctx); err != nil || pending {
 			t.Fatalf("pending migrations after Open: %v, %v", pending, err)
