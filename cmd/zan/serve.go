@@ -53,6 +53,7 @@ type Main struct {
 	cancel   context.CancelFunc
 	workers  sync.WaitGroup
 	persist  *persist.Persister
+	notify   *notify.Service
 	unlock   func() // releases the data directory
 }
 
@@ -158,6 +159,7 @@ func (m *Main) Start(ctx context.Context) (err error) {
 	}, db, db, hs.vouchers, m.log, hs.cache, limiter, ids, m.Logger)
 	orders := &vouchers.Writer{Log: m.log, Store: db, Pending: hs.cache, Logger: m.Logger}
 	notifier := notify.New(notify.Config{}, m.log, db, m.log, ids, m.Logger)
+	m.notify = notifier
 	inboxHub := notify.NewHub(m.log)
 	inboxHub.MaxSubscribers = c.StreamMax
 	m.persist = persist.New(persist.Config{BatchSize: c.BatchSize, MaxWait: c.BatchWait, Retries: c.Retries}, m.log, db, m.Logger)
