@@ -213,6 +213,7 @@ type Store interface {
 	LikeStore
 	ShopStore
 	VoucherStore
+	NotificationStore
 	Ping(ctx context.Context) error
 	Close() error
 }

@@ -58,6 +58,10 @@ func TestStore(t *testing.T, open func(t *testing.T) zan.Store) {
 		{"Vouchers", testVouchers},
 		{"ApplyOrders/Outcomes", testApplyOrders},
 		{"ApplyOrders/Concurrent", testApplyOrdersConcurrent},
+		{"Notifications/Aggregate", testNotificationsAggregate},
+		{"Notifications/Read", testNotificationsRead},
+		{"Notifications/Paging", testNotificationsPaging},
+		{"Notifications/Concurrent", testNotificationsConcurrent},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

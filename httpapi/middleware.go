@@ -123,7 +123,11 @@ func (s *Server) wrap(fn handlerFunc) http.Handler {
 			s.writeError(w, r, err)
 			return
 		}
-		if tok, ok := bearer(r); ok && s.Accounts != nil && !strings.HasPrefix(r.URL.Path, "/api/v1/admin/") {
+		tok, ok := bearer(r)
+		if !ok && r.URL.Path == notifyStreamPath && q.Get("access_token") != "" {
+			tok, ok = q.Get("access_token"), true // EventSource sends no headers
+		}
+		if ok && s.Accounts != nil && !strings.HasPrefix(r.URL.Path, "/api/v1/admin/") {
 			uid, strict, err := s.authenticate(r.Context(), tok)
 			switch {
 			case err == nil:

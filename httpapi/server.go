@@ -15,6 +15,7 @@ import (
 	"github.com/zanlabs/zan/identity"
 	"github.com/zanlabs/zan/likes"
 	"github.com/zanlabs/zan/live"
+	"github.com/zanlabs/zan/notify"
 	"github.com/zanlabs/zan/reconcile"
 	"github.com/zanlabs/zan/shops"
 	"github.com/zanlabs/zan/vouchers"
@@ -38,6 +39,10 @@ type Server struct {
 	Vouchers *vouchers.Service
 	// Live feeds the live count streams.
 	Live *live.Hub
+	// Notify serves the inboxes; nil: notifications answer 503.
+	Notify *notify.Service
+	// Inbox wakes the unread-count streams.
+	Inbox *notify.Hub
 	// Log is the event log, for the dead-letter admin calls.
 	Log zan.EventLog
 	// Reconciler serves the reconcile admin call.
@@ -101,6 +106,11 @@ func (s *Server) Handler() http.Handler {
 	h("PATCH /api/v1/blogs/{id}", s.auth(s.updateBlog))
 	h("DELETE /api/v1/blogs/{id}", s.auth(s.deleteBlog))
 	h("GET /api/v1/users/{uid}/blogs", s.userBlogs)
+
+	h("GET /api/v1/notifications", s.auth(s.notifications))
+	h("GET /api/v1/notifications/unread", s.auth(s.unreadNotifications))
+	h("POST /api/v1/notifications/read", s.auth(s.readNotifications))
+	h("GET /api/v1/notifications/stream", s.auth(s.notificationStream))
 
 	h("POST /api/v1/shops", s.admin(s.createShop))
 	h("GET /api/v1/shops", s.listShops)

@@ -97,6 +97,17 @@ var (
 	OrderLag = promauto.NewGauge(prometheus.GaugeOpts{
 		Name: "zan_order_writer_lag_seconds", Help: "Age of the oldest order of the last batch the order writer stored.",
 	})
+	NotifyLag = promauto.NewHistogram(prometheus.HistogramOpts{
+		Name:    "zan_notify_lag_seconds",
+		Help:    "Time from a like event's publication to its notification in the inbox, per batch (its oldest event).",
+		Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+	})
+	NotifyApplied = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "zan_notify_events_total", Help: "Like events of blogs taken by the notifier (stale, kept and own likes included).",
+	})
+	NotifyStreams = promauto.NewGauge(prometheus.GaugeOpts{
+		Name: "zan_notify_streams", Help: "Unread-count streams (SSE) open on this node.",
+	})
 	LiveStreams = promauto.NewGauge(prometheus.GaugeOpts{
 		Name: "zan_live_streams", Help: "Live count streams (SSE) open on this node.",
 	})

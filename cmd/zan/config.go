@@ -61,6 +61,8 @@ type Config struct {
 	AckWait      time.Duration
 	StreamMax    int
 	NATSReplicas int
+	// Notify runs the notifier (package notify) on this node.
+	Notify bool
 
 	// Edge: client budgets, proxies, CORS (edgeflags.go).
 	Edge EdgeConfig
@@ -149,6 +151,7 @@ func (c *Config) flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.VoucherBurst, "voucher-burst", 2000, "order attempt burst per voucher")
 	fs.DurationVar(&c.ShopCacheTTL, "shop-cache-ttl", 30*time.Minute, "life of a cached shop (plus up to 20% jitter)")
 	fs.IntVar(&c.StreamMax, "stream-max", 10000, "live count streams (SSE) this node serves at once; beyond it 503")
+	fs.BoolVar(&c.Notify, "notify", true, "run the notifier: likes of blogs reach their authors' inboxes (nodes share its reader; off on every node: inboxes get nothing new)")
 	fs.IntVar(&c.Prewarm, "prewarm", 1000, "newest shops loaded into the cache at start, with logical expiry (0: none)")
 	c.Edge.flags(fs)
 

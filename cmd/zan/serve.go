@@ -26,6 +26,7 @@ import (
 	"github.com/zanlabs/zan/memory"
 	"github.com/zanlabs/zan/mysql"
 	"github.com/zanlabs/zan/natslog"
+	"github.com/zanlabs/zan/notify"
 	"github.com/zanlabs/zan/persist"
 	"github.com/zanlabs/zan/reconcile"
 	"github.com/zanlabs/zan/redis"
@@ -52,6 +53,7 @@ type Main struct {
 	cancel   context.CancelFunc
 	workers  sync.WaitGroup
 	persist  *persist.Persister
+	notify   *notify.Service
 	unlock   func() // releases the data directory
 }
 
@@ -156,6 +158,10 @@ func (m *Main) Start(ctx context.Context) (err error) {
 		PublishTimeout: c.PublishTimeout,
 	}, db, db, hs.vouchers, m.log, hs.cache, limiter, ids, m.Logger)
 	orders := &vouchers.Writer{Log: m.log, Store: db, Pending: hs.cache, Logger: m.Logger}
+	notifier := notify.New(notify.Config{}, m.log, db, m.log, ids, m.Logger)
+	m.notify = notifier
+	inboxHub := notify.NewHub(m.log)
+	inboxHub.MaxSubscribers = c.StreamMax
 	m.persist = persist.New(persist.Config{BatchSize: c.BatchSize, MaxWait: c.BatchWait, Retries: c.Retries}, m.log, db, m.Logger)
 
 	rc := &reconcile.Reconciler{Hot: hot, Log: m.log, Store: db, Logger: m.Logger,
@@ -173,7 +179,7 @@ func (m *Main) Start(ctx context.Context) (err error) {
 		}
 	}
 	api := &httpapi.Server{
-		Accounts: acc, Identity: ident, Likes: lk, Blogs: bl, Shops: sh, Vouchers: vs, Live: hub, Log: m.log, Reconciler: rc, AdminToken: c.AdminToken,
+		Accounts: acc, Identity: ident, Likes: lk, Blogs: bl, Shops: sh, Vouchers: vs, Live: hub, Notify: notifier, Inbox: inboxHub, Log: m.log, Reconciler: rc, AdminToken: c.AdminToken,
 		Logger: m.Logger, AccessLog: c.AccessLog, Web: web.Handler(),
 		Clients: c.Edge.clientLimits(limiter, readLimiter), CORSOrigins: c.Edge.corsOrigins(),
 		Ready: func(ctx context.Context) error {
@@ -198,10 +204,15 @@ func (m *Main) Start(ctx context.Context) (err error) {
 			m.Logger.Warn("seeding the demo shops", "err", err)
 		}
 	}
-	for name, run := range map[string]func(context.Context) error{
+	workers := map[string]func(context.Context) error{
 		"persister": m.persist.Run, "orders": orders.Run, "targets": known.Run, "live": hub.Run, "evictor": lk.Run, "sessions": acc.Run,
 		"reconciler": func(ctx context.Context) error { return rc.Run(ctx, c.ReconcileEvery, c.ReconcileDeep) },
-	} {
+		"inbox":      inboxHub.Run,
+	}
+	if c.Notify {
+		workers["notifier"] = notifier.Run
+	}
+	for name, run := range workers {
 		m.workers.Add(1)
 		go func() {
 			defer m.workers.Done()

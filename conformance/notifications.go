@@ -1,0 +1,248 @@
+package conformance
+
+import (
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/zanlabs/zan"
+)
+
+// inbox drives one recipient's inbox through ApplyLikeNotices.
+type inbox struct {
+	t    *testing.T
+	s    zan.Store
+	user int64
+	mu   sync.Mutex
+	next int64
+}
+
+func (b *inbox) notice(op zan.Op, tg zan.Target, actor, at int64) zan.LikeNotice {
+	b.mu.Lock()
+	b.next++
+	id := b.user*1_000_000 + b.next
+	b.mu.Unlock()
+	return zan.LikeNotice{Event: zan.Event{ID: "e" + string(rune('a'+at%26)), Op: op, Target: tg, User: actor, At: at},
+		Recipient: b.user, NewID: id}
+}
+
+// apply applies notices and checks which recipients it reports changed.
+func (b *inbox) apply(changed bool, ns ...zan.LikeNotice) {
+	b.t.Helper()
+	got, err := b.s.ApplyLikeNotices(b.t.Context(), ns)
+	if err != nil {
+		b.t.Fatalf("ApplyLikeNotices: %v", err)
+	}
+	if _, ok := got[b.user]; ok != changed {
+		b.t.Fatalf("ApplyLikeNotices %+v: changed %v (%v), want %v", ns, ok, got, changed)
+	}
+	if changed {
+		if n, err := b.s.UnreadNotifications(b.t.Context(), b.user); err != nil || n != got[b.user] {
+			b.t.Fatalf("reported unread %d, stored %d, %v", got[b.user], n, err)
+		}
+	}
+}
+
+func (b *inbox) unread(want int64) {
+	b.t.Helper()
+	if n, err := b.s.UnreadNotifications(b.t.Context(), b.user); err != nil || n != want {
+		b.t.Fatalf("UnreadNotifications(%d): %d, %v; want %d", b.user, n, err, want)
+	}
+}
+
+func (b *inbox) all() []zan.Notification {
+	b.t.Helper()
+	p, err := b.s.Notifications(b.t.Context(), b.user, 100, nil)
+	if err != nil || p.Next != nil {
+		b.t.Fatalf("Notifications: %+v, %v", p, err)
+	}
+	return p.Items
+}
+
+// item checks the one item of tg (there must be exactly one).
+func (b *inbox) item(tg zan.Target, read bool, count int64, actors ...int64) zan.Notification {
+	b.t.Helper()
+	var found []zan.Notification
+	for _, n := range b.all() {
+		if n.Target == tg {
+			found = append(found, n)
+		}
+	}
+	if len(found) != 1 {
+		b.t.Fatalf("items of %v: %+v, want one", tg, found)
+	}
+	n := found[0]
+	if n.Read != read || n.ActorCount != count || !slices.Equal(n.Actors, actors) || n.Kind != "like" || n.User != b.user {
+		b.t.Fatalf("item of %v: %+v; want read %v, %d actors, latest %v", tg, n, read, count, actors)
+	}
+	return n
+}
+
+func (b *inbox) none(tg zan.Target) {
+	b.t.Helper()
+	for _, n := range b.all() {
+		if n.Target == tg {
+			b.t.Fatalf("item of %v: %+v, want none", tg, n)
+		}
+	}
+}
+
+func (b *inbox) read(ids []int64, all bool, want int64) {
+	b.t.Helper()
+	n, err := b.s.MarkNotificationsRead(b.t.Context(), b.user, ids, all, micro(t0+1_000_000))
+	if err != nil || n != want {
+		b.t.Fatalf("MarkNotificationsRead(%v, %v): %d, %v; want %d", ids, all, n, err, want)
+	}
+	b.unread(want)
+}
+
+func testNotificationsAggregate(t *testing.T, s zan.Store) {
+	a := &inbox{t: t, s: s, user: 1}
+	blog := zan.Target{Type: "blog", ID: 10}
+	a.unread(0)
+	a.apply(true, a.notice(zan.OpLike, blog, 2, t0+1))
+	a.unread(1)
+	a.item(blog, false, 1, 2)
+	a.apply(true, a.notice(zan.OpLike, blog, 3, t0+2))
+	a.unread(1) // one item per blog
+	a.item(blog, false, 2, 3, 2)
+
+	// One's own like, a kept like and a redelivery change nothing.
+	a.apply(false, a.notice(zan.OpLike, blog, 1, t0+3))
+	kept := a.notice(zan.OpLike, blog, 4, t0+4)
+	kept.Kept = true
+	a.apply(false, kept)
+	a.apply(false, a.notice(zan.OpLike, blog, 2, t0+1), a.notice(zan.OpLike, blog, 3, t0+2))
+	a.item(blog, false, 2, 3, 2)
+
+	// Unlikes before the item is read take the actors out; a late older
+	// like stays out; the last one out deletes the item.
+	a.apply(true, a.notice(zan.OpUnlike, blog, 2, t0+5))
+	a.item(blog, false, 1, 3)
+	a.apply(false, a.notice(zan.OpLike, blog, 2, t0+1))
+	a.item(blog, false, 1, 3)
+	a.apply(true, a.notice(zan.OpLike, blog, 2, t0+6)) // back in, latest again
+	a.item(blog, false, 2, 2, 3)
+	a.apply(true, a.notice(zan.OpUnlike, blog, 2, t0+7), a.notice(zan.OpUnlike, blog, 3, t0+8))
+	a.none(blog)
+	a.unread(0)
+	a.apply(false, a.notice(zan.OpUnlike, blog, 9, t0+9)) // never liked
+
+	// Many actors: the latest few show, all count.
+	for i := range int64(6) {
+		a.apply(true, a.notice(zan.OpLike, blog, 100+i, t0+20+i))
+	}
+	a.item(blog, false, 6, 105, 104, 103)
+	a.unread(1)
+}
+
+func testNotificationsRead(t *testing.T, s zan.Store) {
+	a := &inbox{t: t, s: s, user: 1}
+	other := &inbox{t: t, s: s, user: 2}
+	blog := zan.Target{Type: "blog", ID: 10}
+	a.apply(true, a.notice(zan.OpLike, blog, 5, t0+1))
+	n := a.item(blog, false, 1, 5)
+	other.read([]int64{n.ID}, false, 0) // not theirs
+	a.unread(1)
+	a.read([]int64{n.ID, 999}, false, 0)
+	a.item(blog, true, 1, 5)
+	a.read([]int64{n.ID}, false, 0) // again
+
+	// Toggling a like that was seen tells nothing new.
+	a.apply(false, a.notice(zan.OpUnlike, blog, 5, t0+2))
+	a.apply(false, a.notice(zan.OpLike, blog, 5, t0+3))
+	a.item(blog, true, 1, 5)
+	a.unread(0)
+
+	// A new actor opens a new unread item beside the read one, newest first.
+	a.apply(true, a.notice(zan.OpLike, blog, 6, t0+4))
+	items := a.all()
+	if len(items) != 2 || items[0].Read || !items[1].Read || items[0].ActorCount != 1 || items[0].Actors[0] != 6 {
+		t.Fatalf("items after a new like of a read blog: %+v", items)
+	}
+	a.unread(1)
+
+	blog2 := zan.Target{Type: "blog", ID: 11}
+	a.apply(true, a.notice(zan.OpLike, blog2, 7, t0+5))
+	a.unread(2)
+	a.read(nil, true, 0)
+	for _, n := range a.all() {
+		if !n.Read {
+			t.Fatalf("after reading all: %+v", n)
+		}
+	}
+	a.read(nil, false, 0)
+	other.read(nil, true, 0)
+
+	// Pruning: read items go, unread ones stay.
+	a.apply(true, a.notice(zan.OpLike, blog2, 8, t0+6))
+	deleted, err := s.PruneNotifications(t.Context(), micro(t0+2_000_000))
+	if err != nil || deleted != 3 {
+		t.Fatalf("PruneNotifications: %d, %v; want 3", deleted, err)
+	}
+	if items := a.all(); len(items) != 1 || items[0].Target != blog2 || items[0].Read {
+		t.Fatalf("after pruning: %+v", items)
+	}
+	a.unread(1)
+}
+
+func testNotificationsPaging(t *testing.T, s zan.Store) {
+	a := &inbox{t: t, s: s, user: 1}
+	var want []int64 // target ids, newest first
+	for i := range int64(7) {
+		a.apply(true, a.notice(zan.OpLike, zan.Target{Type: "blog", ID: 100 + i}, 2, t0+i))
+		want = append([]int64{100 + i}, want...)
+	}
+	// Same times: ties break by id.
+	a.apply(true, a.notice(zan.OpLike, zan.Target{Type: "blog", ID: 200}, 3, t0+6))
+	var got []int64
+	var after *zan.Cursor
+	for range 10 {
+		p, err := s.Notifications(t.Context(), 1, 3, after)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range p.Items {
+			got = append(got, n.Target.ID)
+		}
+		if p.Next == nil {
+			break
+		}
+		after = p.Next
+	}
+	if len(got) != 8 || got[0] != 200 || !slices.Equal(got[1:], want) {
+		t.Fatalf("pages: %v; want 200 then %v", got, want)
+	}
+	a.unread(8)
+	if p, err := s.Notifications(t.Context(), 42, 10, nil); err != nil || len(p.Items) != 0 || p.Next != nil {
+		t.Fatalf("an empty inbox: %+v, %v", p, err)
+	}
+}
+
+// testNotificationsConcurrent: batches for one inbox applied at once (as
+// nodes sharing the notifier do) keep the unread count exact.
+func testNotificationsConcurrent(t *testing.T, s zan.Store) {
+	a := &inbox{t: t, s: s, user: 1}
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for w := range int64(8) {
+		wg.Go(func() {
+			for i := range int64(5) {
+				n := a.notice(zan.OpLike, zan.Target{Type: "blog", ID: 1000 + w*10 + i}, 2, t0+i)
+				if _, err := s.ApplyLikeNotices(t.Context(), []zan.LikeNotice{n}); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("ApplyLikeNotices: %v", err)
+	}
+	a.unread(40)
+	if n := len(a.all()); n != 40 {
+		t.Fatalf("%d items, want 40", n)
+	}
+}

@@ -1,0 +1,300 @@
+// Package notify tells users that their posts were liked: a notifier that
+// reads the like log with a durable reader of its own and keeps the inboxes
+// in the store, the inbox service the HTTP API calls, and a hub that wakes
+// the unread-count streams of every node.
+//
+// Why a feed of the like stream (zan.EventLog.Feed) and not a consumer of
+// its own stream: the like stream has limits retention and is trimmed only
+// once every reader has acknowledged an event, so a second durable reader
+// (named <log>-feed_notify-<partition>) sees every event without taking it
+// from the persister, as a work-queue stream would. The reader's position
+// is its own: a slow or failing notifier delays neither likes nor their
+// persistence, and the nodes of a scale-out share it, so each event is
+// handled by one node. The same code runs over the embedded and the
+// external NATS.
+package notify
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/zanlabs/zan"
+	"github.com/zanlabs/zan/metrics"
+)
+
+// Config tunes the notifier; zero fields take the defaults.
+type Config struct {
+	Feed       string        // the reader's name ("notify")
+	BatchSize  int           // events per batch at most (500)
+	MaxWait    time.Duration // how long a batch waits to fill (50 ms)
+	Retries    int           // tries of a batch the store rejects before it is dropped (3)
+	PruneEvery time.Duration // how often read items are pruned (1 h)
+}
+
+func (c *Config) defaults() {
+	if c.Feed == "" {
+		c.Feed = "notify"
+	}
+	if c.BatchSize <= 0 {
+		c.BatchSize = 500
+	}
+	if c.MaxWait <= 0 {
+		c.MaxWait = 50 * time.Millisecond
+	}
+	if c.Retries <= 0 {
+		c.Retries = 3
+	}
+	if c.PruneEvery <= 0 {
+		c.PruneEvery = time.Hour
+	}
+}
+
+// Store is what the notifier and the inbox need of the store.
+type Store interface {
+	zan.UserStore
+	zan.BlogStore
+	zan.NotificationStore
+}
+
+// TargetType is the like target whose author is notified.
+const TargetType = "blog"
+
+// Service is the notifier and the inbox.
+type Service struct {
+	cfg    Config
+	log    zan.EventLog
+	store  Store
+	bus    zan.Notifier
+	ids    *zan.IDGen
+	logger *slog.Logger
+
+	authorsMu sync.Mutex
+	authors   map[int64]int64 // blog → author (0: no such blog); authors never change
+}
+
+// New returns the service. bus carries inbox changes to every node's Hub.
+func New(cfg Config, log zan.EventLog, store Store, bus zan.Notifier, ids *zan.IDGen, logger *slog.Logger) *Service {
+	cfg.defaults()
+	if logger == nil {
+		logger = slog.Default()
+	}
+	return &Service{cfg: cfg, log: log, store: store, bus: bus, ids: ids, logger: logger, authors: map[int64]int64{}}
+}
+
+// Run consumes the like log into the inboxes until ctx ends, one worker per
+// partition, and prunes read items now and then.
+func (s *Service) Run(ctx context.Context) error {
+	var feed zan.EventFeed
+	for backoff := 100 * time.Millisecond; ; backoff = min(backoff*2, 5*time.Second) {
+		var err error
+		if feed, err = s.log.Feed(ctx, s.cfg.Feed); err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		s.logger.Warn("notifier: opening its feed", "err", err)
+		sleep(ctx, backoff)
+	}
+	var wg sync.WaitGroup
+	for part := range feed.Partitions() {
+		wg.Go(func() { s.work(ctx, feed, part) })
+	}
+	wg.Go(func() { s.prune(ctx) })
+	wg.Wait()
+	return nil
+}
+
+func (s *Service) work(ctx context.Context, feed zan.EventFeed, part int) {
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		if err := s.step(ctx, feed, part); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			s.logger.Warn("notifier", "partition", part, "err", err)
+			sleep(ctx, backoff)
+			backoff = min(backoff*2, 5*time.Second)
+			continue
+		}
+		backoff = 100 * time.Millisecond
+	}
+}
+
+// step takes one batch into the inboxes and acknowledges it.
+func (s *Service) step(ctx context.Context, feed zan.EventFeed, part int) error {
+	b, err := feed.Fetch(ctx, part, s.cfg.BatchSize, s.cfg.MaxWait)
+	if err != nil {
+		return err
+	}
+	if len(b.Events) > 0 {
+		stop := zan.KeepInProgress(b.Progress)
+		err := s.Apply(ctx, b.Events)
+		stop()
+		if err != nil {
+			if b.Nak != nil {
+				b.Nak()
+			}
+			return err
+		}
+	}
+	if b.Ack != nil {
+		// A lost ack is a harmless redelivery: the inbox ignores stale notices.
+		return b.Ack(context.WithoutCancel(ctx))
+	}
+	return nil
+}
+
+// Apply takes like events into their authors' inboxes and wakes the
+// streams of the inboxes that changed. Only a store that cannot be reached
+// fails it (the batch comes back later); a batch the store keeps rejecting
+// is logged and dropped: a lost notification is worth less than a stuck
+// notifier.
+func (s *Service) Apply(ctx context.Context, events []zan.Event) error {
+	var notices []zan.LikeNotice
+	oldest := int64(0)
+	for _, ev := range events {
+		if ev.Target.Type != TargetType || ev.Kept {
+			continue
+		}
+		if oldest == 0 || ev.At < oldest {
+			oldest = ev.At
+		}
+		author, err := s.author(ctx, ev.Target.ID)
+		if err != nil {
+			return err
+		}
+		if author == 0 || author == ev.User {
+			continue
+		}
+		notices = append(notices, zan.LikeNotice{Event: ev, Recipient: author, NewID: s.ids.Next()})
+	}
+	metrics.NotifyApplied.Add(float64(len(events)))
+	if len(notices) == 0 {
+		return nil
+	}
+	var changed map[int64]int64
+	var err error
+	for try := 1; ; try++ {
+		if changed, err = s.store.ApplyLikeNotices(ctx, notices); err == nil {
+			break
+		}
+		if errors.Is(err, zan.ErrUnavailable) || ctx.Err() != nil {
+			return err
+		}
+		if try >= s.cfg.Retries {
+			s.logger.Error("notifier: dropping a batch the store rejects", "notices", len(notices), "err", err)
+			return nil
+		}
+		sleep(ctx, time.Duration(try)*100*time.Millisecond)
+	}
+	metrics.NotifyLag.Observe(time.Since(time.UnixMicro(oldest)).Seconds())
+	s.changed(ctx, slices.Collect(maps.Keys(changed)))
+	return nil
+}
+
+// maxAuthors bounds the author cache; past it the cache starts afresh.
+const maxAuthors = 100_000
+
+// author returns the author of blog id, 0 when there is no such blog.
+func (s *Service) author(ctx context.Context, id int64) (int64, error) {
+	s.authorsMu.Lock()
+	a, ok := s.authors[id]
+	s.authorsMu.Unlock()
+	if ok {
+		return a, nil
+	}
+	b, err := s.store.Blog(ctx, id)
+	switch {
+	case err == nil:
+		a = b.AuthorID
+	case zan.IsNotFound(err):
+		a = 0
+	default:
+		return 0, err
+	}
+	s.authorsMu.Lock()
+	if len(s.authors) >= maxAuthors {
+		clear(s.authors)
+	}
+	s.authors[id] = a
+	s.authorsMu.Unlock()
+	return a, nil
+}
+
+// topic carries the ids of users whose inbox changed, comma-separated, to
+// every node.
+const topic = "inbox"
+
+// changed tells every node's hub that users' inboxes changed.
+func (s *Service) changed(ctx context.Context, users []int64) {
+	if s.bus == nil || len(users) == 0 {
+		return
+	}
+	var b []byte
+	for i, u := range users {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendInt(b, u, 10)
+		// One message stays well under NATS's 1 MB default payload.
+		if len(b) > 64<<10 {
+			s.send(ctx, b)
+			b = b[:0]
+		}
+	}
+	if len(b) > 0 {
+		s.send(ctx, b)
+	}
+}
+
+func (s *Service) send(ctx context.Context, b []byte) {
+	if err := s.bus.Notify(ctx, topic, b); err != nil {
+		// A stream rereads the count on the next change or reconnect.
+		s.logger.Debug("notifier: broadcasting inbox changes", "err", err)
+	}
+}
+
+func parseUsers(b []byte) []int64 {
+	var out []int64
+	for f := range strings.SplitSeq(string(b), ",") {
+		if id, err := strconv.ParseInt(f, 10, 64); err == nil && id > 0 {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+func (s *Service) prune(ctx context.Context) {
+	t := time.NewTicker(s.cfg.PruneEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n, err := s.store.PruneNotifications(ctx, time.Now().Add(-zan.NotificationsReadTTL))
+		if err != nil {
+			s.logger.Warn("notifier: pruning read items", "err", err)
+		} else if n > 0 {
+			s.logger.Info("notifier: pruned read items", "items", n)
+		}
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
