@@ -35,7 +35,7 @@ func TestNotifier(t *testing.T) {
 		}
 	}
 	blog := zan.Target{Type: TargetType, ID: 100}
-	if err := db.CreateBlog(ctx, zan.Blog{ID: blog.ID, AuthorID: author, Title: "t", Content: "c", CreatedAt: time.Now()}); err != nil {
+	if _, err := db.CreateBlog(ctx, zan.Blog{ID: blog.ID, AuthorID: author, Title: "t", Content: "c", CreatedAt: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	s := New(Config{}, log, db, log, zan.NewIDGen(1), nil)
