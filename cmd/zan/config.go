@@ -49,6 +49,7 @@ type Config struct {
 	EvictIdle      time.Duration
 	IdleTTL        time.Duration
 	SessionTTL     time.Duration
+	CodeGap        time.Duration
 	ReconcileEvery time.Duration
 	ReconcileDeep  time.Duration
 
@@ -141,6 +142,7 @@ func (c *Config) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.EvictIdle, "evict-idle", 10*time.Minute, "idle time before an old blog leaves the hot state")
 	fs.DurationVar(&c.IdleTTL, "idle-ttl", 24*time.Hour, "idle time before any target leaves the hot state")
 	fs.DurationVar(&c.SessionTTL, "session-ttl", 30*time.Minute, "sessions expire after this long without use")
+	fs.DurationVar(&c.CodeGap, "code-gap", time.Minute, "least time between two login codes for one phone")
 	fs.DurationVar(&c.ReconcileEvery, "reconcile-every", 5*time.Second, "reconcile the targets used since the last pass this often: publish answers a dead writer left unconfirmed, compare counts (0: only on demand)")
 	fs.DurationVar(&c.ReconcileDeep, "reconcile-deep-every", time.Hour, "recount and compare every hot target's like set with the store this often (0: only on demand)")
 	fs.DurationVar(&c.AckWait, "ack-wait", 5*time.Second, "event log: how long a batch fetched by a node that died waits before another node gets it")
@@ -235,6 +237,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("--batch-wait must be positive")
 	case c.AckWait < 2*zan.ProgressEvery:
 		return fmt.Errorf("--ack-wait must be at least %v", 2*zan.ProgressEvery)
+	case c.CodeGap < time.Second:
+		return fmt.Errorf("--code-gap must be at least 1s")
 	case c.ShopCacheTTL < time.Second:
 		return fmt.Errorf("--shop-cache-ttl must be at least 1s")
 	case c.StreamMax < 1:

@@ -288,7 +288,7 @@ func TestHTTPEdges(t *testing.T) {
 
 	// A wrong method on a known path: 405 with Allow; OPTIONS lists them.
 	for _, c := range []struct{ method, path, allow string }{
-		{"PUT", "/api/v1/me", "GET, HEAD, OPTIONS"},
+		{"PUT", "/api/v1/me", "GET, HEAD, PATCH, OPTIONS"},
 		{"POST", "/api/v1/likes/comment/1", "GET, HEAD, PUT, DELETE, OPTIONS"},
 		{"DELETE", "/metrics", "GET, HEAD, OPTIONS"},
 		{"POST", "/", "GET, HEAD, OPTIONS"},

@@ -133,7 +133,7 @@ func (m *Main) Start(ctx context.Context) (err error) {
 		// logged-in users liking while the SQL store is down. With Redis,
 		// sessions live there and a logout on another node must end the
 		// token here at once: no cache.
-		SessionTTL: c.SessionTTL, Dev: c.Dev, LocalCache: !shared, CacheTTL: time.Minute,
+		SessionTTL: c.SessionTTL, CodeGap: c.CodeGap, Dev: c.Dev, LocalCache: !shared, CacheTTL: time.Minute,
 	}, db, hs.sessions, hs.codes, sender, ids, m.Logger)
 	hub := live.NewHub(m.log, m.Logger)
 	hub.MaxSubscribers = c.StreamMax
