@@ -118,6 +118,8 @@ type Service struct {
 	confirms chan confirmation
 	// compensating bounds the undo events published in the background.
 	compensating chan struct{}
+	// loading bounds the loads reads start in the background.
+	loading chan struct{}
 }
 
 // New returns a like service over the given adapters.
@@ -136,6 +138,7 @@ func New(cfg Config, hot zan.LikeState, log zan.EventLog, store zan.LikeStore, l
 		types: map[string]bool{}, timeOrdered: map[string]bool{},
 		confirms:     make(chan confirmation, 4096),
 		compensating: make(chan struct{}, 1024),
+		loading:      make(chan struct{}, loadParallel),
 	}
 	for _, t := range cfg.Types {
 		s.types[t] = true
