@@ -66,3 +66,13 @@ func BenchmarkBatchJSON(b *testing.B) {
 		}
 	}
 }
+
+// TestAppendLikeChange holds a like's hand-written answer to encoding/json's.
+func TestAppendLikeChange(t *testing.T) {
+	for _, c := range []likeChange{{true, true, 1}, {false, false, 0}, {true, false, 9_000_000_000}, {false, true, -1}} {
+		b, _ := json.Marshal(c)
+		if got := string(appendLikeChange(nil, c)); got != string(b)+"\n" {
+			t.Errorf("%+v:\n got %s\nwant %s", c, got, b)
+		}
+	}
+}

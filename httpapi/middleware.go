@@ -9,7 +9,10 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/zanlabs/zan"
 	"github.com/zanlabs/zan/metrics"
@@ -22,9 +25,6 @@ type ctxKey int
 
 const (
 	userKey ctxKey = iota
-	// slotKey holds a *int64 that wrap fills with the authenticated user,
-	// so that observe, outside the mux, can log who made the request.
-	slotKey
 )
 
 // userID returns the authenticated user of r, 0 when anonymous.
@@ -37,6 +37,24 @@ func userID(r *http.Request) int64 {
 type statusWriter struct {
 	http.ResponseWriter
 	status int
+	// user is the authenticated user, filled by wrap, so that observe,
+	// outside the mux, can log who made the request. (It was a slot in the
+	// request's context: two allocations and a copy of the request each.)
+	user int64
+}
+
+// statusWriterOf finds observe's statusWriter under w's wrappers.
+func statusWriterOf(w http.ResponseWriter) *statusWriter {
+	for {
+		switch v := w.(type) {
+		case *statusWriter:
+			return v
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = v.Unwrap()
+		default:
+			return nil
+		}
+	}
 }
 
 func (w *statusWriter) WriteHeader(code int) {
@@ -63,8 +81,6 @@ func (s *Server) observe(next http.Handler) http.Handler {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
 		r.Body = http.MaxBytesReader(sw, r.Body, MaxBody)
-		var user int64
-		r = r.WithContext(context.WithValue(r.Context(), slotKey, &user))
 		if !s.cors(sw, r) {
 			next.ServeHTTP(sw, r)
 		}
@@ -73,8 +89,9 @@ func (s *Server) observe(next http.Handler) http.Handler {
 			route = "unmatched"
 		}
 		d := time.Since(start)
-		metrics.HTTPRequests.WithLabelValues(route, strconv.Itoa(sw.status)).Inc()
-		metrics.HTTPDuration.WithLabelValues(route).Observe(d.Seconds())
+		m := routeMetricsOf(route, sw.status)
+		m.count.Inc()
+		m.took.Observe(d.Seconds())
 		level := slog.LevelDebug
 		if s.AccessLog {
 			level = slog.LevelInfo
@@ -86,7 +103,7 @@ func (s *Server) observe(next http.Handler) http.Handler {
 			s.Logger.LogAttrs(r.Context(), level, "request",
 				slog.String("method", r.Method), slog.String("path", r.URL.Path),
 				slog.Int("status", sw.status), slog.Duration("took", d),
-				slog.Int64("user", user))
+				slog.Int64("user", sw.user))
 		}
 	})
 }
@@ -132,8 +149,8 @@ func (s *Server) wrap(fn handlerFunc) http.Handler {
 			switch {
 			case err == nil:
 				r = r.WithContext(context.WithValue(r.Context(), userKey, uid))
-				if slot, ok := r.Context().Value(slotKey).(*int64); ok {
-					*slot = uid
+				if sw := statusWriterOf(w); sw != nil {
+					sw.user = uid
 				}
 			case strict || zan.ErrorCode(err) != zan.EUnauthorized:
 				s.writeError(w, r, err)
@@ -192,4 +209,43 @@ func decodeBody(r *http.Request, v any) error {
 		return err
 	}
 	return decodeJSON(b, v)
+}
+
+// routeMetrics are the metrics of one route and status, looked up once:
+// WithLabelValues hashes its labels under a lock on every call, and the
+// status needs a string.
+type routeMetrics struct {
+	count prometheus.Counter
+	took  prometheus.Observer
+}
+
+type routeStatus struct {
+	route  string
+	status int
+}
+
+var routes = struct {
+	sync.RWMutex
+	m map[routeStatus]*routeMetrics
+}{m: map[routeStatus]*routeMetrics{}}
+
+// routeMetricsOf returns the metrics of route and status. Routes are the
+// mux's patterns and "unmatched", statuses the handful the API answers:
+// the map stays small.
+func routeMetricsOf(route string, status int) *routeMetrics {
+	k := routeStatus{route, status}
+	routes.RLock()
+	m := routes.m[k]
+	routes.RUnlock()
+	if m != nil {
+		return m
+	}
+	m = &routeMetrics{
+		count: metrics.HTTPRequests.WithLabelValues(route, strconv.Itoa(status)),
+		took:  metrics.HTTPDuration.WithLabelValues(route),
+	}
+	routes.Lock()
+	routes.m[k] = m
+	routes.Unlock()
+	return m
 }

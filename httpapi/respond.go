@@ -76,10 +76,13 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 	return writeBody(w, status, append(b, '\n'))
 }
 
+var jsonType = []string{"application/json; charset=utf-8"}
+
 // writeBody sends a JSON body that is ready, newline included.
 func writeBody(w http.ResponseWriter, status int, b []byte) error {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	h := w.Header()
+	h["Content-Type"] = jsonType // shared: Set and Add replace a value, never write into it
+	h.Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
 	return nil

@@ -4,8 +4,6 @@ import (
 	"context"
 	"time"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/zanlabs/zan"
 	"github.com/zanlabs/zan/metrics"
 )
@@ -97,13 +95,18 @@ func (s *Service) get(ctx context.Context, ts []zan.Target, user int64) ([]Item,
 	return items, nil
 }
 
-// loadParallel is how many targets one batch read loads at once.
+// loadParallel is how many targets are loaded in the background at once,
+// for reads; more wait for a later read.
 const loadParallel = 16
 
-// loadMissing answers the targets at idx, which are not in the hot state:
-// those the store holds no like of are answered 0 and remembered as such
-// (reading an id nobody liked must not cost the hot state a key), the
-// others are loaded.
+// loadMissing answers the targets at idx, which are not in the hot state,
+// from the store: it holds every change of a target missing from the hot
+// state (waitApplied), so the answer is the one a load would give. Those
+// the store holds no like of are remembered as such (reading an id nobody
+// liked must not cost the hot state a key); the others are loaded in the
+// background (loadLater): a read writes nothing to the hot state on its
+// request path, and a feed page of targets nobody read lately answers
+// after one or two store queries instead of a load each.
 func (s *Service) loadMissing(ctx context.Context, ts []zan.Target, idx []int, user int64, items []Item) error {
 	if err := s.waitApplied(ctx); err != nil {
 		return err
@@ -129,6 +132,7 @@ func (s *Service) loadMissing(ctx context.Context, ts []zan.Target, idx []int, u
 	}
 	var load []int
 	for j, i := range ask {
+		items[i].Count = counts[j]
 		if counts[j] == 0 {
 			s.absent.Set(ts[i], struct{}{})
 			continue
@@ -138,38 +142,42 @@ func (s *Service) loadMissing(ctx context.Context, ts []zan.Target, idx []int, u
 	if len(load) == 0 {
 		return nil
 	}
-	// The loads run side by side: a feed page of targets nobody read
-	// lately would otherwise wait for its loads one after another (measured
-	// in scale-out mode: batch reads of 50 spent most of their 43 ms median
-	// in them).
 	sub = sub[:0]
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(loadParallel)
 	for _, i := range load {
 		sub = append(sub, ts[i])
-		g.Go(func() error { return s.load(gctx, ts[i]) })
 	}
-	if err := g.Wait(); err != nil {
-		return err
-	}
-	hctx, hcancel := context.WithTimeout(ctx, s.cfg.HotTimeout)
-	states, err := s.hot.State(hctx, sub, user)
-	hcancel()
-	if err != nil {
-		return zan.Unavailable("hot state", err)
-	}
-	var again []int
-	for j, i := range load {
-		if !states[j].Loaded { // evicted at once: answer from the store
-			again = append(again, i)
-			continue
+	if user != 0 {
+		sctx, cancel := context.WithTimeout(ctx, s.cfg.Wait)
+		liked, err := s.store.Liked(sctx, sub, user)
+		cancel()
+		if err != nil {
+			return zan.Unavailable("store", err)
 		}
-		items[i].Count, items[i].Liked = states[j].Count, states[j].Liked
+		for j, i := range load {
+			items[i].Liked = liked[j]
+		}
 	}
-	if len(again) > 0 {
-		return s.readCold(ctx, ts, again, user, items)
-	}
+	s.loadLater(sub)
 	return nil
+}
+
+// loadLater loads ts into the hot state off the request path, at most
+// loadParallel at once; what finds no slot is loaded by a later read or
+// write. Concurrent loads of one target share one flight (load).
+func (s *Service) loadLater(ts []zan.Target) {
+	for _, t := range ts {
+		select {
+		case s.loading <- struct{}{}:
+			go func() {
+				defer func() { <-s.loading }()
+				if err := s.load(context.Background(), t); err != nil {
+					s.logger.Debug("loading a target read", "target", t.String(), "err", err)
+				}
+			}()
+		default:
+			return
+		}
+	}
 }
 
 func (s *Service) readCold(ctx context.Context, ts []zan.Target, idx []int, user int64, items []Item) error {

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -118,6 +119,30 @@ type Service struct {
 	confirms chan confirmation
 	// compensating bounds the undo events published in the background.
 	compensating chan struct{}
+	// loading bounds the loads reads start in the background.
+	loading chan struct{}
+	// localHot and localLimiter say the hot state and the limiter answer
+	// from this process's memory (inProcess): their calls get no deadline
+	// of their own, which costs a timer and a context each.
+	localHot, localLimiter bool
+}
+
+// inProcess is implemented by adapters that answer from this process's
+// memory, without I/O, and so ignore their context.
+type inProcess interface{ InProcess() bool }
+
+func isInProcess(v any) bool {
+	p, ok := v.(inProcess)
+	return ok && p.InProcess()
+}
+
+// bounded returns ctx bounded by d, unless local: a call to an adapter in
+// process needs no deadline.
+func bounded(ctx context.Context, d time.Duration, local bool) (context.Context, context.CancelFunc) {
+	if local {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, d)
 }
 
 // New returns a like service over the given adapters.
@@ -136,6 +161,9 @@ func New(cfg Config, hot zan.LikeState, log zan.EventLog, store zan.LikeStore, l
 		types: map[string]bool{}, timeOrdered: map[string]bool{},
 		confirms:     make(chan confirmation, 4096),
 		compensating: make(chan struct{}, 1024),
+		loading:      make(chan struct{}, loadParallel),
+		localHot:     isInProcess(hot),
+		localLimiter: isInProcess(limiter),
 	}
 	for _, t := range cfg.Types {
 		s.types[t] = true
@@ -183,7 +211,7 @@ func (s *Service) Toggle(ctx context.Context, user int64, t zan.Target, like boo
 	defer cancel()
 	id := s.ids.Next()
 	for attempt := 0; ; attempt++ {
-		hctx, hcancel := context.WithTimeout(ctx, s.cfg.HotTimeout)
+		hctx, hcancel := bounded(ctx, s.cfg.HotTimeout, s.localHot)
 		ch, err := s.hot.Toggle(hctx, t, user, like, id)
 		hcancel()
 		if errors.Is(err, zan.ErrNotLoaded) && attempt < 3 {
@@ -386,7 +414,7 @@ func (s *Service) runConfirms(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case c := <-s.confirms:
-			cctx, cancel := context.WithTimeout(ctx, s.cfg.HotTimeout)
+			cctx, cancel := bounded(ctx, s.cfg.HotTimeout, s.localHot)
 			if err := s.hot.Confirm(cctx, c.t, c.user, c.at); err != nil {
 				s.logger.Debug("confirming a published answer", "target", c.t.String(), "err", err)
 			}
@@ -399,9 +427,10 @@ func (s *Service) allow(ctx context.Context, user int64) error {
 	if s.limiter == nil {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.HotTimeout)
+	ctx, cancel := bounded(ctx, s.cfg.HotTimeout, s.localLimiter)
 	defer cancel()
-	ok, retry, err := s.limiter.Allow(ctx, "like:"+itoa(user), s.cfg.Limit)
+	var b [32]byte
+	ok, retry, err := s.limiter.Allow(ctx, string(strconv.AppendInt(append(b[:0], "like:"...), user, 10)), s.cfg.Limit)
 	if err != nil {
 		return zan.Unavailable("rate limiter", err)
 	}

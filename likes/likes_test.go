@@ -608,3 +608,52 @@ func TestUnknownReadsCostNothing(t *testing.T) {
 
 // testID returns a fresh request id for a toggle.
 var testID = zan.NewEventIDs().Next
+
+// A read of targets missing from the hot state answers from the store
+// (count and liked, in one query each for the whole batch) and loads the
+// liked ones in the background; a target nobody liked stays out.
+func TestReadLoadsLater(t *testing.T) {
+	e := newEnv(t, Config{})
+	ctx := t.Context()
+	ids := zan.NewIDGen(2)
+	a, b, nobody := zan.Target{Type: "blog", ID: ids.Next()}, zan.Target{Type: "blog", ID: ids.Next()}, zan.Target{Type: "blog", ID: ids.Next()}
+	for _, l := range []struct {
+		user int64
+		t    zan.Target
+	}{{7, a}, {8, a}, {8, b}} {
+		if _, err := e.svc.Toggle(ctx, l.user, l.t, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.log.WaitApplied(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.restart()
+	items, err := e.svc.Get(ctx, []zan.Target{a, b, nobody}, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Item{{a, 2, true}, {b, 1, false}, {nobody, 0, false}}
+	for i := range want {
+		if items[i] != want[i] {
+			t.Errorf("item %d: %+v, want %+v", i, items[i], want[i])
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		st, err := e.hot.State(ctx, []zan.Target{a, b, nobody}, 7)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st[0].Loaded && st[1].Loaded {
+			if st[2].Loaded || st[0].Count != 2 || !st[0].Liked {
+				t.Fatalf("hot state after the background loads: %+v", st)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the targets read were not loaded: %+v", st)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -348,3 +348,7 @@ func (l *Likes) Len() int {
 	}
 	return n
 }
+
+// InProcess says the like state answers from this process's memory and ignores
+// its context: callers need not bound its calls.
+func (l *Likes) InProcess() bool { return true }

@@ -89,3 +89,7 @@ func (l *Limiter) Close() error {
 	l.stop()
 	return nil
 }
+
+// InProcess says the limiter answers from this process's memory and ignores
+// its context: callers need not bound its calls.
+func (l *Limiter) InProcess() bool { return true }

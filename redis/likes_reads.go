@@ -120,15 +120,16 @@ func (m *marks) take() map[zan.Target]int64 {
 // runMarker writes the queued marks every markEvery, and once more when
 // stopped.
 func (l *Likes) runMarker(logger *slog.Logger) (stop func()) {
-	flush := func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	flush := func(d time.Duration) {
+		ctx, cancel := context.WithTimeout(context.Background(), d)
 		defer cancel()
 		if err := l.flushMarks(ctx); err != nil {
 			logger.Debug("writing the reads' used marks", "err", err)
 		}
 	}
-	stopEvery := zan.Every(markEvery, flush)
-	return func() { stopEvery(); flush() }
+	stopEvery := zan.Every(markEvery, func() { flush(5 * time.Second) })
+	// At close, briefly: a Redis that is down must not hold the shutdown.
+	return func() { stopEvery(); flush(time.Second) }
 }
 
 // markChunk is the most targets one flush sends in a round trip.
