@@ -65,8 +65,9 @@ func (r Common) ApplyLikeNotices(ctx context.Context, notices []zan.LikeNotice) 
 		}
 		changed := map[int64]bool{}
 		items := map[int64]*itemState{}
+		b := &noticeBatch{unread: unread, items: items, open: map[openKey]int64{}}
 		for _, n := range todo {
-			c, err := r.applyNotice(ctx, tx, n, unread, items)
+			c, err := r.applyNotice(ctx, tx, n, b)
 			if err != nil {
 				return err
 			}
@@ -125,9 +126,24 @@ func (r Common) item(ctx context.Context, tx *sql.Tx, items map[int64]*itemState
 	return it, nil
 }
 
-// applyNotice applies one notice in tx, keeping unread[n.Recipient] and the
-// batch's items; it reports whether the inbox changed.
-func (r Common) applyNotice(ctx context.Context, tx *sql.Tx, n zan.LikeNotice, unread map[int64]int64, items map[int64]*itemState) (bool, error) {
+// noticeBatch is what a batch keeps between its notices: the recipients'
+// unread counts, the items it changed, and the unread item per (recipient,
+// target) as far as it looked one up (0: none).
+type noticeBatch struct {
+	unread map[int64]int64
+	items  map[int64]*itemState
+	open   map[openKey]int64
+}
+
+type openKey struct {
+	user   int64
+	target zan.Target
+}
+
+// applyNotice applies one notice in tx, keeping the batch's state; it
+// reports whether the inbox changed.
+func (r Common) applyNotice(ctx context.Context, tx *sql.Tx, n zan.LikeNotice, b *noticeBatch) (bool, error) {
+	unread, items := b.unread, b.items
 	var a actorRow
 	var liked int
 	err := tx.QueryRowContext(ctx, `SELECT notification_id, liked, at FROM `+r.table("notification_actors")+
@@ -144,7 +160,10 @@ func (r Common) applyNotice(ctx context.Context, tx *sql.Tx, n zan.LikeNotice, u
 	}
 	// The state of the item the actor counts in.
 	var itemExists, itemUnread bool
-	if a.found && a.item != 0 {
+	if it, ok := items[a.item]; ok && a.found && a.item != 0 {
+		// The batch changed it: an unread item, unless it deleted it.
+		itemExists, itemUnread = !it.deleted, !it.deleted
+	} else if a.found && a.item != 0 {
 		var u sql.NullInt64
 		err := tx.QueryRowContext(ctx, `SELECT unread FROM `+r.table("notifications")+` WHERE user_id = ? AND id = ?`,
 			n.Recipient, a.item).Scan(&u)
@@ -191,6 +210,7 @@ func (r Common) applyNotice(ctx context.Context, tx *sql.Tx, n zan.LikeNotice, u
 				return false, err
 			}
 			it.deleted = true
+			delete(b.open, openKey{n.Recipient, n.Target})
 			unread[n.Recipient]--
 		}
 		return true, nil
@@ -205,14 +225,23 @@ func (r Common) applyNotice(ctx context.Context, tx *sql.Tx, n zan.LikeNotice, u
 		return false, setActor(a.item, true)
 	}
 	item := n.NewID
+	ok := openKey{n.Recipient, n.Target}
 	var u sql.NullInt64
-	err = tx.QueryRowContext(ctx, `SELECT id FROM `+r.table("notifications")+
-		` WHERE user_id = ? AND target_type = ? AND target_id = ? AND unread = 1`,
-		n.Recipient, n.Target.Type, n.Target.ID).Scan(&u)
+	if id, seen := b.open[ok]; seen && id != 0 {
+		u.Int64, err = id, nil
+	} else if seen {
+		err = sql.ErrNoRows
+	} else {
+		err = tx.QueryRowContext(ctx, `SELECT id FROM `+r.table("notifications")+
+			` WHERE user_id = ? AND target_type = ? AND target_id = ? AND unread = 1`,
+			n.Recipient, n.Target.Type, n.Target.ID).Scan(&u)
+	}
 	switch {
 	case err == nil:
 		item = u.Int64
+		b.open[ok] = item
 	case err == sql.ErrNoRows:
+		b.open[ok] = item
 		if _, err := tx.ExecContext(ctx, `INSERT INTO `+r.table("notifications")+` (`+notificationCols+`, read_at)`+
 			` VALUES (?, ?, 'like', ?, ?, '', 0, 1, ?, 0)`, item, n.Recipient, n.Target.Type, n.Target.ID, n.At); err != nil {
 			return false, err
