@@ -134,6 +134,13 @@ func testNotificationsAggregate(t *testing.T, s zan.Store) {
 	}
 	a.item(blog, false, 6, 105, 104, 103)
 	a.unread(1)
+
+	// Toggles within one batch: only where each actor ends counts.
+	a.apply(false, a.notice(zan.OpUnlike, blog, 105, t0+30), a.notice(zan.OpLike, blog, 107, t0+31),
+		a.notice(zan.OpLike, blog, 105, t0+32), a.notice(zan.OpUnlike, blog, 107, t0+33))
+	a.item(blog, false, 6, 105, 104, 103)
+	a.apply(true, a.notice(zan.OpUnlike, blog, 105, t0+34), a.notice(zan.OpLike, blog, 108, t0+35), a.notice(zan.OpLike, blog, 109, t0+36))
+	a.item(blog, false, 7, 109, 108, 104)
 }
 
 func testNotificationsRead(t *testing.T, s zan.Store) {

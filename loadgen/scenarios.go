@@ -77,8 +77,45 @@ func (r *Runner) scenario(ctx context.Context, name string) (*Result, error) {
 		return res, nil
 	case "flash":
 		return r.flash(ctx)
+	case "blog-likes":
+		blogs, err := r.writeBlogs(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return r.measure(ctx, name, r.cfg.Conns, func(ctx context.Context, w *worker) int {
+			method := "PUT"
+			if w.rnd.IntN(2) == 0 {
+				method = "DELETE"
+			}
+			st, _ := w.do(ctx, method, u+"blog/"+strconv.FormatInt(blogs[w.rnd.IntN(len(blogs))], 10), w.token())
+			return st
+		}), nil
 	}
 	return nil, fmt.Errorf("unknown scenario")
+}
+
+// writeBlogs has every user write a blog and returns their ids.
+func (r *Runner) writeBlogs(ctx context.Context) ([]int64, error) {
+	ids := make([]int64, len(r.tokens))
+	var wg sync.WaitGroup
+	errs := make(chan error, len(r.tokens))
+	sem := make(chan struct{}, 16)
+	for i, tok := range r.tokens {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			b, err := r.api(tok).CreateBlog(ctx, "bench", "a post to be liked", 0)
+			if err != nil {
+				errs <- fmt.Errorf("writing a blog: %w", err)
+				return
+			}
+			ids[i] = int64(b.ID)
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	return ids, <-errs
 }
 
 // checkCounts waits (up to 30 s) until every churn target's count, from the

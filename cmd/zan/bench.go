@@ -193,8 +193,8 @@ func checkBench(c *loadgen.Config, fs *flag.FlagSet) error {
 		return fmt.Errorf("--batch must be 1-200")
 	}
 	for _, s := range c.Scenarios {
-		if !slices.Contains(loadgen.Scenarios, s) {
-			return fmt.Errorf("unknown scenario %q (have %s)", s, strings.Join(loadgen.Scenarios, ", "))
+		if !slices.Contains(loadgen.Scenarios, s) && !slices.Contains(loadgen.ExtraScenarios, s) {
+			return fmt.Errorf("unknown scenario %q (have %s)", s, strings.Join(append(loadgen.Scenarios, loadgen.ExtraScenarios...), ", "))
 		}
 	}
 	return nil

@@ -11,6 +11,7 @@
 // from the address must be digits before they go into an API path.
 
 import { finishSignIn, linkedAccounts, signInWith } from "./signin.js";
+import { pageInbox, startBell, stopBell } from "./inbox.js";
 
 const API = "/api/v1";
 let token = sessionStorage.getItem("zan.token") || "";
@@ -157,7 +158,15 @@ function setSession(t, user) {
   updateNav();
 }
 
+// bellToken is the token the bell follows: it restarts only when the
+// session changes.
+let bellToken = null;
+
 function updateNav() {
+  if (token !== bellToken) {
+    bellToken = token;
+    if (token) startBell(API, token); else stopBell();
+  }
   const a = document.getElementById("nav-me");
   if (me) {
     a.textContent = me.nickname;
@@ -763,6 +772,10 @@ async function route() {
       case "shop": await pageShop(parts[1]); break;
       case "voucher": await pageVoucher(parts[1]); break;
       case "ops": await pageOps(); break;
+      case "inbox":
+        if (!token) { location.hash = "#/login"; return; }
+        await pageInbox({ api, el, render, toast, fmtTime });
+        break;
       default: render(el("h1", { text: "Not found" }), el("p", {}, el("a", { href: "#/", text: "Back to the feed" })));
     }
   } catch (e) {
