@@ -49,7 +49,7 @@ stop() {
 }
 trap stop EXIT
 (cd "$dir" && exec "$bin" -store unistore -path "$dir/data" -host 127.0.0.1 -P "$port" \
-  -report-status=false -socket "" -log-file "$dir/tidb.log" -tmp-storage-path "$dir/tmp") >"$dir/out.log" 2>&1 &
+  -report-status=false -socket "" -log-file "$dir/tidb.log") >"$dir/out.log" 2>&1 &
 pid=$!
 for _ in $(seq 150); do up "$port" && break; kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
 if ! up "$port"; then
