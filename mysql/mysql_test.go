@@ -496,3 +496,27 @@ func TestRecountUnderLoad(t *testing.T) {
 		t.Fatalf("after recounts under load: %d liking rows, stored count %d", rows, count)
 	}
 }
+
+// TestOpenConcurrently opens a fresh database from several nodes at once:
+// the named lock lets one migrate while the others wait, and all come up
+// on the same schema.
+func TestOpenConcurrently(t *testing.T) {
+	dsn := freshDatabase(t, serverDSN(t))
+	const nodes = 4
+	errs := make(chan error, nodes)
+	for range nodes {
+		go func() {
+			db, err := Open(t.Context(), dsn)
+			if err == nil {
+				_, err = db.ApplyLikes(t.Context(), []zan.Event{{ID: "e", Op: zan.OpLike, Target: zan.Target{Type: "blog", ID: 1}, User: 1, At: 1}})
+				db.Close()
+			}
+			errs <- err
+		}()
+	}
+	for range nodes {
+		if err := <-errs; err != nil {
+			t.Fatalf("Open beside other nodes: %v", err)
+		}
+	}
+}
