@@ -63,4 +63,6 @@ fi
 export ZAN_TEST_MYSQL="root@tcp(127.0.0.1:$port)/test"
 export ZAN_TEST_TIDB=1
 [ -x /tmp/zan-testreport ] || go build -o /tmp/zan-testreport ./internal/testreport
+# The store's suite and the migration package, then zan migrate itself.
 go test -count=1 -timeout 5m -json ./mysql/ ./migrate/ 2>&1 | /tmp/zan-testreport
+go test -count=1 -timeout 5m -json -run '^TestMigrate' ./cmd/zan/ 2>&1 | /tmp/zan-testreport
