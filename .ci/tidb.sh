@@ -4,7 +4,7 @@
 #
 # The server binary is cached between runs (ZAN_TIDB_SERVER, by default
 # ~/.cache/zan/tidb-server, never in the repository). Without it, it is
-# built from the Go module proxy by ../shared/tidb/build.sh when that script
+# built from the Go module proxy by ../shared/tidb/build.sh (ZAN_TIDB_BUILD) when that script
 # is there (about 10 minutes cold, bounded by ZAN_TIDB_BUILD_TIMEOUT);
 # without either, TiDB is skipped, saying so.
 set -euo pipefail
@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
 
 bin=${ZAN_TIDB_SERVER:-$HOME/.cache/zan/tidb-server}
-build=../shared/tidb/build.sh
+build=${ZAN_TIDB_BUILD:-../shared/tidb/build.sh}
 if ! [ -x "$bin" ]; then
   if ! [ -x "$build" ]; then
     echo "tidb: skipped: no server binary at $bin and no $build to build one"
