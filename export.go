@@ -66,9 +66,12 @@ type Importer interface {
 	ImportShops(ctx context.Context, ss []Shop) error
 	ImportVouchers(ctx context.Context, vs []Voucher) error
 	ImportOrders(ctx context.Context, os []VoucherOrder) error
-	// ImportIdentities inserts the identities not there yet (by issuer and
-	// subject, or by user and issuer); their users are imported before.
+	// ImportIdentities writes identities as the source has them, replacing
+	// one there with the same issuer and subject or the same user and
+	// issuer; their users are imported before. DropIdentity deletes one
+	// that the source no longer has (a missing one is no error).
 	ImportIdentities(ctx context.Context, ids []Identity) error
+	DropIdentity(ctx context.Context, issuer, subject string) error
 }
 
 // Key returns the key of the like row e was exported from.

@@ -4,7 +4,7 @@
 #
 # The server binary is cached between runs (ZAN_TIDB_SERVER, by default
 # ~/.cache/zan/tidb-server, never in the repository). Without it, it is
-# built from the Go module proxy by ../shared/tidb/build.sh when that script
+# built from the Go module proxy by ../shared/tidb/build.sh (ZAN_TIDB_BUILD) when that script
 # is there (about 10 minutes cold, bounded by ZAN_TIDB_BUILD_TIMEOUT);
 # without either, TiDB is skipped, saying so.
 set -euo pipefail
@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
 
 bin=${ZAN_TIDB_SERVER:-$HOME/.cache/zan/tidb-server}
-build=../shared/tidb/build.sh
+build=${ZAN_TIDB_BUILD:-../shared/tidb/build.sh}
 if ! [ -x "$bin" ]; then
   if ! [ -x "$build" ]; then
     echo "tidb: skipped: no server binary at $bin and no $build to build one"
@@ -49,7 +49,7 @@ stop() {
 }
 trap stop EXIT
 (cd "$dir" && exec "$bin" -store unistore -path "$dir/data" -host 127.0.0.1 -P "$port" \
-  -report-status=false -socket "" -log-file "$dir/tidb.log" -tmp-storage-path "$dir/tmp") >"$dir/out.log" 2>&1 &
+  -report-status=false -socket "" -log-file "$dir/tidb.log") >"$dir/out.log" 2>&1 &
 pid=$!
 for _ in $(seq 150); do up "$port" && break; kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
 if ! up "$port"; then
@@ -63,4 +63,6 @@ fi
 export ZAN_TEST_MYSQL="root@tcp(127.0.0.1:$port)/test"
 export ZAN_TEST_TIDB=1
 [ -x /tmp/zan-testreport ] || go build -o /tmp/zan-testreport ./internal/testreport
+# The store's suite and the migration package, then zan migrate itself.
 go test -count=1 -timeout 5m -json ./mysql/ ./migrate/ 2>&1 | /tmp/zan-testreport
+go test -count=1 -timeout 5m -json -run '^TestMigrate' ./cmd/zan/ 2>&1 | /tmp/zan-testreport

@@ -6,7 +6,7 @@
 // order, in batches, each batch
 // read by keyset from the source and written idempotently to the
 // destination: users and blogs that are already there are left alone (blogs
-// the source deleted are deleted), and
+// the source deleted are deleted, identities take the source's state), and
 // like rows are applied as events (zan.LikeStore.ApplyLikes), which per
 // (user, target) keep the newest state and maintain the counts. A run can
 // therefore be interrupted and resumed (from the checkpoint file) or simply
@@ -29,6 +29,7 @@
 package migrate
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -241,11 +242,22 @@ func runCopy(ctx context.Context, src zan.Exporter, dst Destination, opts Option
 			if err != nil {
 				return fmt.Errorf("migrate: reading identities after %s %s: %w", cp.Ident.Issuer, cp.Ident.Subject, err)
 			}
+			if len(ids) > 0 {
+				if err := retry(ctx, func() error { return dst.ImportIdentities(ctx, ids) }); err != nil {
+					return fmt.Errorf("migrate: writing identities after %s %s: %w", cp.Ident.Issuer, cp.Ident.Subject, err)
+				}
+			}
+			type key struct{ issuer, subject string }
+			err = prune(ctx, opts.Batch, cp.Ident, ids, func(id zan.Identity) key { return key{id.Issuer, id.Subject} },
+				func(a, b zan.Identity) int {
+					return cmp.Or(cmp.Compare(a.Issuer, b.Issuer), cmp.Compare(a.Subject, b.Subject))
+				},
+				dst.ExportIdentities, func(id zan.Identity) error { return dst.DropIdentity(ctx, id.Issuer, id.Subject) })
+			if err != nil {
+				return fmt.Errorf("migrate: removing unlinked identities after %s %s: %w", cp.Ident.Issuer, cp.Ident.Subject, err)
+			}
 			if len(ids) == 0 {
 				break
-			}
-			if err := retry(ctx, func() error { return dst.ImportIdentities(ctx, ids) }); err != nil {
-				return fmt.Errorf("migrate: writing identities after %s %s: %w", cp.Ident.Issuer, cp.Ident.Subject, err)
 			}
 			last := ids[len(ids)-1]
 			cp.Ident = zan.Identity{Issuer: last.Issuer, Subject: last.Subject}
@@ -265,7 +277,12 @@ func runCopy(ctx context.Context, src zan.Exporter, dst Destination, opts Option
 				err = retry(ctx, func() error { return dst.ImportBlogs(ctx, bs) })
 			}
 			if err == nil {
-				err = pruneBlogs(ctx, dst, opts.Batch, after, bs)
+				err = prune(ctx, opts.Batch, zan.Blog{ID: after}, bs, func(b zan.Blog) int64 { return b.ID },
+					func(a, b zan.Blog) int { return cmp.Compare(a.ID, b.ID) },
+					func(ctx context.Context, after zan.Blog, n int) ([]zan.Blog, error) {
+						return dst.ExportBlogs(ctx, after.ID, n)
+					},
+					func(b zan.Blog) error { return dst.DeleteBlog(ctx, b.ID) })
 			}
 			if err != nil || len(bs) == 0 {
 				return 0, after, err
@@ -352,27 +369,29 @@ func copyRows[T any](ctx context.Context, batch int, after int64,
 	return len(rows), id(rows[len(rows)-1]), nil
 }
 
-// pruneBlogs deletes the destination's blogs in the range of ids the
-// source's batch bs (after the id) covers, to the end when bs is empty,
-// that are not in bs: the source deleted them. Blogs are the only rows a
-// source deletes but identities (unlinks are not propagated yet), so a copy
-// run again converges on the source.
-func pruneBlogs(ctx context.Context, dst Destination, batch int, after int64, bs []zan.Blog) error {
-	keep := make(map[int64]bool, len(bs))
-	for _, b := range bs {
-		keep[b.ID] = true
+// prune deletes the destination's rows in the range of keys the source's
+// batch src (after the key) covers, to the end when src is empty, that are
+// not in src: the source deleted them (blogs) or unlinked them
+// (identities), and a copy run again converges on the source. The source's
+// rows of the range were just copied, so the destination has every one
+// of them; what else it has there is gone from the source.
+func prune[T any, K comparable](ctx context.Context, batch int, after T, src []T, key func(T) K, cmp func(a, b T) int,
+	list func(ctx context.Context, after T, limit int) ([]T, error), del func(T) error) error {
+	keep := make(map[K]bool, len(src))
+	for _, r := range src {
+		keep[key(r)] = true
 	}
 	for {
-		got, err := dst.ExportBlogs(ctx, after, batch)
+		got, err := list(ctx, after, batch)
 		if err != nil {
 			return err
 		}
-		for _, b := range got {
-			if len(bs) > 0 && b.ID > bs[len(bs)-1].ID {
+		for _, r := range got {
+			if len(src) > 0 && cmp(r, src[len(src)-1]) > 0 {
 				return nil
 			}
-			if !keep[b.ID] {
-				if err := retry(ctx, func() error { return dst.DeleteBlog(ctx, b.ID) }); err != nil {
+			if !keep[key(r)] {
+				if err := retry(ctx, func() error { return del(r) }); err != nil {
 					return err
 				}
 			}
@@ -380,7 +399,7 @@ func pruneBlogs(ctx context.Context, dst Destination, batch int, after int64, bs
 		if len(got) < batch {
 			return nil
 		}
-		after = got[len(got)-1].ID
+		after = got[len(got)-1]
 	}
 }
 

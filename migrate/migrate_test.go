@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -127,6 +128,12 @@ func TestRun(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	// Identities are unlinked, relinked to another subject, added.
+	must(t, src.UnlinkIdentity(ctx, 1, "https://id.example"))
+	must(t, src.UnlinkIdentity(ctx, 2, "https://id.example"))
+	for _, id := range []zan.Identity{{Issuer: "https://id.example", Subject: "s0", UserID: 2}, {Issuer: "https://other.example", Subject: "x", UserID: 3}} {
+		must(t, src.LinkIdentity(ctx, id))
+	}
 	// Blogs are deleted for good, the last one and one in the middle.
 	for _, id := range []int64{7, 30} {
 		if err := src.DeleteBlog(ctx, id); err != nil {
@@ -146,6 +153,13 @@ func TestRun(t *testing.T) {
 			t.Fatalf("blog %d deleted in the source, in the destination: %v", id, err)
 		}
 	}
+	srcIDs, err := src.ExportIdentities(ctx, zan.Identity{}, 100)
+	must(t, err)
+	dstIDs, err := dst.ExportIdentities(ctx, zan.Identity{}, 100)
+	must(t, err)
+	if !slices.Equal(srcIDs, dstIDs) || len(srcIDs) != 6 {
+		t.Fatalf("identities in the destination:\n%+v\nwant\n%+v", dstIDs, srcIDs)
+	}
 
 	// Differences are bounded.
 	if _, err := dst.ApplyLikes(ctx, []zan.Event{
@@ -158,5 +172,12 @@ func TestRun(t *testing.T) {
 	if v := rep.Verification; !errors.Is(err, migrate.ErrDifferent) || v.NDifferences != 3 || len(v.Differences) != 2 ||
 		v.EqualTargets != 12 {
 		t.Fatalf("verify with a changed destination: %v, %+v", err, v)
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -43,6 +43,7 @@ type DB struct {
 	sqlstore.Common
 
 	db        *sql.DB
+	tidb      bool // the server is TiDB, whose transactions differ (see RecountLikes)
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -105,7 +106,12 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		db.Close()
 		return nil, err
 	}
-	d := &DB{db: db}
+	var version string
+	if err := db.QueryRowContext(ctx, `SELECT VERSION()`).Scan(&version); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("mysql: server version: %w", dbErr(ctx, err))
+	}
+	d := &DB{db: db, tidb: strings.Contains(version, "TiDB")}
 	d.Common = sqlstore.NewCommon("zan_", d.query, func(ctx context.Context, q string, args ...any) error {
 		_, err := db.ExecContext(ctx, q, args...)
 		return dbErr(ctx, err)

@@ -171,16 +171,17 @@ func (r Common) CountIdentities(ctx context.Context) (int64, error) {
 	return n, err
 }
 
-// ImportIdentities inserts the identities that are not there yet, in one
-// transaction. There are at most as many as users, written once: a row at a
-// time is fast enough, and the same text in both dialects.
+// ImportIdentities writes identities as the source has them, in one
+// transaction: one already there under the same (issuer, subject) or the
+// same (user, issuer) is replaced (REPLACE means that in both dialects), so
+// a relink in the source reaches a store copied before. There are at most as
+// many as users, written once: a row at a time is fast enough.
 func (r Common) ImportIdentities(ctx context.Context, ids []zan.Identity) error {
 	if len(ids) == 0 {
 		return nil
 	}
 	return r.inTx(ctx, func(tx *sql.Tx) error {
-		st, err := tx.PrepareContext(ctx, `INSERT INTO `+r.table("identities")+` (`+identityCols+`) VALUES (?, ?, ?, ?)`+
-			r.dialect.IgnoreDuplicate("user_id"))
+		st, err := tx.PrepareContext(ctx, `REPLACE INTO `+r.table("identities")+` (`+identityCols+`) VALUES (?, ?, ?, ?)`)
 		if err != nil {
 			return err
 		}
@@ -192,4 +193,11 @@ func (r Common) ImportIdentities(ctx context.Context, ids []zan.Identity) error 
 		}
 		return nil
 	})
+}
+
+// DropIdentity deletes the identity (issuer, subject) without
+// UnlinkIdentity's checks: for a migration removing what its source
+// unlinked. A missing one is no error.
+func (r Common) DropIdentity(ctx context.Context, issuer, subject string) error {
+	return r.exec(ctx, `DELETE FROM `+r.table("identities")+` WHERE issuer = ? AND subject = ?`, issuer, subject)
 }
