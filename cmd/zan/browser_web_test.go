@@ -85,8 +85,14 @@ func TestBrowserWebApp(t *testing.T) {
 	t.Run("Rename", func(t *testing.T) {
 		b.do(t, "user page", chromedp.Navigate(base+"/#/user/"+uid), chromedp.WaitVisible(css("#nickname")),
 			chromedp.SetValue(css("#nickname"), "小兰"), chromedp.Click(css("#save-nickname")))
-		b.waitText(t, "#nav-me", "小兰")
+		eventually(t, "the new name in the header", func() error {
+			if nav := eval[string](t, b, `document.getElementById("nav-me").textContent`); nav != "小兰" {
+				return fmt.Errorf("header says %q", nav)
+			}
+			return nil
+		})
 		b.waitText(t, "main h1", "小兰")
+		b.waitText(t, "#user-likes", "Once WWW") // the liked post by its title
 		b.shot(t, "user-phone")
 		b.do(t, "blog", chromedp.Navigate(base+"/#/blog/"+blog), chromedp.WaitVisible(css("#likers li a")))
 		b.waitText(t, "main .meta", "by 小兰")
