@@ -379,11 +379,12 @@ async function pageBlog(id) {
   // (or a full page hides it), for at most a few seconds.
   let refreshing = 0;
   let mine = null; // the answer to this reader's last like or unlike
+  const page = pageAbort.signal; // this page's: the loop ends with it
   const refresh = async () => {
     const run = ++refreshing;
     for (let wait = 150; wait < 5000 && run === refreshing; wait *= 2) {
       await new Promise((res) => setTimeout(res, wait));
-      if (run !== refreshing) return;
+      if (run !== refreshing || page.aborted) return;
       const [nb, r] = await Promise.all([api("GET", "/blogs/" + id), loadLikers(true)]);
       b = nb;
       showTop();
