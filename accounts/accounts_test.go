@@ -3,6 +3,7 @@ package accounts
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -275,5 +276,40 @@ func TestSessionStoreOutage(t *testing.T) {
 				t.Fatalf("the store back: %v", err)
 			}
 		})
+	}
+}
+
+func TestSetNickname(t *testing.T) {
+	s, box := newService(t, Config{})
+	_, u := login(t, s, box, "13800138000")
+	tests := []struct {
+		name, in, want, code string
+	}{
+		{"plain", "ann", "ann", ""},
+		{"trimmed", "  小兰 ", "小兰", ""},
+		{"32 characters", strings.Repeat("名", 32), strings.Repeat("名", 32), ""},
+		{"emoji", "🍜 lover", "🍜 lover", ""},
+		{"empty", "", "", zan.EBadRequest},
+		{"blank", " \t ", "", zan.EBadRequest},
+		{"33 characters", strings.Repeat("名", 33), "", zan.EBadRequest},
+		{"newline", "a\nb", "", zan.EBadRequest},
+		{"NUL", "a\x00b", "", zan.EBadRequest},
+		{"right-to-left override", "a\u202eb", "", zan.EBadRequest},
+		{"zero-width space", "a\u200bb", "", zan.EBadRequest},
+		{"invalid UTF-8", "a\xffb", "", zan.EBadRequest},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := s.SetNickname(t.Context(), u.ID, tc.in)
+			if zan.ErrorCode(err) != tc.code {
+				t.Fatalf("code %q, want %q (%v)", zan.ErrorCode(err), tc.code, err)
+			}
+			if err == nil && (got.Nickname != tc.want || got.ID != u.ID) {
+				t.Fatalf("user %+v, want nickname %q", got, tc.want)
+			}
+		})
+	}
+	if _, err := s.SetNickname(t.Context(), u.ID+999, "x"); !zan.IsNotFound(err) {
+		t.Fatalf("missing user: %v", err)
 	}
 }

@@ -200,6 +200,15 @@ func (s *Service) Get(ctx context.Context, id, viewer int64) (View, error) {
 	return v, nil
 }
 
+// Title returns a blog's title; ENotFound when it is gone.
+func (s *Service) Title(ctx context.Context, id int64) (string, error) {
+	b, err := s.store.Blog(ctx, id)
+	if err != nil {
+		return "", zan.Unavailable("store", err)
+	}
+	return b.Title, nil
+}
+
 // Delete removes a blog; only its author may.
 func (s *Service) Delete(ctx context.Context, id, user int64) error {
 	b, err := s.store.Blog(ctx, id)

@@ -83,6 +83,9 @@ type (
 		Type    string `json:"type"`
 		ID      ID     `json:"id"`
 		LikedAt Time   `json:"liked_at"`
+		// Name is the blog's title or the shop's name; "" for a target
+		// that is gone or of another type.
+		Name string `json:"name"`
 	}
 	commonItem struct {
 		UserID   ID     `json:"user_id"`

@@ -6,7 +6,9 @@ import (
 	"time"
 
 	"github.com/zanlabs/zan"
+	"github.com/zanlabs/zan/blogs"
 	"github.com/zanlabs/zan/likes"
+	"github.com/zanlabs/zan/shops"
 )
 
 func pathTarget(r *http.Request) (zan.Target, error) {
@@ -196,7 +198,11 @@ func (s *Server) userLikes(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := page[userLikeItem]{Items: make([]userLikeItem, len(p.Items)), NextCursor: cursorString(p.Next)}
 	for i, l := range p.Items {
-		out.Items[i] = userLikeItem{Type: l.Target.Type, ID: ID(l.Target.ID), LikedAt: Time(l.LikedAt)}
+		name, err := s.targetName(r, l.Target)
+		if err != nil {
+			return err
+		}
+		out.Items[i] = userLikeItem{Type: l.Target.Type, ID: ID(l.Target.ID), LikedAt: Time(l.LikedAt), Name: name}
 	}
 	return writeJSON(w, http.StatusOK, out)
 }
@@ -248,4 +254,27 @@ func (s *Server) nicknames(r *http.Request, ids []int64) (map[int64]string, erro
 		names[id] = u.Nickname
 	}
 	return names, nil
+}
+
+// targetName is what a person calls a target: a blog's title, a shop's
+// name; "" for one that is gone or of a type without names. Shops come
+// from their cache; a blog is one read by primary key (a page is at most
+// 100 of them).
+func (s *Server) targetName(r *http.Request, t zan.Target) (string, error) {
+	var (
+		name string
+		err  error
+	)
+	switch {
+	case t.Type == blogs.TargetType && s.Blogs != nil:
+		name, err = s.Blogs.Title(r.Context(), t.ID)
+	case t.Type == shops.TargetType && s.Shops != nil:
+		var sh zan.Shop
+		sh, err = s.Shops.Get(r.Context(), t.ID)
+		name = sh.Name
+	}
+	if zan.IsNotFound(err) {
+		return "", nil
+	}
+	return name, err
 }

@@ -24,8 +24,10 @@ func TestBrowserWebApp(t *testing.T) {
 	user, uid := login(t, base)
 	me := user.expect(200, "GET", "/api/v1/me", nil).json(t)
 	nick := me["nickname"].(string)
-	count := func(sel string) int { return eval[int](t, b, `document.querySelectorAll(`+jsString(sel)+`).length`) }
-	sideways := func(what string) {
+	count := func(t *testing.T, sel string) int {
+		return eval[int](t, b, `document.querySelectorAll(`+jsString(sel)+`).length`)
+	}
+	sideways := func(t *testing.T, what string) {
 		t.Helper()
 		if w := eval[[]int](t, b, `[document.documentElement.scrollWidth, window.innerWidth]`); w[0] > w[1] {
 			t.Fatalf("%s: the page is %d px wide on a %d px screen", what, w[0], w[1])
@@ -51,7 +53,7 @@ func TestBrowserWebApp(t *testing.T) {
 	// Signed in as user from here on.
 	b.do(t, "session", chromedp.Evaluate[chromedp.Void](`sessionStorage.setItem("zan.token", `+jsString(user.token)+`);
 		sessionStorage.setItem("zan.me", JSON.stringify({id: `+jsString(uid)+`, nickname: `+jsString(nick)+`}))`),
-		chromedp.Navigate(base+"/#/write"), chromedp.Reload(), chromedp.WaitVisible(css("#title")))
+		chromedp.Navigate("about:blank"), chromedp.Navigate(base+"/#/write"), chromedp.WaitVisible(css("#title")))
 
 	var blog string
 	t.Run("DoubleClickPostsOnce", func(t *testing.T) {
@@ -65,10 +67,10 @@ func TestBrowserWebApp(t *testing.T) {
 			t.Fatalf("%d posts after a triple click, want 1", len(items))
 		}
 		blog = r["items"].([]any)[0].(map[string]any)["id"].(string)
-		sideways("a post with a long word")
+		sideways(t, "a post with a long word")
 		b.shot(t, "long-word-post-phone")
 		b.do(t, "feed", chromedp.Navigate(base+"/#/"), chromedp.WaitVisible(css(`[data-blog="`+blog+`"]`)))
-		sideways("the feed with a long word")
+		sideways(t, "the feed with a long word")
 		b.shot(t, "long-word-feed-phone")
 	})
 
@@ -83,8 +85,14 @@ func TestBrowserWebApp(t *testing.T) {
 	t.Run("Rename", func(t *testing.T) {
 		b.do(t, "user page", chromedp.Navigate(base+"/#/user/"+uid), chromedp.WaitVisible(css("#nickname")),
 			chromedp.SetValue(css("#nickname"), "小兰"), chromedp.Click(css("#save-nickname")))
-		b.waitText(t, "#nav-me", "小兰")
+		eventually(t, "the new name in the header", func() error {
+			if nav := eval[string](t, b, `document.getElementById("nav-me").textContent`); nav != "小兰" {
+				return fmt.Errorf("header says %q", nav)
+			}
+			return nil
+		})
 		b.waitText(t, "main h1", "小兰")
+		b.waitText(t, "#user-likes", "Once WWW") // the liked post by its title
 		b.shot(t, "user-phone")
 		b.do(t, "blog", chromedp.Navigate(base+"/#/blog/"+blog), chromedp.WaitVisible(css("#likers li a")))
 		b.waitText(t, "main .meta", "by 小兰")
@@ -111,17 +119,17 @@ func TestBrowserWebApp(t *testing.T) {
 				"address": "西湖区文三路" + fmt.Sprint(i) + "号", "x": 120.16, "y": 30.26, "avg_price": 30, "score": 4.5})
 		}
 		b.do(t, "shops", chromedp.Navigate(base+"/#/shops"), chromedp.WaitVisible(css("#shops .card")))
-		if n := count("#shops .card"); n != 20 {
+		if n := count(t, "#shops .card"); n != 20 {
 			t.Fatalf("%d shops on the first page", n)
 		}
 		b.do(t, "more", chromedp.Click(css("#more-shops")))
 		eventually(t, "the next page", func() error {
-			if n := count("#shops .card"); n < 25 {
+			if n := count(t, "#shops .card"); n < 25 {
 				return fmt.Errorf("%d shops listed", n)
 			}
 			return nil
 		})
-		sideways("shops")
+		sideways(t, "shops")
 		b.shot(t, "shops-phone")
 	})
 

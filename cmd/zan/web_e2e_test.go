@@ -91,6 +91,15 @@ func TestE2EBlogKeysEditsAndNames(t *testing.T) {
 		return nil
 	})
 
+	eventually(t, "likes by name", func() error {
+		r := anon.expect(200, "GET", "/api/v1/users/"+id2+"/likes", nil).json(t)
+		items := r["items"].([]any)
+		if len(items) != 1 || items[0].(map[string]any)["name"] != "once" {
+			return fmt.Errorf("likes: %v", items)
+		}
+		return nil
+	})
+
 	// Delete stays the author's.
 	u2.expect(403, "DELETE", "/api/v1/blogs/"+id, nil)
 	u1.expect(204, "DELETE", "/api/v1/blogs/"+id, nil)

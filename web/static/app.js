@@ -388,11 +388,12 @@ async function pageBlog(id) {
   // (or a full page hides it), for at most a few seconds.
   let refreshing = 0;
   let mine = null; // the answer to this reader's last like or unlike
+  const page = pageAbort.signal; // this page's: the loop ends with it
   const refresh = async () => {
     const run = ++refreshing;
     for (let wait = 150; wait < 5000 && run === refreshing; wait *= 2) {
       await new Promise((res) => setTimeout(res, wait));
-      if (run !== refreshing) return;
+      if (run !== refreshing || page.aborted) return;
       const [nb, r] = await Promise.all([api("GET", "/blogs/" + id), loadLikers(true)]);
       b = nb;
       showTop();
@@ -527,8 +528,10 @@ async function pageUser(uid) {
     el("h2", { text: "Posts" }),
     blogs.items.length ? blogs.items.map((b) => blogCard(b, counted)) : el("p", { class: "muted", text: "No posts." }),
     el("h2", { text: "Likes" }),
-    likes.items.length ? el("ul", {}, likes.items.map((l) => el("li", {},
-      l.type === "blog" ? el("a", { href: "#/blog/" + l.id, text: "blog " + l.id }) : l.type + " " + l.id,
+    likes.items.length ? el("ul", { id: "user-likes" }, likes.items.map((l) => el("li", {},
+      l.type === "blog" || l.type === "shop"
+        ? [l.type === "shop" ? "Shop: " : "", l.name ? el("a", { href: "#/" + l.type + "/" + l.id, text: l.name }) : el("span", { class: "muted", text: "(deleted)" })]
+        : l.type + " " + l.id,
       el("span", { class: "meta", text: " · " + fmtTime(l.liked_at) })))) : el("p", { class: "muted", text: "No likes." }));
   watch(blogs.items.map((b) => "blog:" + b.id));
   if (isMe) linkedAccounts({ api, el, toast }).then((n) => { if (n) document.getElementById("sign-in-methods")?.replaceWith(n); }, fail);
@@ -750,6 +753,7 @@ async function route() {
   timers = [];
   live.listeners.clear();
   watch([]); // the next page opens the stream it needs
+  window.scrollTo(0, 0); // a new page starts at its top, not where the last one was scrolled
   const [path, query] = (location.hash.slice(1) || "/").split("?");
   const params = new URLSearchParams(query || "");
   const parts = path.split("/").filter(Boolean);
