@@ -39,7 +39,7 @@ func TestServesTheApp(t *testing.T) {
 	}
 
 	// Nothing a user wrote may reach the HTML parser.
-	for _, name := range []string{"/app.js", "/signin.js", "/inbox.js"} {
+	for _, name := range []string{"/app.js", "/signin.js", "/inbox.js", "/ops.js"} {
 		js := get(h, name).Body.String()
 		for _, bad := range []string{"innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"} {
 			if strings.Contains(js, bad) {

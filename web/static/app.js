@@ -12,6 +12,8 @@
 
 import { finishSignIn, linkedAccounts, signInWith } from "./signin.js";
 import { pageInbox, startBell, stopBell } from "./inbox.js";
+import { pageOps } from "./ops.js";
+import { pageShop, pageShops, pageVoucher } from "./shops.js";
 
 const API = "/api/v1";
 let token = sessionStorage.getItem("zan.token") || "";
@@ -537,211 +539,13 @@ async function pageUser(uid) {
   if (isMe) linkedAccounts({ api, el, toast }).then((n) => { if (n) document.getElementById("sign-in-methods")?.replaceWith(n); }, fail);
 }
 
-function shopCard(s) {
-  return el("article", { class: "card", "data-shop": s.id },
-    el("h3", {}, el("a", { href: "#/shop/" + s.id, text: s.name })),
-    el("p", { class: "meta", text: [s.type, "★ " + s.score, "¥" + s.avg_price + " per person", s.distance_m !== undefined ? Math.round(s.distance_m) + " m" : null].filter(Boolean).join(" · ") }),
-    el("p", { text: s.address }));
-}
-
-async function pageShops(params) {
-  const type = el("select", { id: "type" }, ["", "food", "cafe", "bar", "ktv", "hotel", "spa", "gym"].map((t) => el("option", { value: t, text: t || "any type" })));
-  type.value = params.get("type") || "";
-  const q = el("input", { id: "q", type: "search", placeholder: "noodle, hubin…", value: params.get("q") || "" });
-  const x = el("input", { id: "x", inputmode: "decimal", value: params.get("x") || "120.1551" });
-  const y = el("input", { id: "y", inputmode: "decimal", value: params.get("y") || "30.2741" });
-  const radius = el("input", { id: "radius", inputmode: "numeric", value: params.get("r") || "3000" });
-  const list = el("div", { id: "shops" });
-  const search = el("form", {}, el("div", { class: "row" },
-    el("div", {}, el("label", { for: "type", text: "Type" }), type),
-    el("div", {}, el("label", { for: "q", text: "Search" }), q),
-    el("div", { class: "act" }, el("button", { class: "primary", type: "submit", id: "search" }, "Search"))));
-  const near = el("form", {}, el("div", { class: "row" },
-    el("div", {}, el("label", { for: "x", text: "Longitude" }), x),
-    el("div", {}, el("label", { for: "y", text: "Latitude" }), y),
-    el("div", {}, el("label", { for: "radius", text: "Radius (m)" }), radius),
-    el("div", { class: "act" }, el("button", { type: "submit", id: "nearby" }, "Nearby")),
-    el("div", { class: "act" }, el("button", { type: "button", onclick: () => {
-      if (!navigator.geolocation) { toast("This browser cannot tell where you are: please type a place.", true); return; }
-      navigator.geolocation.getCurrentPosition((p) => { x.value = p.coords.longitude.toFixed(5); y.value = p.coords.latitude.toFixed(5); near.requestSubmit(); },
-        () => toast("Please allow location, or type a place as longitude and latitude.", true));
-    } }, "Use my location"))));
-  // A listing pages on with "More" (the API's next_cursor) from where the
-  // last page ended; a new search starts over.
-  const more = el("button", { type: "button", id: "more-shops", hidden: true }, "More shops");
-  let next = null; // loads the next page, or null on the last one
-  const list20 = async (path, reset) => {
-    let cursor = "";
-    const page = async (first) => {
-      const r = await api("GET", path + (cursor ? "&cursor=" + encodeURIComponent(cursor) : ""));
-      if (first) list.replaceChildren();
-      list.append(...r.items.map(shopCard));
-      if (first && !r.items.length) list.append(el("p", { class: "muted", text: "No shops found. Try fewer words, another type, or a wider radius." }));
-      cursor = r.next_cursor || "";
-      next = cursor ? () => page(false) : null;
-      more.hidden = !next;
-    };
-    await page(reset);
-  };
-  more.addEventListener("click", () => { if (next) pending(more, "Loading…", () => next().catch(fail)); });
-  search.addEventListener("submit", (ev) => {
-    ev.preventDefault();
-    pending(search.querySelector("#search"), "Searching…", () =>
-      list20("/shops?limit=20&type=" + encodeURIComponent(type.value) + "&q=" + encodeURIComponent(q.value), true).catch(fail));
-  });
-  near.addEventListener("submit", (ev) => {
-    ev.preventDefault();
-    const lon = parseFloat(x.value), lat = parseFloat(y.value), r = parseInt(radius.value, 10);
-    if (!(lon >= -180 && lon <= 180 && lat >= -90 && lat <= 90)) { toast("Please allow location, or type a place as longitude and latitude (like 120.1551 and 30.2741).", true); return; }
-    if (!(r >= 1 && r <= 50000)) { toast("Please give a radius in metres, from 1 to 50000.", true); return; }
-    pending(near.querySelector("#nearby"), "Looking…", () =>
-      list20("/shops/nearby?limit=20&x=" + lon + "&y=" + lat + "&radius_m=" + r + "&type=" + encodeURIComponent(type.value), true).catch(fail));
-  });
-  render(el("h1", { text: "Shops" }), search, near, list, more);
-  await list20("/shops?limit=20", true);
-}
-
-async function pageShop(id) {
-  const [s, vs, c] = await Promise.all([api("GET", "/shops/" + id), api("GET", "/shops/" + id + "/vouchers"), counts(["shop:" + id])]);
-  const l = c[s.id] || { count: 0, liked: false };
-  render(el("h1", { text: s.name }), shopCard(s).querySelector(".meta"), el("p", { text: s.address + (s.open_hours ? " · open " + s.open_hours : "") }),
-    likeButton("shop", s.id, l.count, l.liked),
-    el("h2", { text: "Vouchers" }),
-    vs.items.length ? vs.items.map((v) => el("article", { class: "card" },
-      el("h3", {}, el("a", { href: "#/voucher/" + v.id, text: v.title })),
-      el("p", { class: "meta", text: v.remaining + " of " + v.stock + " left · " + fmtTime(v.begin_at) + " – " + fmtTime(v.end_at) }))) : el("p", { class: "muted", text: "No vouchers." }));
-  watch(["shop:" + s.id]);
-}
-
 // The timers of the page on screen, stopped when the route changes.
 let timers = [];
 
-async function pageVoucher(id) {
-  let v = await api("GET", "/vouchers/" + id);
-  let ordering = false;
-  const left = el("span", { id: "remaining", text: String(v.remaining) });
-  const clock = el("span", { class: "countdown", id: "countdown" });
-  const status = el("p", { id: "order-status", role: "status" });
-  const btn = el("button", { class: "primary", type: "button", id: "order" }, "Get it");
-  const fmt = (ms) => { const s = Math.max(0, Math.ceil(ms / 1000)); return Math.floor(s / 3600) + "h " + Math.floor(s % 3600 / 60) + "m " + (s % 60) + "s"; };
-  const tick = () => {
-    const now = Date.now(), begin = Date.parse(v.begin_at), end = Date.parse(v.end_at);
-    let open = false;
-    if (now < begin) clock.textContent = "starts in " + fmt(begin - now);
-    else if (now < end) { clock.textContent = "ends in " + fmt(end - now); open = v.remaining > 0; }
-    else clock.textContent = "ended";
-    btn.disabled = ordering || !open;
-  };
-  // The stock left moves while the sale is on: read it again now and then.
-  const refresh = async () => {
-    v = await api("GET", "/vouchers/" + id).catch(() => v);
-    left.textContent = String(v.remaining);
-    tick();
-  };
-  btn.addEventListener("click", async () => {
-    if (!token) { location.hash = "#/login"; return; }
-    ordering = true;
-    tick();
-    try {
-      const r = await api("POST", "/vouchers/" + id + "/orders");
-      status.textContent = "Order " + r.order_id + ": pending…";
-      // 202 means the unit is won; the order row follows within moments.
-      for (let wait = 100, until = Date.now() + 30000; Date.now() < until; wait = Math.min(wait * 2, 1000)) {
-        const o = await api("GET", "/orders/" + r.order_id);
-        status.textContent = "Order " + o.id + ": " + o.status;
-        if (o.status !== "pending") break;
-        await new Promise((res) => setTimeout(res, wait));
-      }
-    } catch (e) {
-      const why = {
-        conflict: "You already have this voucher.",
-        sold_out: "Sold out: none left.",
-        rate_limited: "Too many tries: wait " + (e.retryAfter || "a few") + " s and try again.",
-        bad_request: "Not on sale now: " + e.message,
-      };
-      status.textContent = why[e.code] || "Could not order: " + e.message;
-    }
-    ordering = false;
-    await refresh();
-  });
-  render(el("h1", { text: v.title }), el("p", {}, el("a", { href: "#/shop/" + v.shop_id, text: "The shop" })),
-    el("p", {}, left, " of " + v.stock + " left · ", clock), el("p", {}, btn), status);
-  tick();
-  timers.push(setInterval(tick, 1000), setInterval(() => { if (Date.now() < Date.parse(v.end_at)) refresh(); }, 3000));
-}
-
-// ---- operations: /metrics as small live charts ----------------------------
-
-function parseMetrics(text) {
-  const m = {};
-  for (const line of text.split("\n")) {
-    if (!line || line[0] === "#") continue;
-    const i = line.lastIndexOf(" ");
-    const key = line.slice(0, i);
-    const name = key.replace(/\{.*$/, "");
-    const v = parseFloat(line.slice(i + 1));
-    if (!Number.isNaN(v)) { m[key] = v; m[name + "#sum"] = (m[name + "#sum"] || 0) + v; }
-  }
-  return m;
-}
-
-function sparkline(values) {
-  if (values.length === 1) values = [values[0], values[0]]; // a flat line until the second sample
-  const w = 200, h = 60, max = Math.max(1e-9, ...values);
-  const pts = values.map((v, i) => (i * w / Math.max(1, values.length - 1)).toFixed(1) + "," + (h - 2 - v / max * (h - 4)).toFixed(1)).join(" ");
-  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
-  svg.setAttribute("viewBox", "0 0 " + w + " " + h);
-  svg.setAttribute("preserveAspectRatio", "none");
-  svg.setAttribute("aria-hidden", "true");
-  const line = document.createElementNS("http://www.w3.org/2000/svg", "polyline");
-  line.setAttribute("points", pts);
-  line.setAttribute("fill", "none");
-  line.setAttribute("stroke", "#d9480f");
-  line.setAttribute("stroke-width", "2");
-  svg.append(line);
-  return svg;
-}
-
-async function pageOps() {
-  const charts = [
-    { id: "likes", label: "Like writes /s", rate: true, get: (m) => m["zan_likes_published_total#sum"] || 0 },
-    { id: "http", label: "HTTP requests /s", rate: true, get: (m) => m["zan_http_requests_total#sum"] || 0 },
-    { id: "lag", label: "Persister lag (s)", get: (m) => m["zan_persister_lag_seconds"] || 0 },
-    { id: "hot", label: "Hot keys now", get: (m) => m["zan_hot_keys"] || 0 },
-    { id: "l1", label: "Like L1 hit ratio", get: (m) => { const h = m['zan_l1_requests_total{result="hit"}'] || 0, t = m["zan_l1_requests_total#sum"] || 0; return t ? h / t : 0; } },
-    { id: "shop", label: "Shop cache hit ratio", get: (m) => { const t = m["zan_shop_cache_requests_total#sum"] || 0, miss = m['zan_shop_cache_requests_total{result="miss"}'] || 0; return t ? 1 - miss / t : 0; } },
-    { id: "orders", label: "Orders taken /s", rate: true, get: (m) => m['zan_voucher_orders_total{result="taken"}'] || 0 },
-    { id: "orderlag", label: "Order writer lag (s)", get: (m) => m["zan_order_writer_lag_seconds"] || 0 },
-    { id: "streams", label: "Live streams", get: (m) => m["zan_live_streams"] || 0 },
-  ];
-  const boxes = charts.map((c) => {
-    c.series = []; c.value = el("div", { class: "value", text: "–" }); c.box = el("div", { class: "chart", id: "chart-" + c.id }, el("div", { class: "meta", text: c.label }), c.value);
-    return c.box;
-  });
-  render(el("h1", { text: "Operations" }), el("p", { class: "meta", text: "From /metrics every 2 s." }), el("div", { class: "grid" }, boxes));
-  let prev = null, prevT = 0;
-  const poll = async () => {
-    const res = await fetch("/metrics", { signal: pageAbort.signal });
-    if (!res.ok) throw new Error("/metrics: " + res.status);
-    const m = parseMetrics(await res.text());
-    const t = performance.now();
-    for (const c of charts) {
-      const v = c.get(m);
-      let shown = v;
-      if (c.rate) shown = prev ? Math.max(0, (v - c.get(prev)) / ((t - prevT) / 1000)) : 0;
-      c.series.push(shown);
-      if (c.series.length > 60) c.series.shift();
-      c.value.textContent = shown < 10 && !Number.isInteger(shown) ? shown.toFixed(2) : String(Math.round(shown));
-      const old = c.box.querySelector("svg");
-      const svg = sparkline(c.series);
-      if (old) old.replaceWith(svg); else c.box.append(svg);
-    }
-    prev = m; prevT = t;
-  };
-  const status = el("p", { class: "meta", role: "status" });
-  main().append(status);
-  await poll();
-  timers.push(setInterval(() => poll().then(() => { status.textContent = ""; }, (e) => { status.textContent = "Not updated: " + e.message; }), 2000));
+// shopsApp is what shops.js needs of the app, so it imports nothing from it.
+function shopsApp() {
+  return { api, el, render, toast, fail, pending, fmtTime, counts, likeButton, watch,
+    signedIn: () => !!token, every: (fn, ms) => timers.push(setInterval(fn, ms)) };
 }
 
 // ---- routing -------------------------------------------------------------
@@ -772,10 +576,12 @@ async function route() {
       case "write": await pageWrite(); break;
       case "blog": await pageBlog(parts[1]); break;
       case "user": await pageUser(parts[1]); break;
-      case "shops": await pageShops(params); break;
-      case "shop": await pageShop(parts[1]); break;
-      case "voucher": await pageVoucher(parts[1]); break;
-      case "ops": await pageOps(); break;
+      case "shops": await pageShops(shopsApp(), params); break;
+      case "shop": await pageShop(shopsApp(), parts[1]); break;
+      case "voucher": await pageVoucher(shopsApp(), parts[1]); break;
+      case "ops":
+        await pageOps({ el, render, main, signal: pageAbort.signal, every: (fn, ms) => timers.push(setInterval(fn, ms)) });
+        break;
       case "inbox":
         if (!token) { location.hash = "#/login"; return; }
         await pageInbox({ api, el, render, toast, fmtTime });
