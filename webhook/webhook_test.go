@@ -250,3 +250,27 @@ func TestWrongSecret(t *testing.T) {
 		t.Errorf("%d events verified under the wrong secret", got)
 	}
 }
+
+// TestRestart: a deliverer stopped while its receiver fails leaves the
+// batch in the log; the next one (another process, as far as the log
+// knows: the reader is durable) delivers every event.
+func TestRestart(t *testing.T) {
+	log := zantest.Log(t, 2)
+	r := newReceiver("s")
+	r.down.Store(true)
+	s := httptest.NewServer(r)
+	defer s.Close()
+	e := endpoint(t, s.URL, "s")
+	ctx, cancel := context.WithCancel(t.Context())
+	first := New(Config{}, log, []Endpoint{e}, nil)
+	done := make(chan struct{})
+	go func() { first.Run(ctx); close(done) }()
+	ids := publish(t, log, "ev", 10)
+	eventually(t, "tries at the failing receiver", func() bool { _, _, f := r.counts(); return f > 0 })
+	cancel()
+	<-done
+
+	r.down.Store(false)
+	run(t, log, e)
+	eventually(t, "every event after the restart", func() bool { return r.has(ids) })
+}
