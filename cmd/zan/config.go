@@ -10,6 +10,7 @@ import (
 
 	"github.com/zanlabs/zan"
 	"github.com/zanlabs/zan/identity"
+	"github.com/zanlabs/zan/webhook"
 )
 
 // Config is every setting of `zan serve`. Each is a flag, and each flag can
@@ -74,6 +75,47 @@ type Config struct {
 	JWTJWKSURL    string
 	JWTIssuer     string
 	JWTAudience   string
+
+	// Webhooks receive every like event, signed (package webhook).
+	Webhooks webhookList
+}
+
+// webhookList is --webhook: repeated, or URL#secret entries separated by
+// commas. Entries given on the command line replace those of the
+// environment, as other flags do.
+type webhookList struct {
+	list    []webhook.Endpoint
+	fromEnv bool
+}
+
+func (w *webhookList) String() string {
+	if w == nil {
+		return ""
+	}
+	urls := make([]string, len(w.list))
+	for i, e := range w.list {
+		urls[i] = e.URL // never the secret
+	}
+	return strings.Join(urls, ",")
+}
+
+func (w *webhookList) Set(s string) error {
+	es, err := webhook.ParseEndpoints(s)
+	if err != nil {
+		return err
+	}
+	if w.fromEnv {
+		w.list, w.fromEnv = nil, false
+	}
+	for _, e := range es {
+		for _, o := range w.list {
+			if o.ID == e.ID {
+				return fmt.Errorf("webhook %s given twice", e.URL)
+			}
+		}
+		w.list = append(w.list, e)
+	}
+	return nil
 }
 
 // providerList is --oidc-provider: repeated, or several providers separated
@@ -162,6 +204,7 @@ func (c *Config) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.JWTJWKSURL, "jwt-jwks-url", "", "accept a host platform's JWTs as bearer tokens, signed by a key of this JWKS URL (with --jwt-issuer and --jwt-audience)")
 	fs.StringVar(&c.JWTIssuer, "jwt-issuer", "", "host platform tokens: the iss they must carry")
 	fs.StringVar(&c.JWTAudience, "jwt-audience", "", "host platform tokens: the aud they must carry")
+	fs.Var(&c.Webhooks, "webhook", "POST every like event, signed with the secret, to URL#secret; repeat the flag (or separate with commas) for several")
 }
 
 // parse reads the environment, then args.
@@ -181,6 +224,7 @@ func (c *Config) parse(name string, args []string) error {
 		return envErr
 	}
 	c.OIDCProviders.fromEnv = len(c.OIDCProviders.list) > 0
+	c.Webhooks.fromEnv = len(c.Webhooks.list) > 0
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -35,6 +35,7 @@ import (
 	"github.com/zanlabs/zan/sqlite"
 	"github.com/zanlabs/zan/vouchers"
 	"github.com/zanlabs/zan/web"
+	"github.com/zanlabs/zan/webhook"
 )
 
 // Main is a running server: the adapters chosen by Config, the services over
@@ -211,6 +212,9 @@ func (m *Main) Start(ctx context.Context) (err error) {
 	}
 	if c.Notify {
 		workers["notifier"] = notifier.Run
+	}
+	if len(c.Webhooks.list) > 0 {
+		workers["webhooks"] = webhook.New(webhook.Config{}, m.log, c.Webhooks.list, m.Logger).Run
 	}
 	for name, run := range workers {
 		m.workers.Add(1)

@@ -1,0 +1,220 @@
+// Package webhook hands like events to other systems: every event is POSTed
+// to every configured endpoint, signed with the endpoint's secret, at least
+// once.
+//
+// Each endpoint reads the like log with a durable reader of its own
+// (zan.EventLog.Feed("webhook_<id>")), shared by the nodes of a scale-out,
+// so an endpoint that is down holds back only its own position: neither
+// likes, their persistence, the notifier nor the other endpoints wait for
+// it. A batch is acknowledged only once the endpoint answered 2xx for every
+// event in it; until then each event is retried with exponential back-off.
+// A restart, or a node that dies mid-batch, redelivers the batch: receivers
+// drop repeats by Zan-Event-Id.
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/zanlabs/zan"
+)
+
+// Config tunes the deliverer; zero fields take the defaults.
+type Config struct {
+	BatchSize   int           // events fetched at once per partition (100)
+	MaxWait     time.Duration // how long a fetch waits to fill (50 ms)
+	Timeout     time.Duration // one POST's limit (5 s)
+	MinBackoff  time.Duration // first wait after a failed POST (100 ms)
+	MaxBackoff  time.Duration // the longest wait between tries (30 s)
+	Concurrency int           // POSTs in flight per endpoint, over all partitions (1)
+}
+
+func (c *Config) defaults() {
+	if c.BatchSize <= 0 {
+		c.BatchSize = 100
+	}
+	if c.MaxWait <= 0 {
+		c.MaxWait = 50 * time.Millisecond
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = 5 * time.Second
+	}
+	if c.MinBackoff <= 0 {
+		c.MinBackoff = 100 * time.Millisecond
+	}
+	if c.MaxBackoff <= 0 {
+		c.MaxBackoff = 30 * time.Second
+	}
+	if c.Concurrency <= 0 {
+		c.Concurrency = 1
+	}
+}
+
+// Deliverer POSTs like events to endpoints.
+type Deliverer struct {
+	cfg       Config
+	log       zan.EventLog
+	endpoints []Endpoint
+	client    *http.Client
+	logger    *slog.Logger
+}
+
+// New returns a deliverer to endpoints.
+func New(cfg Config, log zan.EventLog, endpoints []Endpoint, logger *slog.Logger) *Deliverer {
+	cfg.defaults()
+	if logger == nil {
+		logger = slog.Default()
+	}
+	return &Deliverer{cfg: cfg, log: log, endpoints: endpoints, logger: logger,
+		client: &http.Client{Timeout: cfg.Timeout}}
+}
+
+// FeedName is the name of an endpoint's reader of the like log.
+func FeedName(e Endpoint) string { return "webhook_" + e.ID }
+
+// Run delivers until ctx ends.
+func (d *Deliverer) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for _, e := range d.endpoints {
+		wg.Go(func() { d.runEndpoint(ctx, e) })
+	}
+	wg.Wait()
+	return nil
+}
+
+func (d *Deliverer) runEndpoint(ctx context.Context, e Endpoint) {
+	var feed zan.EventFeed
+	for backoff := d.cfg.MinBackoff; ; backoff = min(backoff*2, d.cfg.MaxBackoff) {
+		var err error
+		if feed, err = d.log.Feed(ctx, FeedName(e)); err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		d.logger.Warn("webhook: opening its feed", "endpoint", e.URL, "err", err)
+		sleep(ctx, backoff)
+	}
+	slots := make(chan struct{}, d.cfg.Concurrency)
+	var wg sync.WaitGroup
+	for part := range feed.Partitions() {
+		wg.Go(func() { d.work(ctx, e, feed, part, slots) })
+	}
+	wg.Wait()
+}
+
+func (d *Deliverer) work(ctx context.Context, e Endpoint, feed zan.EventFeed, part int, slots chan struct{}) {
+	backoff := d.cfg.MinBackoff
+	for ctx.Err() == nil {
+		if err := d.step(ctx, e, feed, part, slots); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			d.logger.Warn("webhook: reading the log", "endpoint", e.URL, "partition", part, "err", err)
+			sleep(ctx, backoff)
+			backoff = min(backoff*2, d.cfg.MaxBackoff)
+			continue
+		}
+		backoff = d.cfg.MinBackoff
+	}
+}
+
+// step delivers one batch, every event of it, and acknowledges it.
+func (d *Deliverer) step(ctx context.Context, e Endpoint, feed zan.EventFeed, part int, slots chan struct{}) error {
+	b, err := feed.Fetch(ctx, part, d.cfg.BatchSize, d.cfg.MaxWait)
+	if err != nil {
+		return err
+	}
+	if len(b.Events) > 0 {
+		stop := zan.KeepInProgress(b.Progress)
+		for _, ev := range b.Events {
+			// A kept event records an answer, not a change: nothing happened.
+			if ev.Kept {
+				continue
+			}
+			if !d.deliver(ctx, e, ev, slots) {
+				break
+			}
+		}
+		stop()
+		if ctx.Err() != nil {
+			if b.Nak != nil {
+				b.Nak() // another node, or the next start, delivers it
+			}
+			return ctx.Err()
+		}
+	}
+	if b.Ack != nil {
+		// A lost ack is a redelivery, which receivers drop by event id.
+		return b.Ack(context.WithoutCancel(ctx))
+	}
+	return nil
+}
+
+// deliver POSTs ev to e until e answers 2xx; false when ctx ended first.
+func (d *Deliverer) deliver(ctx context.Context, e Endpoint, ev zan.Event, slots chan struct{}) bool {
+	body := ev.AppendJSON(nil)
+	backoff := d.cfg.MinBackoff
+	for try := 1; ; try++ {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return false
+		}
+		err := d.post(ctx, e, ev.ID, body)
+		<-slots
+		if err == nil {
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		level := slog.LevelDebug
+		if try == 1 || backoff == d.cfg.MaxBackoff {
+			level = slog.LevelWarn
+		}
+		d.logger.Log(ctx, level, "webhook: delivery failed, retrying", "endpoint", e.URL, "event", ev.ID, "try", try, "retry_in", backoff, "err", err)
+		sleep(ctx, backoff)
+		backoff = min(backoff*2, d.cfg.MaxBackoff)
+	}
+}
+
+func (d *Deliverer) post(ctx context.Context, e Endpoint, id string, body []byte) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.URL, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	ts := time.Now().Unix()
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "zan-webhook")
+	req.Header.Set("Zan-Event-Id", id)
+	req.Header.Set("Zan-Timestamp", strconv.FormatInt(ts, 10))
+	req.Header.Set("Zan-Signature", Sign(e.Secret, ts, body))
+	resp, err := d.client.Do(req)
+	if err != nil {
+		return err
+	}
+	// Drain a little so the connection can be reused.
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return fmt.Errorf("answered %s", resp.Status)
+	}
+	return nil
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
