@@ -108,6 +108,14 @@ var (
 	NotifyStreams = promauto.NewGauge(prometheus.GaugeOpts{
 		Name: "zan_notify_streams", Help: "Unread-count streams (SSE) open on this node.",
 	})
+	WebhookDeliveries = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "zan_webhook_deliveries_total", Help: "Webhook POSTs by endpoint id and result: ok, failed (retried).",
+	}, []string{"endpoint", "result"})
+	WebhookLag = promauto.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "zan_webhook_lag_seconds",
+		Help:    "Time from a like event's publication to its acceptance by a webhook endpoint.",
+		Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300},
+	}, []string{"endpoint"})
 	LiveStreams = promauto.NewGauge(prometheus.GaugeOpts{
 		Name: "zan_live_streams", Help: "Live count streams (SSE) open on this node.",
 	})

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/zanlabs/zan"
+	"github.com/zanlabs/zan/metrics"
 )
 
 // Config tunes the deliverer; zero fields take the defaults.
@@ -171,8 +172,11 @@ func (d *Deliverer) deliver(ctx context.Context, e Endpoint, ev zan.Event, slots
 		err := d.post(ctx, e, ev.ID, body)
 		<-slots
 		if err == nil {
+			metrics.WebhookDeliveries.WithLabelValues(e.ID, "ok").Inc()
+			metrics.WebhookLag.WithLabelValues(e.ID).Observe(time.Since(time.UnixMicro(ev.At)).Seconds())
 			return true
 		}
+		metrics.WebhookDeliveries.WithLabelValues(e.ID, "failed").Inc()
 		if ctx.Err() != nil {
 			return false
 		}
