@@ -91,64 +91,15 @@ func New(cfg Config, log zan.EventLog, store Store, bus zan.Notifier, ids *zan.I
 // Run consumes the like log into the inboxes until ctx ends, one worker per
 // partition, and prunes read items now and then.
 func (s *Service) Run(ctx context.Context) error {
-	var feed zan.EventFeed
-	for backoff := 100 * time.Millisecond; ; backoff = min(backoff*2, 5*time.Second) {
-		var err error
-		if feed, err = s.log.Feed(ctx, s.cfg.Feed); err == nil {
-			break
-		}
-		if ctx.Err() != nil {
-			return nil
-		}
-		s.logger.Warn("notifier: opening its feed", "err", err)
-		sleep(ctx, backoff)
-	}
 	var wg sync.WaitGroup
-	for part := range feed.Partitions() {
-		wg.Go(func() { s.work(ctx, feed, part) })
-	}
+	wg.Go(func() {
+		zan.FeedReader{Log: s.log, Name: s.cfg.Feed, Batch: s.cfg.BatchSize, Wait: s.cfg.MaxWait,
+			Backoff: 100 * time.Millisecond, MaxBackoff: 5 * time.Second, Logger: s.logger,
+			Apply: func(ctx context.Context, _ int, events []zan.Event) error { return s.Apply(ctx, events) },
+		}.Run(ctx)
+	})
 	wg.Go(func() { s.prune(ctx) })
 	wg.Wait()
-	return nil
-}
-
-func (s *Service) work(ctx context.Context, feed zan.EventFeed, part int) {
-	backoff := 100 * time.Millisecond
-	for ctx.Err() == nil {
-		if err := s.step(ctx, feed, part); err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			s.logger.Warn("notifier", "partition", part, "err", err)
-			sleep(ctx, backoff)
-			backoff = min(backoff*2, 5*time.Second)
-			continue
-		}
-		backoff = 100 * time.Millisecond
-	}
-}
-
-// step takes one batch into the inboxes and acknowledges it.
-func (s *Service) step(ctx context.Context, feed zan.EventFeed, part int) error {
-	b, err := feed.Fetch(ctx, part, s.cfg.BatchSize, s.cfg.MaxWait)
-	if err != nil {
-		return err
-	}
-	if len(b.Events) > 0 {
-		stop := zan.KeepInProgress(b.Progress)
-		err := s.Apply(ctx, b.Events)
-		stop()
-		if err != nil {
-			if b.Nak != nil {
-				b.Nak()
-			}
-			return err
-		}
-	}
-	if b.Ack != nil {
-		// A lost ack is a harmless redelivery: the inbox ignores stale notices.
-		return b.Ack(context.WithoutCancel(ctx))
-	}
 	return nil
 }
 
@@ -193,7 +144,7 @@ func (s *Service) Apply(ctx context.Context, events []zan.Event) error {
 			s.logger.Error("notifier: dropping a batch the store rejects", "notices", len(notices), "err", err)
 			return nil
 		}
-		sleep(ctx, time.Duration(try)*100*time.Millisecond)
+		zan.Sleep(ctx, time.Duration(try)*100*time.Millisecond)
 	}
 	metrics.NotifyLag.Observe(time.Since(time.UnixMicro(oldest)).Seconds())
 	s.changed(ctx, slices.Collect(maps.Keys(changed)))
@@ -287,14 +238,5 @@ func (s *Service) prune(ctx context.Context) {
 		} else if n > 0 {
 			s.logger.Info("notifier: pruned read items", "items", n)
 		}
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
 	}
 }

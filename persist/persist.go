@@ -122,7 +122,7 @@ func (p *Persister) work(ctx, hard context.Context, part int) {
 				return
 			}
 			p.logger.Warn("persister", "partition", part, "err", err)
-			sleep(ctx, backoff)
+			zan.Sleep(ctx, backoff)
 			backoff = min(backoff*2, 5*time.Second)
 			continue
 		}
@@ -183,7 +183,7 @@ func (p *Persister) apply(ctx context.Context, events []zan.Event) error {
 		} else if try++; try > p.cfg.Retries {
 			break
 		}
-		sleep(ctx, delay)
+		zan.Sleep(ctx, delay)
 		delay = min(delay*2, 5*time.Second)
 	}
 	if len(events) > 1 {
@@ -199,13 +199,4 @@ func (p *Persister) apply(ctx context.Context, events []zan.Event) error {
 	}
 	metrics.DeadLettered.Add(float64(len(events)))
 	return nil
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
 }

@@ -52,7 +52,7 @@ func (w *Writer) Run(ctx context.Context) error {
 				break
 			}
 			w.Logger.Warn("order writer", "err", err)
-			sleep(ctx, backoff)
+			zan.Sleep(ctx, backoff)
 			backoff = min(2*backoff, 5*time.Second)
 			continue
 		}
@@ -137,13 +137,4 @@ func outcomeLabel(o zan.OrderOutcome) string {
 		return "rejected_sold_out"
 	}
 	return "unknown"
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
 }

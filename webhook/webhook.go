@@ -90,73 +90,22 @@ func (d *Deliverer) Run(ctx context.Context) error {
 	return nil
 }
 
+// runEndpoint reads e's own reader of the like log: one endpoint that is
+// away holds back nobody else. Its partitions share e's POST slots.
 func (d *Deliverer) runEndpoint(ctx context.Context, e Endpoint) {
-	var feed zan.EventFeed
-	for backoff := d.cfg.MinBackoff; ; backoff = min(backoff*2, d.cfg.MaxBackoff) {
-		var err error
-		if feed, err = d.log.Feed(ctx, FeedName(e)); err == nil {
-			break
-		}
-		if ctx.Err() != nil {
-			return
-		}
-		d.logger.Warn("webhook: opening its feed", "endpoint", e.URL, "err", err)
-		sleep(ctx, backoff)
-	}
 	slots := make(chan struct{}, d.cfg.Concurrency)
-	var wg sync.WaitGroup
-	for part := range feed.Partitions() {
-		wg.Go(func() { d.work(ctx, e, feed, part, slots) })
-	}
-	wg.Wait()
-}
-
-func (d *Deliverer) work(ctx context.Context, e Endpoint, feed zan.EventFeed, part int, slots chan struct{}) {
-	backoff := d.cfg.MinBackoff
-	for ctx.Err() == nil {
-		if err := d.step(ctx, e, feed, part, slots); err != nil {
-			if ctx.Err() != nil {
-				return
+	zan.FeedReader{Log: d.log, Name: FeedName(e), Batch: d.cfg.BatchSize, Wait: d.cfg.MaxWait,
+		Backoff: d.cfg.MinBackoff, MaxBackoff: d.cfg.MaxBackoff, Logger: d.logger.With("endpoint", e.URL),
+		Apply: func(ctx context.Context, _ int, events []zan.Event) error {
+			for _, ev := range events {
+				// A kept event records an answer, not a change: nothing happened.
+				if !ev.Kept && !d.deliver(ctx, e, ev, slots) {
+					return ctx.Err() // handed back: another node, or the next start, delivers it
+				}
 			}
-			d.logger.Warn("webhook: reading the log", "endpoint", e.URL, "partition", part, "err", err)
-			sleep(ctx, backoff)
-			backoff = min(backoff*2, d.cfg.MaxBackoff)
-			continue
-		}
-		backoff = d.cfg.MinBackoff
-	}
-}
-
-// step delivers one batch, every event of it, and acknowledges it.
-func (d *Deliverer) step(ctx context.Context, e Endpoint, feed zan.EventFeed, part int, slots chan struct{}) error {
-	b, err := feed.Fetch(ctx, part, d.cfg.BatchSize, d.cfg.MaxWait)
-	if err != nil {
-		return err
-	}
-	if len(b.Events) > 0 {
-		stop := zan.KeepInProgress(b.Progress)
-		for _, ev := range b.Events {
-			// A kept event records an answer, not a change: nothing happened.
-			if ev.Kept {
-				continue
-			}
-			if !d.deliver(ctx, e, ev, slots) {
-				break
-			}
-		}
-		stop()
-		if ctx.Err() != nil {
-			if b.Nak != nil {
-				b.Nak() // another node, or the next start, delivers it
-			}
-			return ctx.Err()
-		}
-	}
-	if b.Ack != nil {
-		// A lost ack is a redelivery, which receivers drop by event id.
-		return b.Ack(context.WithoutCancel(ctx))
-	}
-	return nil
+			return nil
+		},
+	}.Run(ctx)
 }
 
 // deliver POSTs ev to e until e answers 2xx; false when ctx ended first.
@@ -185,7 +134,7 @@ func (d *Deliverer) deliver(ctx context.Context, e Endpoint, ev zan.Event, slots
 			level = slog.LevelWarn
 		}
 		d.logger.Log(ctx, level, "webhook: delivery failed, retrying", "endpoint", e.URL, "event", ev.ID, "try", try, "retry_in", backoff, "err", err)
-		sleep(ctx, backoff)
+		zan.Sleep(ctx, backoff)
 		backoff = min(backoff*2, d.cfg.MaxBackoff)
 	}
 }
@@ -212,13 +161,4 @@ func (d *Deliverer) post(ctx context.Context, e Endpoint, id string, body []byte
 		return fmt.Errorf("answered %s", resp.Status)
 	}
 	return nil
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
 }
