@@ -174,6 +174,9 @@ type BlogStore interface {
 	UpdateBlog(ctx context.Context, b Blog) error
 	DeleteBlog(ctx context.Context, id int64) error
 	Blogs(ctx context.Context, f BlogFilter) (BlogPage, error)
+	// BlogTitles returns the titles of the blogs found among ids, in one
+	// query.
+	BlogTitles(ctx context.Context, ids []int64) (map[int64]string, error)
 }
 
 // LikeStore is the source of truth of likes.

@@ -200,13 +200,14 @@ func (s *Service) Get(ctx context.Context, id, viewer int64) (View, error) {
 	return v, nil
 }
 
-// Title returns a blog's title; ENotFound when it is gone.
-func (s *Service) Title(ctx context.Context, id int64) (string, error) {
-	b, err := s.store.Blog(ctx, id)
+// Titles returns the titles of the blogs found among ids (a page of a
+// user's likes names them in one query).
+func (s *Service) Titles(ctx context.Context, ids []int64) (map[int64]string, error) {
+	m, err := s.store.BlogTitles(ctx, ids)
 	if err != nil {
-		return "", zan.Unavailable("store", err)
+		return nil, zan.Unavailable("store", err)
 	}
-	return b.Title, nil
+	return m, nil
 }
 
 // Delete removes a blog; only its author may.

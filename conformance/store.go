@@ -239,6 +239,9 @@ func testBlogsGet(t *testing.T, s zan.Store) {
 	if _, err := s.Blog(ctx, 43); !zan.IsNotFound(err) {
 		t.Fatalf("Blog(missing): %v, want not_found", err)
 	}
+	if titles, err := s.BlogTitles(ctx, []int64{42, 43}); err != nil || len(titles) != 1 || titles[42] != "Hotpot" {
+		t.Fatalf("BlogTitles: %v, %v; want only 42's", titles, err)
+	}
 	if err := s.DeleteBlog(ctx, 42); err != nil {
 		t.Fatal(err)
 	}

@@ -196,13 +196,17 @@ func (s *Server) userLikes(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	ts := make([]zan.Target, len(p.Items))
+	for i, l := range p.Items {
+		ts[i] = l.Target
+	}
+	names, err := s.targetNames(r, ts)
+	if err != nil {
+		return err
+	}
 	out := page[userLikeItem]{Items: make([]userLikeItem, len(p.Items)), NextCursor: cursorString(p.Next)}
 	for i, l := range p.Items {
-		name, err := s.targetName(r, l.Target)
-		if err != nil {
-			return err
-		}
-		out.Items[i] = userLikeItem{Type: l.Target.Type, ID: ID(l.Target.ID), LikedAt: Time(l.LikedAt), Name: name}
+		out.Items[i] = userLikeItem{Type: l.Target.Type, ID: ID(l.Target.ID), LikedAt: Time(l.LikedAt), Name: names[i]}
 	}
 	return writeJSON(w, http.StatusOK, out)
 }
@@ -256,25 +260,35 @@ func (s *Server) nicknames(r *http.Request, ids []int64) (map[int64]string, erro
 	return names, nil
 }
 
-// targetName is what a person calls a target: a blog's title, a shop's
-// name; "" for one that is gone or of a type without names. Shops come
-// from their cache; a blog is one read by primary key (a page is at most
-// 100 of them).
-func (s *Server) targetName(r *http.Request, t zan.Target) (string, error) {
-	var (
-		name string
-		err  error
-	)
-	switch {
-	case t.Type == blogs.TargetType && s.Blogs != nil:
-		name, err = s.Blogs.Title(r.Context(), t.ID)
-	case t.Type == shops.TargetType && s.Shops != nil:
-		var sh zan.Shop
-		sh, err = s.Shops.Get(r.Context(), t.ID)
-		name = sh.Name
+// targetNames is what a person calls each target: a blog's title, a
+// shop's name; "" for one that is gone or of a type without names. The
+// blogs are one query for the page; shops come from their cache.
+func (s *Server) targetNames(r *http.Request, ts []zan.Target) ([]string, error) {
+	names := make([]string, len(ts))
+	var blogIDs []int64
+	for i, t := range ts {
+		switch {
+		case t.Type == blogs.TargetType && s.Blogs != nil:
+			blogIDs = append(blogIDs, t.ID)
+		case t.Type == shops.TargetType && s.Shops != nil:
+			sh, err := s.Shops.Get(r.Context(), t.ID)
+			if err != nil && !zan.IsNotFound(err) {
+				return nil, err
+			}
+			names[i] = sh.Name
+		}
 	}
-	if zan.IsNotFound(err) {
-		return "", nil
+	if len(blogIDs) == 0 {
+		return names, nil
 	}
-	return name, err
+	titles, err := s.Blogs.Titles(r.Context(), blogIDs)
+	if err != nil {
+		return nil, err
+	}
+	for i, t := range ts {
+		if t.Type == blogs.TargetType {
+			names[i] = titles[t.ID]
+		}
+	}
+	return names, nil
 }

@@ -59,6 +59,30 @@ func (r Common) Blog(ctx context.Context, id int64) (zan.Blog, error) {
 	return b, err
 }
 
+// BlogTitles implements zan.BlogStore.
+func (r Common) BlogTitles(ctx context.Context, ids []int64) (map[int64]string, error) {
+	m := make(map[int64]string, len(ids))
+	if len(ids) == 0 {
+		return m, nil
+	}
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	err := r.query(ctx, `SELECT id, title FROM `+r.table("blogs")+` WHERE id IN (`+Placeholders(len(ids))+`)`, args,
+		func(rows *sql.Rows) error {
+			var id int64
+			var title string
+			err := rows.Scan(&id, &title)
+			m[id] = title
+			return err
+		})
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
 // DeleteBlog removes a blog for good; a missing one is no error. Its likes
 // stay: they belong to the like store, which does not know about blogs.
 func (r Common) DeleteBlog(ctx context.Context, id int64) error {
