@@ -110,10 +110,7 @@ func (s *Server) notificationStream(w http.ResponseWriter, r *http.Request) erro
 	if s.Inbox == nil {
 		return zan.Errorf(zan.EUnavailable, "notification streams are not enabled on this node")
 	}
-	if err := s.budget(r, "stream", s.Clients.StreamOpen, s.Clients.Limiter); err != nil {
-		return err
-	}
-	release, err := s.clientStreams.acquire(s.clientAddr(r), s.Clients.Streams)
+	release, err := s.streamSlot(r)
 	if err != nil {
 		return err
 	}

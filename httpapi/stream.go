@@ -44,6 +44,15 @@ func (s *Server) CloseStreams() {
 // a goroutine and its buffers forever.
 var StreamWriteTimeout = 10 * time.Second
 
+// streamSlot takes one of the client address's stream slots, within its
+// budget of stream opens: every kind of stream shares them.
+func (s *Server) streamSlot(r *http.Request) (release func(), err error) {
+	if err := s.budget(r, "stream", s.Clients.StreamOpen, s.Clients.Limiter); err != nil {
+		return nil, err
+	}
+	return s.clientStreams.acquire(s.clientAddr(r), s.Clients.Streams)
+}
+
 // likeStream sends live counts: the counts at once, then the changes made
 // on any node as the live hub delivers them, at most one event per target
 // per StreamInterval.
@@ -62,10 +71,7 @@ func (s *Server) likeStream(w http.ResponseWriter, r *http.Request) error {
 	if s.Live == nil {
 		return zan.Errorf(zan.EUnavailable, "live counts are not enabled on this node")
 	}
-	if err := s.budget(r, "stream", s.Clients.StreamOpen, s.Clients.Limiter); err != nil {
-		return err
-	}
-	release, err := s.clientStreams.acquire(s.clientAddr(r), s.Clients.Streams)
+	release, err := s.streamSlot(r)
 	if err != nil {
 		return err
 	}

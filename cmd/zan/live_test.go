@@ -14,9 +14,9 @@ import (
 	"time"
 )
 
-// sseEvents reads count events of a live stream into a channel of
-// "type/id=count".
-func sseEvents(t *testing.T, ctx context.Context, url string) <-chan string {
+// sseData follows a Server-Sent Events stream, sending the data of each
+// event (buffer: how many may wait unread).
+func sseData(t *testing.T, ctx context.Context, url string, buffer int) <-chan string {
 	t.Helper()
 	req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
 	res, err := http.DefaultClient.Do(req)
@@ -24,24 +24,37 @@ func sseEvents(t *testing.T, ctx context.Context, url string) <-chan string {
 		t.Fatal(err)
 	}
 	if res.StatusCode != 200 {
-		t.Fatalf("stream: %s", res.Status)
+		t.Fatalf("stream %s: %s", url, res.Status)
 	}
-	ch := make(chan string, 1024)
+	ch := make(chan string, buffer)
 	go func() {
 		defer res.Body.Close()
+		defer close(ch)
 		sc := bufio.NewScanner(res.Body)
 		for sc.Scan() {
-			line, ok := strings.CutPrefix(sc.Text(), "data: ")
-			if !ok {
-				continue
+			if line, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+				ch <- line
 			}
+		}
+	}()
+	return ch
+}
+
+// sseEvents reads count events of a live stream into a channel of
+// "type/id=count".
+func sseEvents(t *testing.T, ctx context.Context, url string) <-chan string {
+	t.Helper()
+	data := sseData(t, ctx, url, 1024)
+	ch := make(chan string, 1024)
+	go func() {
+		defer close(ch)
+		for line := range data {
 			// {"type":"comment","id":"7","count":1}
 			f := strings.FieldsFunc(line, func(r rune) bool { return strings.ContainsRune(`{}":,`, r) })
 			if len(f) == 6 {
 				ch <- f[1] + "/" + f[3] + "=" + f[5]
 			}
 		}
-		close(ch)
 	}()
 	return ch
 }

@@ -1,41 +1,13 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"net/http"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/zanlabs/zan"
 )
-
-// unreadEvents follows an unread-count stream, sending each count's data.
-func unreadEvents(t *testing.T, ctx context.Context, url string) <-chan string {
-	t.Helper()
-	req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.StatusCode != 200 {
-		t.Fatalf("unread stream: %s", res.Status)
-	}
-	ch := make(chan string, 64)
-	go func() {
-		defer res.Body.Close()
-		sc := bufio.NewScanner(res.Body)
-		for sc.Scan() {
-			if line, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
-				ch <- line
-			}
-		}
-		close(ch)
-	}()
-	return ch
-}
 
 // nextUnread waits up to within for the stream to say want.
 func nextUnread(t *testing.T, ch <-chan string, want int, within time.Duration) time.Duration {
@@ -95,7 +67,7 @@ func testNotifications(t *testing.T, a, b *Main) {
 	anon := newAPI(t, baseOf(a))
 	anon.expect(401, "GET", "/api/v1/notifications", nil)
 
-	stream := unreadEvents(t, ctx, baseOf(b)+"/api/v1/notifications/stream?access_token="+author.token)
+	stream := sseData(t, ctx, baseOf(b)+"/api/v1/notifications/stream?access_token="+author.token, 64)
 	nextUnread(t, stream, 0, 5*time.Second)
 
 	author.expect(200, "PUT", "/api/v1/likes/blog/"+blog, nil) // one's own: nothing
