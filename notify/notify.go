@@ -25,6 +25,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/maypok86/otter/v2"
+
 	"github.com/zanlabs/zan"
 	"github.com/zanlabs/zan/metrics"
 )
@@ -75,8 +77,7 @@ type Service struct {
 	ids    *zan.IDGen
 	logger *slog.Logger
 
-	authorsMu sync.Mutex
-	authors   map[int64]int64 // blog → author (0: no such blog); authors never change
+	authors *otter.Cache[int64, int64] // blog → author (0: no such blog); authors never change
 }
 
 // New returns the service. bus carries inbox changes to every node's Hub.
@@ -85,7 +86,7 @@ func New(cfg Config, log zan.EventLog, store Store, bus zan.Notifier, ids *zan.I
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return &Service{cfg: cfg, log: log, store: store, bus: bus, ids: ids, logger: logger, authors: map[int64]int64{}}
+	return &Service{cfg: cfg, log: log, store: store, bus: bus, ids: ids, logger: logger, authors: otter.Must(&otter.Options[int64, int64]{MaximumSize: maxAuthors})}
 }
 
 // Run consumes the like log into the inboxes until ctx ends, one worker per
@@ -151,18 +152,16 @@ func (s *Service) Apply(ctx context.Context, events []zan.Event) error {
 	return nil
 }
 
-// maxAuthors bounds the author cache; past it the cache starts afresh.
+// maxAuthors bounds the author cache.
 const maxAuthors = 100_000
 
 // author returns the author of blog id, 0 when there is no such blog.
 func (s *Service) author(ctx context.Context, id int64) (int64, error) {
-	s.authorsMu.Lock()
-	a, ok := s.authors[id]
-	s.authorsMu.Unlock()
-	if ok {
+	if a, ok := s.authors.GetIfPresent(id); ok {
 		return a, nil
 	}
 	b, err := s.store.Blog(ctx, id)
+	var a int64
 	switch {
 	case err == nil:
 		a = b.AuthorID
@@ -171,12 +170,7 @@ func (s *Service) author(ctx context.Context, id int64) (int64, error) {
 	default:
 		return 0, err
 	}
-	s.authorsMu.Lock()
-	if len(s.authors) >= maxAuthors {
-		clear(s.authors)
-	}
-	s.authors[id] = a
-	s.authorsMu.Unlock()
+	s.authors.Set(id, a)
 	return a, nil
 }
 
