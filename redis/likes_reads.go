@@ -39,16 +39,14 @@ func (l *Likes) State(ctx context.Context, ts []zan.Target, user int64) ([]zan.T
 			strconv.FormatInt(readSlack.Microseconds(), 10)}
 		var v []int64
 		if l.c.cluster {
-			for i, r := range l.each(ctx, stateLua, ts, args...) {
+			v = make([]int64, 0, 4*len(ts))
+			for _, r := range l.each(ctx, stateLua, ts, args...) {
 				w, err := ints(r)
 				if err != nil {
 					return err
 				}
 				if len(w) != 4 {
 					return fmt.Errorf("redis: state replied %v", w)
-				}
-				if i == 0 {
-					v = make([]int64, 0, 4*len(ts))
 				}
 				v = append(v, w...)
 			}
