@@ -227,7 +227,7 @@ func dbErr(ctx context.Context, err error) error {
 	}
 	var me *mysqld.MySQLError
 	if errors.As(err, &me) {
-		if unavailableErrors[me.Number] {
+		if unavailableErrors[me.Number] || lockRetriesSpent(me) {
 			return zan.Unavailable("store", err)
 		}
 		return err
