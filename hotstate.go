@@ -154,3 +154,17 @@ type RateLimiter interface {
 	// long until one will be.
 	Allow(ctx context.Context, key string, l Limit) (ok bool, retryAfter time.Duration, err error)
 }
+
+// LimitingLikeState is a LikeState that can take a rate limiter's token in
+// the same step as a toggle: one round trip to a shared hot state per like
+// instead of two (the limiter's script, then the toggle's).
+type LimitingLikeState interface {
+	LikeState
+	// Limits reports whether ToggleLimited takes its tokens from the
+	// buckets of r, so that the two can be used for one limit.
+	Limits(r RateLimiter) bool
+	// ToggleLimited is Toggle after taking a token of the bucket key for
+	// limit l; a refusal is a RateLimited error and changes nothing. A
+	// toggle that returns ErrNotLoaded took no token.
+	ToggleLimited(ctx context.Context, t Target, user int64, like bool, id, key string, l Limit) (Change, error)
+}

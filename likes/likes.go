@@ -121,6 +121,11 @@ type Service struct {
 	compensating chan struct{}
 	// loading bounds the loads reads start in the background.
 	loading chan struct{}
+	// folded is the hot state when it takes the limiter's tokens in its
+	// toggle (nil otherwise), and refusals the users it refused, with
+	// until when (kept only then).
+	folded   zan.LimitingLikeState
+	refusals *otter.Cache[int64, time.Time]
 	// localHot and localLimiter say the hot state and the limiter answer
 	// from this process's memory (inProcess): their calls get no deadline
 	// of their own, which costs a timer and a context each.
@@ -165,6 +170,13 @@ func New(cfg Config, hot zan.LikeState, log zan.EventLog, store zan.LikeStore, l
 		localHot:     isInProcess(hot),
 		localLimiter: isInProcess(limiter),
 	}
+	if f, ok := hot.(zan.LimitingLikeState); ok && limiter != nil && f.Limits(limiter) {
+		s.folded = f
+		s.refusals = otter.Must(&otter.Options[int64, time.Time]{
+			MaximumSize:      100_000,
+			ExpiryCalculator: otter.ExpiryWriting[int64, time.Time](refusalTTL),
+		})
+	}
 	for _, t := range cfg.Types {
 		s.types[t] = true
 	}
@@ -179,6 +191,10 @@ func New(cfg Config, hot zan.LikeState, log zan.EventLog, store zan.LikeStore, l
 // a target liked elsewhere meanwhile is in the hot state (and read there)
 // for longer than this entry lives.
 const absentTTL = 10 * time.Second
+
+// refusalTTL bounds how long a refusal is remembered: a longer wait is
+// asked of the limiter again after it.
+const refusalTTL = 2 * time.Second
 
 // CheckTarget returns not_found for a target type that is not registered.
 func (s *Service) CheckTarget(t zan.Target) error {
@@ -195,11 +211,23 @@ func (s *Service) Toggle(ctx context.Context, user int64, t zan.Target, like boo
 	if err := s.CheckTarget(t); err != nil {
 		return zan.Change{}, err
 	}
-	if err := s.allow(ctx, user); err != nil {
+	if s.folded == nil {
+		if err := s.allow(ctx, user); err != nil {
+			return zan.Change{}, err
+		}
+	} else if err := s.refusedHere(user); err != nil {
 		return zan.Change{}, err
 	}
 	if s.cfg.Check != nil {
 		if err := s.cfg.Check(ctx, user, t, like); err != nil {
+			if s.folded != nil && zan.IsNotFound(err) {
+				// The toggle that would have taken the token does not run:
+				// take it here, so that likes of ids that do not exist
+				// (each a store lookup) stay within the limit too.
+				if lerr := s.allow(ctx, user); lerr != nil {
+					return zan.Change{}, lerr
+				}
+			}
 			return zan.Change{}, err
 		}
 	}
@@ -212,8 +240,11 @@ func (s *Service) Toggle(ctx context.Context, user int64, t zan.Target, like boo
 	id := s.ids.Next()
 	for attempt := 0; ; attempt++ {
 		hctx, hcancel := bounded(ctx, s.cfg.HotTimeout, s.localHot)
-		ch, err := s.hot.Toggle(hctx, t, user, like, id)
+		ch, err := s.toggle(hctx, t, user, like, id)
 		hcancel()
+		if zan.ErrorCode(err) == zan.ERateLimited {
+			return zan.Change{}, s.refused(user, err)
+		}
 		if errors.Is(err, zan.ErrNotLoaded) && attempt < 3 {
 			if err := s.load(ctx, t); err != nil {
 				return zan.Change{}, err
@@ -423,20 +454,58 @@ func (s *Service) runConfirms(ctx context.Context) {
 	}
 }
 
+// toggle is the hot state's toggle, with the user's token taken in the
+// same call when the hot state holds the limiter's buckets.
+func (s *Service) toggle(ctx context.Context, t zan.Target, user int64, like bool, id string) (zan.Change, error) {
+	if s.folded == nil {
+		return s.hot.Toggle(ctx, t, user, like, id)
+	}
+	return s.folded.ToggleLimited(ctx, t, user, like, id, limitKey(user), s.cfg.Limit)
+}
+
+func limitKey(user int64) string {
+	var b [32]byte
+	return string(strconv.AppendInt(append(b[:0], "like:"...), user, 10))
+}
+
 func (s *Service) allow(ctx context.Context, user int64) error {
 	if s.limiter == nil {
 		return nil
 	}
 	ctx, cancel := bounded(ctx, s.cfg.HotTimeout, s.localLimiter)
 	defer cancel()
-	var b [32]byte
-	ok, retry, err := s.limiter.Allow(ctx, string(strconv.AppendInt(append(b[:0], "like:"...), user, 10)), s.cfg.Limit)
+	ok, retry, err := s.limiter.Allow(ctx, limitKey(user), s.cfg.Limit)
 	if err != nil {
 		return zan.Unavailable("rate limiter", err)
 	}
 	if !ok {
+		return s.refused(user, zan.RateLimited(retry, "too many likes; slow down"))
+	}
+	return nil
+}
+
+// refused counts a refusal of the limiter and, where the limiter is
+// shared, remembers until when: no token can be there before, so the
+// user's next requests until then are refused here, without a round trip
+// and without looking up their targets.
+func (s *Service) refused(user int64, err error) error {
+	metrics.RateLimited.WithLabelValues("like").Inc()
+	var e *zan.Error
+	if s.refusals != nil && errors.As(err, &e) && e.RetryAfter > 0 {
+		s.refusals.Set(user, s.now().Add(e.RetryAfter))
+	}
+	return err
+}
+
+// refusedHere refuses a user the limiter refused until a time still ahead.
+func (s *Service) refusedHere(user int64) error {
+	until, ok := s.refusals.GetIfPresent(user)
+	if !ok {
+		return nil
+	}
+	if d := until.Sub(s.now()); d > 0 {
 		metrics.RateLimited.WithLabelValues("like").Inc()
-		return zan.RateLimited(retry, "too many likes; slow down")
+		return zan.RateLimited(d, "too many likes; slow down")
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package redis
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"slices"
@@ -184,24 +185,65 @@ func bit(b bool) string {
 
 // Toggle implements zan.LikeState.
 func (l *Likes) Toggle(ctx context.Context, t zan.Target, user int64, like bool, id string) (zan.Change, error) {
+	return l.toggle(ctx, t, user, like, id, "", zan.Limit{})
+}
+
+// ToggleLimited implements zan.LimitingLikeState: the user's token is
+// taken by the toggle script itself, in its round trip. Not in a cluster,
+// which puts the bucket in another slot than the target (see Limits).
+func (l *Likes) ToggleLimited(ctx context.Context, t zan.Target, user int64, like bool, id, key string, lim zan.Limit) (zan.Change, error) {
+	if l.c.cluster {
+		return zan.Change{}, errors.New("redis: a cluster cannot take a token in the toggle's slot")
+	}
+	if lim.Burst < 1 { // nothing ever passes, as with the Limiter
+		return zan.Change{}, limited(time.Hour)
+	}
+	return l.toggle(ctx, t, user, like, id, key, lim)
+}
+
+// Limits implements zan.LimitingLikeState: the buckets are those of this
+// client's Limiter, against one Redis. In a cluster the service calls the
+// Limiter, then Toggle: two round trips, to different nodes.
+func (l *Likes) Limits(r zan.RateLimiter) bool {
+	o, ok := r.(*Limiter)
+	return ok && o.c == l.c && !l.c.cluster
+}
+
+func limited(retry time.Duration) error { return zan.RateLimited(retry, "too many likes; slow down") }
+
+// toggle runs the toggle script, taking a token of the limiter's bucket
+// key in it when key is set.
+func (l *Likes) toggle(ctx context.Context, t zan.Target, user int64, like bool, id, key string, lim zan.Limit) (zan.Change, error) {
 	meta := l.key(t)
 	u, h := strconv.FormatInt(user, 10), strconv.FormatUint(userHash(user), 10)
+	keys := []string{meta}
+	var rate, burst string
+	if key != "" {
+		keys = append(keys, l.c.limitKey(key))
+		rate, burst = limitArgs(lim)
+	}
 	var ch zan.Change
 	err := l.c.fence.call(ctx, func(epoch string) error {
 		now := time.Now().UnixMicro()
+		args := []string{epoch, u, bit(like), strconv.FormatInt(now, 10), h, id, l.c.fence.deadline(ctx)}
+		if key != "" {
+			args = append(args, rate, burst)
+		}
 		// The index update is plain ZADD GT, not XX: it heals an entry
 		// lost to a race of Evict with Load. A Toggle that finds the target
 		// missing adds a stale entry, which the evictor drops.
-		v, err := ints(toggleLua.runWith(ctx, l.c.c, []string{meta},
-			[]string{epoch, u, bit(like), strconv.FormatInt(now, 10), h, id, l.c.fence.deadline(ctx)}, l.index(t, now, false)))
+		v, err := ints(toggleLua.runWith(ctx, l.c.c, keys, args, l.index(t, now, false)))
 		if err != nil {
 			return err
 		}
 		if len(v) != 3 {
 			return fmt.Errorf("redis: toggle replied %v", v)
 		}
-		if v[0] == -3 {
+		switch v[0] {
+		case -3:
 			return zan.Unavailable("redis", errExpired)
+		case -4:
+			return limited(time.Duration(v[1]) * time.Microsecond)
 		}
 		if err := goneErr(v[0]); err != nil {
 			return err

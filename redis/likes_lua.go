@@ -108,7 +108,11 @@ end
 `
 
 // toggleLua: KEYS meta; ARGV epoch, user, like (1|0), used, userHash, id,
-// deadline (µs, server clock; 0: none). A toggle that runs after its
+// deadline (µs, server clock; 0: none), and optionally KEYS[2] a rate
+// limiter's bucket with ARGV rate, burst: the user's token is taken in the
+// same step, once the target is found loaded (a toggle sent back for a
+// load takes none), and a refusal returns {-4, wait µs, 0} and changes
+// nothing. A toggle that runs after its
 // deadline does nothing and returns {-3, 0, 0}: its caller has answered
 // 503 by then (a Redis that hung runs what it had read when it resumes).
 // Returns {changed, count, at}, or {code, 0, 0} when the target is not
@@ -127,6 +131,12 @@ local k = KEYS[1]
 local st = redis.call('HMGET', k, 'e', 'n', 'lv', 'sp', 'used', 'at')
 local g = gone(st[1], st[2], ARGV[1])
 if g then return {g, 0, 0} end
+if KEYS[2] then
+  local rk, rate, burst, lim = KEYS[2], tonumber(ARGV[8]), tonumber(ARGV[9]), ARGV[8] .. '/' .. ARGV[9]
+  local ok, wait = 0, 0
+` + bucketLua + `
+  if ok == 0 then return {-4, wait, 0} end
+end
 local n, lv, sp = tonumber(st[2]), tonumber(st[3]), tonumber(st[4])
 local b = bkey(k, tonumber(ARGV[5]), lv, sp)
 local changed

@@ -18,18 +18,17 @@ type Limiter struct{ c *Client }
 
 var _ zan.RateLimiter = (*Limiter)(nil)
 
-// allowLua: KEYS bucket; ARGV rate (tokens/s), burst. Returns {ok, wait µs}.
-// A changed limit starts a full bucket, as the memory limiter does.
-var allowLua = newScript(luaHelpers + `
-local rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2])
-local lim = ARGV[1] .. '/' .. ARGV[2]
-local now = now_us()
-local h = redis.call('HMGET', KEYS[1], 'tokens', 'ts', 'lim')
+// bucketLua takes a token from the bucket rk for limit rate (tokens/s),
+// burst (numbers) and lim (their text) at now (µs), and sets ok (1 or 0) and wait (µs
+// until a token is there). A changed limit starts a full bucket, as the
+// memory limiter does. It is inlined, not a function, since a function
+// definition costs a closure on every call of the hot toggle script.
+const bucketLua = `
+local h = redis.call('HMGET', rk, 'tokens', 'ts', 'lim')
 local tokens = burst
 if h[1] and h[3] == lim then
   tokens = math.min(burst, tonumber(h[1]) + math.max(0, now - tonumber(h[2])) * rate / 1e6)
 end
-local ok, wait = 0, 0
 if tokens >= 1 then
   ok, tokens = 1, tokens - 1
 elseif rate > 0 then
@@ -37,20 +36,35 @@ elseif rate > 0 then
 else
   wait = 3600e6
 end
-redis.call('HSET', KEYS[1], 'tokens', string.format('%.17g', tokens), 'ts', fmt(now), 'lim', lim)
+redis.call('HSET', rk, 'tokens', string.format('%.17g', tokens), 'ts', fmt(now), 'lim', lim)
 local full = 7 * 86400e3
 if rate > 0 then full = math.min(full, math.ceil((burst - tokens) * 1e3 / rate) + 1) end
-redis.call('PEXPIRE', KEYS[1], fmt(full))
+redis.call('PEXPIRE', rk, fmt(full))
+`
+
+// allowLua: KEYS bucket; ARGV rate (tokens/s), burst. Returns {ok, wait µs}.
+var allowLua = newScript(luaHelpers + `
+local rk, rate, burst, lim = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[1] .. '/' .. ARGV[2]
+local ok, wait, now = 0, 0, now_us()
+` + bucketLua + `
 return {ok, wait}
 `)
+
+// key is the bucket of a limiter key.
+func (c *Client) limitKey(key string) string { return "{" + c.prefix + ":rl:" + key + "}" }
+
+// limitArgs are a limit as the scripts take it.
+func limitArgs(lim zan.Limit) (rate, burst string) {
+	return strconv.FormatFloat(lim.Rate, 'g', -1, 64), strconv.Itoa(lim.Burst)
+}
 
 // Allow implements zan.RateLimiter.
 func (l *Limiter) Allow(ctx context.Context, key string, lim zan.Limit) (bool, time.Duration, error) {
 	if lim.Burst < 1 { // nothing ever passes
 		return false, time.Hour, nil
 	}
-	v, err := ints(allowLua.run(ctx, l.c.c, []string{"{" + l.c.prefix + ":rl:" + key + "}"},
-		strconv.FormatFloat(lim.Rate, 'g', -1, 64), strconv.Itoa(lim.Burst)))
+	rate, burst := limitArgs(lim)
+	v, err := ints(allowLua.run(ctx, l.c.c, []string{l.c.limitKey(key)}, rate, burst))
 	if err != nil {
 		return false, 0, err
 	}

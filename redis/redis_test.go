@@ -117,6 +117,7 @@ func suites(t *testing.T, cfg Config) {
 	t.Run("BigLoad", func(t *testing.T) { testBigLoad(t, open(t, cfg).Likes()) })
 	t.Run("IdleIndex", func(t *testing.T) { testIdleIndex(t, open(t, cfg).Likes()) })
 	t.Run("VoucherLoad", func(t *testing.T) { testVoucherLoad(t, open(t, cfg)) })
+	t.Run("LimitedToggle", func(t *testing.T) { testLimitedToggle(t, open(t, cfg)) })
 	t.Run("Buckets", func(t *testing.T) { testBuckets(t, func(t *testing.T) *Likes { return open(t, cfg).Likes() }) })
 }
 
