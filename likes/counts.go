@@ -216,13 +216,24 @@ func (s *Service) isCold(t zan.Target) bool {
 	return s.timeOrdered[t.Type] && s.now().Sub(zan.IDTime(t.ID)) > s.cfg.ColdAge
 }
 
+// loadPerLiker is the time a load's install may take per liker beyond
+// LoadTimeout: about ten times what Redis takes (BenchmarkBigTarget).
+const loadPerLiker = 10 * time.Microsecond
+
 // load brings t from the store into the hot state. Concurrent loads of one
 // target share one flight, detached from any one caller's cancellation;
 // a caller waits for it at most Wait.
 func (s *Service) load(ctx context.Context, t zan.Target) error {
 	ch := s.loads.DoChan(t.String(), func() (any, error) {
-		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.LoadTimeout)
+		// LoadTimeout bounds each step, not the whole: a target of ten
+		// million likers takes many seconds to read and to install, and a
+		// bound on the whole would fail its every load. The scan must make
+		// progress (a chunk) within the bound; the install gets the bound
+		// plus time in proportion to its size.
+		lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 		defer cancel()
+		stall := time.AfterFunc(s.cfg.LoadTimeout, cancel)
+		defer stall.Stop()
 		if err := s.waitApplied(lctx); err != nil {
 			return nil, zan.Unavailable("loading "+t.String(), err)
 		}
@@ -230,14 +241,17 @@ func (s *Service) load(ctx context.Context, t zan.Target) error {
 		if err != nil {
 			return nil, zan.Unavailable("store", err)
 		}
+		stall.Reset(s.cfg.LoadTimeout)
 		var users []int64
 		err = s.store.ScanLikers(lctx, t, func(u []int64) error {
 			users = append(users, u...)
+			stall.Reset(s.cfg.LoadTimeout)
 			return nil
 		})
 		if err != nil {
 			return nil, zan.Unavailable("store", err)
 		}
+		stall.Reset(s.cfg.LoadTimeout + time.Duration(len(users))*loadPerLiker)
 		if err := s.hot.Load(lctx, t, users, after); err != nil {
 			return nil, zan.Unavailable("hot state", err)
 		}

@@ -2,9 +2,7 @@ package mysql
 
 import (
 	"context"
-	crand "crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -33,38 +31,9 @@ func serverDSN(t testing.TB) string {
 	return testenv.MySQL(t)
 }
 
-// freshDatabase creates a database of its own on the server of dsn, drops
-// it when the test ends, and returns a DSN for it.
-func freshDatabase(t testing.TB, dsn string) string {
-	t.Helper()
-	cfg, err := ParseDSN(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b [6]byte
-	crand.Read(b[:])
-	name := "zan_t_" + hex.EncodeToString(b[:])
-	admin, err := sql.Open("mysql", cfg.FormatDSN())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := admin.ExecContext(t.Context(), "CREATE DATABASE "+name+" CHARACTER SET utf8mb4"); err != nil {
-		admin.Close()
-		t.Fatalf("CREATE DATABASE: %v", err)
-	}
-	t.Cleanup(func() {
-		defer admin.Close()
-		if _, err := admin.ExecContext(context.Background(), "DROP DATABASE "+name); err != nil {
-			t.Errorf("DROP DATABASE %s: %v", name, err)
-		}
-	})
-	cfg.DBName = name
-	return cfg.FormatDSN()
-}
-
 func openFresh(t testing.TB) (*DB, string) {
 	t.Helper()
-	dsn := freshDatabase(t, serverDSN(t))
+	dsn := testenv.FreshMySQL(t)
 	db, err := Open(t.Context(), dsn)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
@@ -367,7 +336,7 @@ func BenchmarkApplyLikes(b *testing.B) {
 // transactional: one cut halfway is run again).
 func TestMigrateToIdentities(t *testing.T) {
 	ctx := t.Context()
-	dsn := freshDatabase(t, serverDSN(t))
+	dsn := testenv.FreshMySQL(t)
 	old, err := sql.Open("mysql", dsn)
 	if err != nil {
 		t.Fatal(err)
@@ -501,7 +470,7 @@ func TestRecountUnderLoad(t *testing.T) {
 // the named lock lets one migrate while the others wait, and all come up
 // on the same schema.
 func TestOpenConcurrently(t *testing.T) {
-	dsn := freshDatabase(t, serverDSN(t))
+	dsn := testenv.FreshMySQL(t)
 	const nodes = 4
 	errs := make(chan error, nodes)
 	for range nodes {

@@ -10,10 +10,16 @@
 package testenv
 
 import (
+	"context"
+	crand "crypto/rand"
+	"database/sql"
+	"encoding/hex"
 	"net/url"
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/go-sql-driver/mysql"
 )
 
 // RedisAddr returns host:port of ZAN_TEST_REDIS, or skips.
@@ -82,4 +88,34 @@ func LookupNATS() (string, bool) {
 		parts[i] = p
 	}
 	return strings.Join(parts, ","), true
+}
+
+// FreshMySQL creates a database of its own on the server of ZAN_TEST_MYSQL
+// (or skips), drops it when the test ends, and returns a DSN for it.
+func FreshMySQL(t testing.TB) string {
+	t.Helper()
+	cfg, err := mysql.ParseDSN(MySQL(t))
+	if err != nil {
+		t.Fatalf("ZAN_TEST_MYSQL: %v", err)
+	}
+	var b [6]byte
+	crand.Read(b[:])
+	name := "zan_t_" + hex.EncodeToString(b[:])
+	cfg.DBName = ""
+	admin, err := sql.Open("mysql", cfg.FormatDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.ExecContext(t.Context(), "CREATE DATABASE "+name+" CHARACTER SET utf8mb4"); err != nil {
+		admin.Close()
+		t.Fatalf("CREATE DATABASE: %v", err)
+	}
+	t.Cleanup(func() {
+		defer admin.Close()
+		if _, err := admin.ExecContext(context.Background(), "DROP DATABASE "+name); err != nil {
+			t.Errorf("DROP DATABASE %s: %v", name, err)
+		}
+	})
+	cfg.DBName = name
+	return cfg.FormatDSN()
 }
