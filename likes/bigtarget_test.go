@@ -2,8 +2,8 @@ package likes
 
 import (
 	"context"
-	"database/sql"
 	crand "crypto/rand"
+	"database/sql"
 	"encoding/hex"
 	"fmt"
 	"math/rand/v2"
@@ -157,7 +157,9 @@ func BenchmarkBigTarget(b *testing.B) {
 	b.Logf("p99 has-liked: big %v, small %v; first 20 likers: big %v, small %v", bigLiked, smallLiked, bigPage, smallPage)
 }
 
-func newHist() *hdrhistogram.Histogram { return hdrhistogram.New(1, int64(10*time.Minute/time.Microsecond), 3) }
+func newHist() *hdrhistogram.Histogram {
+	return hdrhistogram.New(1, int64(10*time.Minute/time.Microsecond), 3)
+}
 
 func pct(h *hdrhistogram.Histogram) time.Duration {
 	return time.Duration(h.ValueAtQuantile(99)) * time.Microsecond
