@@ -237,6 +237,14 @@ func (s *Service) load(ctx context.Context, t zan.Target) error {
 		if err := s.waitApplied(lctx); err != nil {
 			return nil, zan.Unavailable("loading "+t.String(), err)
 		}
+		// LastLikeChange reads every row of t (the greatest changed_at has
+		// no index of its own, which would cost every like a write): its
+		// bound grows with the count, as the install's does.
+		counts, err := s.store.LikeCounts(lctx, []zan.Target{t})
+		if err != nil {
+			return nil, zan.Unavailable("store", err)
+		}
+		stall.Reset(s.cfg.LoadTimeout + time.Duration(counts[0])*loadPerLiker)
 		after, err := s.store.LastLikeChange(lctx, t)
 		if err != nil {
 			return nil, zan.Unavailable("store", err)

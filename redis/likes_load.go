@@ -138,17 +138,28 @@ func (l *Likes) load(ctx context.Context, t zan.Target, epoch string, ms []int64
 			return wrap(err)
 		}
 	}
-	args := make([]string, 0, 5+nb)
-	args = append(args, epoch, used, strconv.Itoa(lv), tmp, after)
-	for _, n := range added {
-		args = append(args, strconv.FormatInt(n, 10))
+	var n int64
+	for b0 := 0; b0 < nb; b0 += moveChunk {
+		args := make([]string, 0, 4+moveChunk)
+		args = append(args, epoch, tmp, strconv.Itoa(b0), bit(b0 == 0))
+		for _, a := range added[b0:min(b0+moveChunk, nb)] {
+			args = append(args, strconv.FormatInt(a, 10))
+			n += a
+		}
+		v, err := moveLua.run(ctx, c, []string{meta}, args...).AsInt64()
+		if err != nil || v != 1 {
+			l.drop(tmp, off)
+			return result(v, err)
+		}
 	}
-	v, err := swapLua.runWith(ctx, c, []string{meta}, args, l.index(t, now, false)).AsInt64()
-	if err != nil {
-		l.drop(tmp, off)
-	}
+	v, err := commitLua.runWith(ctx, c, []string{meta},
+		[]string{epoch, used, strconv.Itoa(lv), after, strconv.FormatInt(n, 10)}, l.index(t, now, false)).AsInt64()
 	return result(v, err)
 }
+
+// moveChunk is how many buckets one moveLua installs: some 3,000 calls
+// inside Redis, a few milliseconds.
+var moveChunk = 1000
 
 // drop removes the temporary buckets of a failed load (those with users,
 // by off), best effort: their TTL removes them anyway. They share the

@@ -225,43 +225,54 @@ redis.call('HSET', k, 'e', ARGV[1], 'at', fmt(math.max(now_us(), tonumber(ARGV[4
 return 1
 `)
 
-// swapLua: KEYS meta; ARGV epoch, used, lv, tmp prefix, after, the count
-// of each of the 2^lv buckets. Installs the chunks loaded into the
-// temporary buckets (prefix .. b) unless the target is present under the
-// epoch, all at once. The counts (the sums of the SADDs' replies) catch a
-// temporary bucket that expired during a slow load and was partly
-// recreated, or not: installing it would lose likes. Every temporary
-// bucket is gone when it returns. Returns as loadLua, or -1 for an expired
-// temporary bucket.
-var swapLua = newScript(likesLua + unlinkLua + `
-local k, lv, tmp = KEYS[1], tonumber(ARGV[3]), ARGV[4]
-local nb = 2 ^ lv
-local function drop()
-  for b = 0, nb - 1 do
-    if ARGV[6 + b] ~= '0' then redis.call('UNLINK', tmp .. fmt(b)) end
-  end
-end
+// moveLua: KEYS meta; ARGV epoch, tmp prefix, first bucket b0, whether
+// this is the first move (1|0), then the counts of buckets b0, b0+1, ...
+// Moves those temporary buckets (prefix .. b) into place unless the target
+// is present under the epoch; the first move also removes what an older
+// epoch left. Nobody reads the buckets until commitLua writes the hash, so
+// a big load is installed in many short scripts, not one that would hold
+// Redis (and every other target on it) for the whole of it: 65,536 buckets
+// for ten million likers. A concurrent loader of the target moves the same
+// members (the store has no change of a target that is not loaded), and
+// after a commit every move finds the target present and stops. The counts
+// (the sums of the SADDs' replies) catch a temporary bucket that expired
+// during a slow load and was partly recreated, or not: installing it would
+// lose likes. Returns 1 moved, 0 present, -2 present under a newer epoch,
+// -1 for an expired temporary bucket.
+var moveLua = newScript(likesLua + unlinkLua + `
+local k, tmp, b0 = KEYS[1], ARGV[2], tonumber(ARGV[3])
 local st = redis.call('HMGET', k, 'e', 'n', 'lv', 'sp')
 local g = gone(st[1], st[2], ARGV[1])
-if not g then drop() return 0 end
-if g == -2 then drop() return -2 end
-for b = 0, nb - 1 do
-  if redis.call('SCARD', tmp .. fmt(b)) ~= tonumber(ARGV[6 + b]) then drop() return -1 end
+if not g then return 0 end
+if g == -2 then return -2 end
+for i = 5, #ARGV do
+  if redis.call('SCARD', tmp .. fmt(b0 + i - 5)) ~= tonumber(ARGV[i]) then return -1 end
 end
-unlinkAll(k, st[3], st[4])
-local n = 0
-for b = 0, nb - 1 do
-  local key, c = k .. ':u' .. fmt(b), tonumber(ARGV[6 + b])
-  if c > 0 then
-    redis.call('RENAME', tmp .. fmt(b), key)
+if ARGV[4] == '1' then unlinkAll(k, st[3], st[4]) end
+for i = 5, #ARGV do
+  local b = fmt(b0 + i - 5)
+  local key = k .. ':u' .. b
+  if ARGV[i] ~= '0' then
+    redis.call('RENAME', tmp .. b, key)
     redis.call('PERSIST', key)
-    n = n + c
   else
     redis.call('UNLINK', key)
   end
 end
-redis.call('HSET', k, 'e', ARGV[1], 'at', fmt(math.max(now_us(), tonumber(ARGV[5]) + 1)), 'used', ARGV[2],
-  'n', fmt(n), 'lv', fmt(lv), 'sp', '0')
+return 1
+`)
+
+// commitLua: KEYS meta; ARGV epoch, used, lv, after, n. Makes the moved
+// buckets the target's, unless it is present under the epoch. Returns as
+// moveLua.
+var commitLua = newScript(likesLua + `
+local k = KEYS[1]
+local st = redis.call('HMGET', k, 'e', 'n')
+local g = gone(st[1], st[2], ARGV[1])
+if not g then return 0 end
+if g == -2 then return -2 end
+redis.call('HSET', k, 'e', ARGV[1], 'at', fmt(math.max(now_us(), tonumber(ARGV[4]) + 1)), 'used', ARGV[2],
+  'n', ARGV[5], 'lv', ARGV[3], 'sp', '0')
 return 1
 `)
 

@@ -135,8 +135,8 @@ func TestCluster(t *testing.T) {
 
 // testBigLoad loads in many chunks (made small here) and reads by SSCAN.
 func testBigLoad(t *testing.T, l *Likes) {
-	defer func(c, m int) { loadChunk, membersScanAbove = c, m }(loadChunk, membersScanAbove)
-	loadChunk, membersScanAbove = 1000, 1000
+	defer func(c, m, v int) { loadChunk, membersScanAbove, moveChunk = c, m, v }(loadChunk, membersScanAbove, moveChunk)
+	loadChunk, membersScanAbove, moveChunk = 1000, 1000, 50 // 256 buckets: six moves
 	ctx := t.Context()
 	tg := zan.Target{Type: "blog", ID: 1}
 	users := make([]int64, 25_000)
