@@ -179,7 +179,7 @@ func (m *Main) Start(ctx context.Context) (err error) {
 			return err
 		}
 	}
-	hooks := webhook.New(webhook.Config{DeadAfter: c.WebhookDeadAfter, Refresh: c.WebhookRefresh},
+	hooks := webhook.New(webhook.Config{DeadAfter: c.WebhookDeadAfter, Refresh: c.WebhookRefresh, MaxBackoff: c.WebhookMaxBackoff},
 		m.log, db, ids, c.Webhooks.list, m.Logger)
 	api := &httpapi.Server{
 		Webhooks: hooks, Accounts: acc, Identity: ident, Likes: lk, Blogs: bl, Shops: sh, Vouchers: vs, Live: hub, Notify: notifier, Inbox: inboxHub, Log: m.log, Reconciler: rc, AdminToken: c.AdminToken,
