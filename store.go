@@ -217,6 +217,7 @@ type Store interface {
 	ShopStore
 	VoucherStore
 	NotificationStore
+	WebhookStore
 	Ping(ctx context.Context) error
 	Close() error
 }

@@ -62,6 +62,7 @@ func TestStore(t *testing.T, open func(t *testing.T) zan.Store) {
 		{"Notifications/Read", testNotificationsRead},
 		{"Notifications/Paging", testNotificationsPaging},
 		{"Notifications/Concurrent", testNotificationsConcurrent},
+		{"Webhooks", testWebhooks},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

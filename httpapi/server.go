@@ -19,6 +19,7 @@ import (
 	"github.com/zanlabs/zan/reconcile"
 	"github.com/zanlabs/zan/shops"
 	"github.com/zanlabs/zan/vouchers"
+	"github.com/zanlabs/zan/webhook"
 )
 
 // MaxBody is the largest request body accepted.
@@ -45,6 +46,8 @@ type Server struct {
 	Inbox *notify.Hub
 	// Log is the event log, for the dead-letter admin calls.
 	Log zan.EventLog
+	// Webhooks serves the webhook admin calls; nil: they answer 404.
+	Webhooks *webhook.Deliverer
 	// Reconciler serves the reconcile admin call.
 	Reconciler *reconcile.Reconciler
 	// Ready checks every configured dependency for /readyz.
@@ -126,6 +129,11 @@ func (s *Server) Handler() http.Handler {
 	h("GET /api/v1/admin/dlq", s.admin(s.listDeadLetters))
 	h("POST /api/v1/admin/dlq/replay", s.admin(s.replayDeadLetters))
 	h("POST /api/v1/admin/reconcile", s.admin(s.reconcile))
+	h("POST /api/v1/admin/webhooks", s.admin(s.createWebhook))
+	h("GET /api/v1/admin/webhooks", s.admin(s.listWebhooks))
+	h("DELETE /api/v1/admin/webhooks/{id}", s.admin(s.deleteWebhook))
+	h("GET /api/v1/admin/webhooks/{id}/dead", s.admin(s.listWebhookDead))
+	h("POST /api/v1/admin/webhooks/{id}/dead/replay", s.admin(s.replayWebhookDead))
 
 	h("GET /healthz", func(w http.ResponseWriter, r *http.Request) error {
 		return writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})

@@ -111,6 +111,9 @@ var (
 	WebhookDeliveries = promauto.NewCounterVec(prometheus.CounterOpts{
 		Name: "zan_webhook_deliveries_total", Help: "Webhook POSTs by endpoint id and result: ok, failed (retried).",
 	}, []string{"endpoint", "result"})
+	WebhookDead = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "zan_webhook_dead_total", Help: "Like events dead-lettered by webhook endpoint id: the endpoint failed for longer than the dead-letter limit.",
+	}, []string{"endpoint"})
 	WebhookLag = promauto.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "zan_webhook_lag_seconds",
 		Help:    "Time from a like event's publication to its acceptance by a webhook endpoint.",

@@ -79,8 +79,10 @@ func TestReopen(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if v, err := p.GetDBVersion(ctx); err != nil || v != 5 {
-			t.Fatalf("schema version: %d, %v; want 5", v, err)
+		// The newest migration, whichever it is.
+		srcs := p.ListSources()
+		if v, err := p.GetDBVersion(ctx); err != nil || len(srcs) == 0 || v != srcs[len(srcs)-1].Version {
+			t.Fatalf("schema version: %d, %v; want that of the newest of %d migrations", v, err, len(srcs))
 		}
 		if pending, err := p.HasPending(ctx); err != nil || pending {
 			t.Fatalf("pending migrations after Open: %v, %v", pending, err)

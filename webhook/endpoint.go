@@ -6,17 +6,36 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
+
+	"github.com/zanlabs/zan"
 )
 
 // Endpoint is a receiver of deliveries.
 type Endpoint struct {
-	// ID names the endpoint's reader of the like log (webhook_<ID>). It is
-	// derived from the URL, so a restart resumes where the endpoint was.
+	// ID names the endpoint's reader of the like log (webhook_<ID>): a
+	// registered webhook's id in decimal, or, for a --webhook endpoint,
+	// 12 hex digits derived from the URL, so a restart resumes where the
+	// endpoint was.
 	ID     string
 	URL    string
 	Secret string
+	// Events are the ops the endpoint receives; none: all.
+	Events []zan.Op
+	// Static marks an endpoint of the --webhook flag (not deletable
+	// through the API).
+	Static    bool
+	CreatedAt time.Time
+}
+
+// Wants reports whether the endpoint subscribed to op.
+func (e Endpoint) Wants(op zan.Op) bool { return len(e.Events) == 0 || slices.Contains(e.Events, op) }
+
+func registered(w zan.Webhook) Endpoint {
+	return Endpoint{ID: strconv.FormatInt(w.ID, 10), URL: w.URL, Secret: w.Secret, Events: w.Events, CreatedAt: w.CreatedAt}
 }
 
 // ParseEndpoints reads URL#secret entries separated by commas (the
@@ -38,7 +57,7 @@ func ParseEndpoints(s string) ([]Endpoint, error) {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return nil, fmt.Errorf("webhook %q: want an http(s) URL", raw)
 		}
-		out = append(out, Endpoint{ID: endpointID(raw), URL: raw, Secret: secret})
+		out = append(out, Endpoint{ID: endpointID(raw), URL: raw, Secret: secret, Static: true})
 	}
 	return out, nil
 }

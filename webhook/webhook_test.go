@@ -155,7 +155,7 @@ func endpoint(t *testing.T, url, secret string) Endpoint {
 // run starts a deliverer until the test ends.
 func run(t *testing.T, log zan.EventLog, eps ...Endpoint) {
 	ctx, cancel := context.WithCancel(t.Context())
-	d := New(Config{MaxBackoff: time.Second}, log, eps, nil)
+	d := New(Config{MaxBackoff: time.Second}, log, nil, nil, eps, nil)
 	done := make(chan struct{})
 	go func() { d.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
@@ -262,7 +262,7 @@ func TestRestart(t *testing.T) {
 	defer s.Close()
 	e := endpoint(t, s.URL, "s")
 	ctx, cancel := context.WithCancel(t.Context())
-	first := New(Config{}, log, []Endpoint{e}, nil)
+	first := New(Config{}, log, nil, nil, []Endpoint{e}, nil)
 	done := make(chan struct{})
 	go func() { first.Run(ctx); close(done) }()
 	ids := publish(t, log, "ev", 10)

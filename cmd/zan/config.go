@@ -78,6 +78,11 @@ type Config struct {
 
 	// Webhooks receive every like event, signed (package webhook).
 	Webhooks webhookList
+	// WebhookDeadAfter is how long an endpoint may fail before its events
+	// are dead-lettered; WebhookRefresh how often registrations are re-read.
+	WebhookDeadAfter  time.Duration
+	WebhookRefresh    time.Duration
+	WebhookMaxBackoff time.Duration
 }
 
 // webhookList is --webhook: repeated, or URL#secret entries separated by
@@ -205,6 +210,9 @@ func (c *Config) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.JWTIssuer, "jwt-issuer", "", "host platform tokens: the iss they must carry")
 	fs.StringVar(&c.JWTAudience, "jwt-audience", "", "host platform tokens: the aud they must carry")
 	fs.Var(&c.Webhooks, "webhook", "POST every like event, signed with the secret, to URL#secret; repeat the flag (or separate with commas) for several")
+	fs.DurationVar(&c.WebhookDeadAfter, "webhook-dead-after", 10*time.Minute, "a webhook endpoint failing this long has its events dead-lettered (listed and replayed through the admin API)")
+	fs.DurationVar(&c.WebhookMaxBackoff, "webhook-max-backoff", 30*time.Second, "the longest wait between two tries of a webhook delivery (the back-off starts at 100 ms and doubles)")
+	fs.DurationVar(&c.WebhookRefresh, "webhook-refresh", 5*time.Second, "how often a node re-reads the webhooks registered through the admin API")
 }
 
 // parse reads the environment, then args.
@@ -265,6 +273,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("--name must be 1-32 letters, digits or underscores")
 	case c.RedisURL != "" && c.RedisCluster != "":
 		return fmt.Errorf("--redis and --redis-cluster exclude each other")
+	case c.WebhookDeadAfter <= 0 || c.WebhookRefresh <= 0 || c.WebhookMaxBackoff <= 0:
+		return fmt.Errorf("--webhook-dead-after, --webhook-refresh and --webhook-max-backoff must be positive")
 	case c.DBURL != "" && !strings.HasPrefix(c.DBURL, "mysql://"):
 		return fmt.Errorf("--db must be a mysql:// URL")
 	case c.NodeID < 0 || c.NodeID > 1023:

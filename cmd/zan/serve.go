@@ -179,8 +179,10 @@ func (m *Main) Start(ctx context.Context) (err error) {
 			return err
 		}
 	}
+	hooks := webhook.New(webhook.Config{DeadAfter: c.WebhookDeadAfter, Refresh: c.WebhookRefresh, MaxBackoff: c.WebhookMaxBackoff},
+		m.log, db, ids, c.Webhooks.list, m.Logger)
 	api := &httpapi.Server{
-		Accounts: acc, Identity: ident, Likes: lk, Blogs: bl, Shops: sh, Vouchers: vs, Live: hub, Notify: notifier, Inbox: inboxHub, Log: m.log, Reconciler: rc, AdminToken: c.AdminToken,
+		Webhooks: hooks, Accounts: acc, Identity: ident, Likes: lk, Blogs: bl, Shops: sh, Vouchers: vs, Live: hub, Notify: notifier, Inbox: inboxHub, Log: m.log, Reconciler: rc, AdminToken: c.AdminToken,
 		Logger: m.Logger, AccessLog: c.AccessLog, Web: web.Handler(),
 		Clients: c.Edge.clientLimits(limiter, readLimiter), CORSOrigins: c.Edge.corsOrigins(),
 		Ready: func(ctx context.Context) error {
@@ -213,9 +215,8 @@ func (m *Main) Start(ctx context.Context) (err error) {
 	if c.Notify {
 		workers["notifier"] = notifier.Run
 	}
-	if len(c.Webhooks.list) > 0 {
-		workers["webhooks"] = webhook.New(webhook.Config{}, m.log, c.Webhooks.list, m.Logger).Run
-	}
+	// Always on: endpoints may be registered through the admin API at any time.
+	workers["webhooks"] = hooks.Run
 	for name, run := range workers {
 		m.workers.Add(1)
 		go func() {
