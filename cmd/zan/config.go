@@ -30,6 +30,7 @@ type Config struct {
 	RedisURL     string
 	RedisCluster string
 	DBURL        string
+	Blob         string
 	NATSListen   string
 	Fsync        bool
 	Partitions   int
@@ -163,6 +164,7 @@ func (c *Config) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.RedisURL, "redis", "", "hot state in Redis: redis://[user:pass@]host:port; empty keeps it in process")
 	fs.StringVar(&c.RedisCluster, "redis-cluster", "", "hot state in a Redis Cluster: host:port,host:port,...")
 	fs.StringVar(&c.DBURL, "db", "", `store in MySQL/MariaDB/TiDB: "mysql://user:pass@tcp(host:3306)/db"; empty uses SQLite under --data`)
+	fs.StringVar(&c.Blob, "blob", "", "photos in an S3-compatible bucket: s3://bucket[/prefix]?endpoint=URL&region=REGION&path_style=true, credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; empty keeps them under --data/blobs")
 	fs.IntVar(&c.NATSReplicas, "nats-replicas", 1, "external NATS cluster: replicas of each stream (3 keeps every acknowledged like through the loss of one server)")
 	fs.StringVar(&c.NATSListen, "nats-listen", "", "embedded NATS: also listen for clients on host:port")
 	fs.BoolVar(&c.Fsync, "fsync", false, "fsync every acknowledged like (JetStream and SQLite) to survive power loss")
@@ -267,6 +269,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("--redis and --redis-cluster exclude each other")
 	case c.DBURL != "" && !strings.HasPrefix(c.DBURL, "mysql://"):
 		return fmt.Errorf("--db must be a mysql:// URL")
+	case c.Blob != "" && !strings.HasPrefix(c.Blob, "s3://"):
+		return fmt.Errorf("--blob must be an s3:// URL")
 	case c.NodeID < 0 || c.NodeID > 1023:
 		return fmt.Errorf("--node-id must be 0-1023")
 	case c.NATSReplicas < 1 || c.NATSReplicas > 5:
