@@ -20,6 +20,7 @@ type Config struct {
 	Addr       string
 	Data       string
 	Dev        bool
+	DemoPosts  bool
 	AdminToken string
 	LogLevel   string
 	AccessLog  bool
@@ -154,6 +155,7 @@ func (c *Config) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Addr, "addr", "127.0.0.1:8080", "HTTP listen address")
 	fs.StringVar(&c.Data, "data", "./zan-data", "data directory (SQLite file, embedded JetStream store)")
 	fs.BoolVar(&c.Dev, "dev", false, "development mode: the code call returns dev_code")
+	fs.BoolVar(&c.DemoPosts, "demo-posts", true, "with --dev: an empty store gets demo posts with photos")
 	fs.StringVar(&c.AdminToken, "admin-token", "", "bearer token for admin calls (none: admin calls answer 403)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.BoolVar(&c.AccessLog, "access-log", true, "log every request at info level (else at debug)")

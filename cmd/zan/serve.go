@@ -213,8 +213,10 @@ func (m *Main) Start(ctx context.Context) (err error) {
 		if err := seedDev(ctx, sh, vs, db); err != nil {
 			m.Logger.Warn("seeding the demo shops", "err", err)
 		}
-		if err := seedDevPosts(ctx, db, bl, ph, db, ids); err != nil {
-			m.Logger.Warn("seeding the demo posts", "err", err)
+		if c.DemoPosts {
+			if err := seedDevPosts(ctx, db, bl, ph, db, ids); err != nil {
+				m.Logger.Warn("seeding the demo posts", "err", err)
+			}
 		}
 	}
 	workers := map[string]func(context.Context) error{
