@@ -56,7 +56,7 @@ function send(file, token, onProgress) {
 export function photoPicker({ el, token, toast }, initial = []) {
   const items = initial.map((p) => ({ photo: p }));
   const input = el("input", { type: "file", id: "photo-input", accept: TYPES.join(","), multiple: true, class: "visually-hidden" });
-  const add = el("label", { for: "photo-input", class: "photo-add", role: "button", tabindex: "0" }, "＋ Add photos");
+  const add = el("label", { for: "photo-input", class: "photo-add", role: "button", tabindex: "0" }, "+ Add photos");
   const count = el("span", { class: "meta", id: "photo-count" });
   const tiles = el("div", { class: "photos picker", id: "photo-picker" });
   add.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); input.click(); } });
