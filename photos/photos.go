@@ -162,6 +162,14 @@ func Thumbnail(img image.Image) ([]byte, error) {
 		h = max(1, h*ThumbWidth/w)
 		w = ThumbWidth
 	}
+	// A kernel scaler reads every source pixel for every tap: from a large
+	// photo, a cheap sampling pass to twice the size first, then the
+	// kernel for quality (12 MP: 1.5 s in one pass).
+	if b.Dx() > 4*w {
+		mid := image.NewRGBA(image.Rect(0, 0, 2*w, max(1, 2*h)))
+		draw.ApproxBiLinear.Scale(mid, mid.Bounds(), img, b, draw.Src, nil)
+		img, b = mid, mid.Bounds()
+	}
 	dst := image.NewRGBA(image.Rect(0, 0, w, h))
 	draw.Draw(dst, dst.Bounds(), image.NewUniform(color.White), image.Point{}, draw.Src)
 	draw.BiLinear.Scale(dst, dst.Bounds(), img, b, draw.Over, nil)
