@@ -162,8 +162,11 @@ func TestOpenTwice(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if v, err := p.GetDBVersion(ctx); err != nil || v != 5 {
-			t.Fatalf("schema version: %d, %v; want 5", v, err)
+		// The newest migration's number, not a constant: migrations
+		// are added on several branches at once.
+		srcs := p.ListSources()
+		if v, err := p.GetDBVersion(ctx); err != nil || v != srcs[len(srcs)-1].Version {
+			t.Fatalf("schema version: %d, %v; want %d", v, err, srcs[len(srcs)-1].Version)
 		}
 		if pending, err := p.HasPending(ctx); err != nil || pending {
 			t.Fatalf("pending migrations after Open: %v, %v", pending, err)
