@@ -11,8 +11,12 @@ import (
 	"image/png"
 	"mime/multipart"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/johannesboyne/gofakes3"
+	"github.com/johannesboyne/gofakes3/backend/s3mem"
 )
 
 // testPNG is a w×h PNG with a gradient.
@@ -181,4 +185,31 @@ func TestPhotosHTTP(t *testing.T) {
 	ann.expect(204, "DELETE", "/api/v1/blogs/"+blog, nil)
 	// The bytes stay for the sweep; the post and its photo rows are gone.
 	newAPI(t, base).expect(200, "GET", "/photos/"+mine[0]+"/thumb", nil)
+}
+
+// TestPhotosSharedBucket: two nodes on one --blob bucket (an S3 server in
+// the test process) serve each other's uploads.
+func TestPhotosSharedBucket(t *testing.T) {
+	t.Setenv("AWS_ACCESS_KEY_ID", "test")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
+	backend := s3mem.New()
+	if err := backend.CreateBucket("zan"); err != nil {
+		t.Fatal(err)
+	}
+	s3 := httptest.NewServer(gofakes3.New(backend).Server())
+	t.Cleanup(s3.Close)
+	bucket := func(c *Config) { c.Blob = "s3://zan/photos?path_style=true&endpoint=" + s3.URL }
+	a, b := startServer(t, bucket), startServer(t, bucket)
+	ann, _ := login(t, "http://"+a.Addr())
+	img := testPNG(t, 640, 480)
+	r := ann.upload(img, "lake.png")
+	if r.Status != 201 {
+		t.Fatalf("upload to node a: %d %s", r.Status, r.Body)
+	}
+	id := r.json(t)["id"].(string)
+	other := newAPI(t, "http://"+b.Addr())
+	if got := other.expect(200, "GET", "/photos/"+id, nil); !bytes.Equal(got.Body, img) || got.Header.Get("Content-Type") != "image/png" {
+		t.Fatalf("node b served %d bytes of %s", len(got.Body), got.Header.Get("Content-Type"))
+	}
+	other.expect(200, "GET", "/photos/"+id+"/thumb", nil)
 }
