@@ -213,6 +213,7 @@ type Store interface {
 	IdentityStore
 	SessionStore
 	BlogStore
+	PhotoStore
 	LikeStore
 	ShopStore
 	VoucherStore

@@ -24,6 +24,8 @@ type Config struct {
 	// Deleted, when set, is told of every blog deleted (likes of it must
 	// answer not_found on every node).
 	Deleted func(ctx context.Context, id int64)
+	// Photos keeps the photos of posts; nil: posts carry none.
+	Photos zan.PhotoStore
 }
 
 // Service is the blog service.
@@ -58,6 +60,7 @@ type View struct {
 	LikeCount int64
 	Liked     bool
 	TopLikers []zan.User // only on a single blog
+	Photos    []zan.Photo
 }
 
 // MaxClientKey is the longest client key a submit may carry.
@@ -77,10 +80,11 @@ func ValidClientKey(key string) bool {
 	return true
 }
 
-// Create posts a blog by author. With a client key ("": none) the same
-// author and key return the blog made first, with created false, however
-// often they are sent: a double click or a retry makes one post.
-func (s *Service) Create(ctx context.Context, author int64, title, content string, shopID int64, key string) (v View, created bool, err error) {
+// Create posts a blog by author, showing photos (author's own uploads, in
+// order). With a client key ("": none) the same author and key return the
+// blog made first, with created false, however often they are sent: a
+// double click or a retry makes one post.
+func (s *Service) Create(ctx context.Context, author int64, title, content string, shopID int64, key string, photos []int64) (v View, created bool, err error) {
 	if key != "" && !ValidClientKey(key) {
 		return View{}, false, zan.Errorf(zan.EBadRequest, "client key must be 1-%d printable ASCII characters", MaxClientKey)
 	}
@@ -91,10 +95,17 @@ func (s *Service) Create(ctx context.Context, author int64, title, content strin
 	if shopID < 0 {
 		return View{}, false, zan.Errorf(zan.EBadRequest, "invalid shop_id")
 	}
+	ps, err := s.checkPhotos(ctx, author, photos)
+	if err != nil {
+		return View{}, false, err
+	}
 	if key != "" {
 		// A repeat costs no rate budget: it makes nothing.
 		if b, err := s.store.BlogByKey(ctx, author, key); err == nil {
 			v, err := s.withAuthor(ctx, b)
+			if err == nil {
+				v.Photos, err = s.photosOf(ctx, b.ID)
+			}
 			return v, false, err
 		} else if !zan.IsNotFound(err) {
 			return View{}, false, zan.Unavailable("store", err)
@@ -116,8 +127,64 @@ func (s *Service) Create(ctx context.Context, author int64, title, content strin
 	if err != nil {
 		return View{}, false, zan.Unavailable("store", err)
 	}
+	created = stored.ID == b.ID
+	if created && len(ps) > 0 {
+		// After the blog: a failure here leaves a post without its photos,
+		// which its author can edit, rather than photo rows of no post.
+		if err := s.cfg.Photos.SetBlogPhotos(ctx, b.ID, photos); err != nil {
+			return View{}, false, zan.Unavailable("store", err)
+		}
+	}
 	v, err = s.withAuthor(ctx, stored)
-	return v, stored.ID == b.ID, err
+	if err == nil {
+		v.Photos, err = s.photosOf(ctx, stored.ID)
+	}
+	return v, created, err
+}
+
+// checkPhotos returns the photos of ids, which must be at most
+// MaxBlogPhotos distinct uploads of author.
+func (s *Service) checkPhotos(ctx context.Context, author int64, ids []int64) ([]zan.Photo, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	if s.cfg.Photos == nil {
+		return nil, zan.Errorf(zan.EBadRequest, "posts take no photos here")
+	}
+	if len(ids) > zan.MaxBlogPhotos {
+		return nil, zan.Errorf(zan.EBadRequest, "a post shows at most %d photos", zan.MaxBlogPhotos)
+	}
+	m, err := s.cfg.Photos.Photos(ctx, ids)
+	if err != nil {
+		return nil, zan.Unavailable("store", err)
+	}
+	ps := make([]zan.Photo, len(ids))
+	seen := make(map[int64]bool, len(ids))
+	for i, id := range ids {
+		p, ok := m[id]
+		// Someone else's photo is answered as a missing one: ids are not
+		// secret, but a post must not borrow them.
+		if !ok || p.OwnerID != author {
+			return nil, zan.Errorf(zan.EBadRequest, "photo %d is not one of your uploads", id)
+		}
+		if seen[id] {
+			return nil, zan.Errorf(zan.EBadRequest, "photo %d is named twice", id)
+		}
+		seen[id] = true
+		ps[i] = p
+	}
+	return ps, nil
+}
+
+func (s *Service) photosOf(ctx context.Context, blog int64) ([]zan.Photo, error) {
+	if s.cfg.Photos == nil {
+		return nil, nil
+	}
+	m, err := s.cfg.Photos.BlogPhotos(ctx, []int64{blog})
+	if err != nil {
+		return nil, zan.Unavailable("store", err)
+	}
+	return m[blog], nil
 }
 
 // checkText validates a title and content, returning the trimmed title.
@@ -140,9 +207,10 @@ func (s *Service) withAuthor(ctx context.Context, b zan.Blog) (View, error) {
 	return View{Blog: b, Author: u}, nil
 }
 
-// Update replaces the title and content of a blog; only its author may.
-// An empty title or content keeps the one there.
-func (s *Service) Update(ctx context.Context, id, user int64, title, content string) (View, error) {
+// Update replaces the title, content and photos of a blog; only its
+// author may. An empty title or content, or nil photos, keeps the one
+// there; an empty non-nil photos removes them all.
+func (s *Service) Update(ctx context.Context, id, user int64, title, content string, photos []int64) (View, error) {
 	b, err := s.store.Blog(ctx, id)
 	if err != nil {
 		return View{}, zan.Unavailable("store", err)
@@ -160,8 +228,18 @@ func (s *Service) Update(ctx context.Context, id, user int64, title, content str
 		return View{}, err
 	}
 	b.Content = content
+	if photos != nil {
+		if _, err := s.checkPhotos(ctx, user, photos); err != nil {
+			return View{}, err
+		}
+	}
 	if err := s.store.UpdateBlog(ctx, b); err != nil {
 		return View{}, zan.Unavailable("store", err)
+	}
+	if photos != nil && s.cfg.Photos != nil {
+		if err := s.cfg.Photos.SetBlogPhotos(ctx, id, photos); err != nil {
+			return View{}, zan.Unavailable("store", err)
+		}
 	}
 	return s.Get(ctx, id, user)
 }
@@ -277,13 +355,23 @@ func (s *Service) views(ctx context.Context, bs []zan.Blog, viewer int64) ([]Vie
 	if err != nil {
 		return nil, zan.Unavailable("store", err)
 	}
+	var photos map[int64][]zan.Photo
+	if s.cfg.Photos != nil {
+		ids := make([]int64, len(bs))
+		for i, b := range bs {
+			ids[i] = b.ID
+		}
+		if photos, err = s.cfg.Photos.BlogPhotos(ctx, ids); err != nil {
+			return nil, zan.Unavailable("store", err)
+		}
+	}
 	vs := make([]View, len(bs))
 	for i, b := range bs {
 		a, ok := us[b.AuthorID]
 		if !ok {
 			a = zan.User{ID: b.AuthorID}
 		}
-		vs[i] = View{Blog: b, Author: a, LikeCount: items[i].Count, Liked: items[i].Liked}
+		vs[i] = View{Blog: b, Author: a, LikeCount: items[i].Count, Liked: items[i].Liked, Photos: photos[b.ID]}
 	}
 	return vs, nil
 }

@@ -29,6 +29,7 @@ func newService(t *testing.T, cfg Config) (*Service, *likes.Service, zan.EventLo
 	if err != nil {
 		t.Fatal(err)
 	}
+	cfg.Photos = db
 	return New(cfg, db, db, lk, lim, zan.NewIDGen(0)), lk, log, u.ID
 }
 
@@ -58,7 +59,7 @@ func TestCreateValidation(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			v, _, err := s.Create(t.Context(), author, tc.title, tc.content, tc.shop, tc.key)
+			v, _, err := s.Create(t.Context(), author, tc.title, tc.content, tc.shop, tc.key, nil)
 			if got := zan.ErrorCode(err); got != tc.code {
 				t.Fatalf("code %q, want %q (%v)", got, tc.code, err)
 			}
@@ -72,11 +73,11 @@ func TestCreateValidation(t *testing.T) {
 func TestRateLimit(t *testing.T) {
 	s, _, _, author := newService(t, Config{Limit: zan.Limit{Rate: 0.01, Burst: 2}})
 	for range 2 {
-		if _, _, err := s.Create(t.Context(), author, "t", "c", 0, ""); err != nil {
+		if _, _, err := s.Create(t.Context(), author, "t", "c", 0, "", nil); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, _, err := s.Create(t.Context(), author, "t", "c", 0, ""); zan.ErrorCode(err) != zan.ERateLimited {
+	if _, _, err := s.Create(t.Context(), author, "t", "c", 0, "", nil); zan.ErrorCode(err) != zan.ERateLimited {
 		t.Fatalf("third blog: %v", err)
 	}
 }
@@ -86,7 +87,7 @@ func TestGetDeleteList(t *testing.T) {
 	ctx := t.Context()
 	var ids []int64
 	for i := range 3 {
-		v, _, err := s.Create(ctx, author, "t", "c", 0, "")
+		v, _, err := s.Create(ctx, author, "t", "c", 0, "", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -132,14 +133,14 @@ func TestGetDeleteList(t *testing.T) {
 func TestCreateOncePerKey(t *testing.T) {
 	s, _, _, author := newService(t, Config{Limit: zan.Limit{Rate: 0.01, Burst: 1}})
 	ctx := t.Context()
-	first, created, err := s.Create(ctx, author, "t", "c", 0, "k1")
+	first, created, err := s.Create(ctx, author, "t", "c", 0, "k1", nil)
 	if err != nil || !created {
 		t.Fatalf("first: %v %v", created, err)
 	}
 	// Repeats return the first blog, even past the rate limit and with
 	// other text: the key, not the text, names the submit.
 	for _, title := range []string{"t", "other"} {
-		again, created, err := s.Create(ctx, author, title, "c", 0, "k1")
+		again, created, err := s.Create(ctx, author, title, "c", 0, "k1", nil)
 		if err != nil || created || again.ID != first.ID || again.Title != "t" || again.Author.Nickname != "ann" {
 			t.Fatalf("repeat: %+v %v %v", again, created, err)
 		}
@@ -153,7 +154,7 @@ func TestCreateOncePerKey(t *testing.T) {
 func TestUpdate(t *testing.T) {
 	s, _, _, author := newService(t, Config{Limit: zan.Limit{Rate: 100, Burst: 100}})
 	ctx := t.Context()
-	v, _, err := s.Create(ctx, author, "t", "c", 0, "")
+	v, _, err := s.Create(ctx, author, "t", "c", 0, "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +173,7 @@ func TestUpdate(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := s.Update(ctx, v.ID, tc.user, tc.title, tc.content)
+			_, err := s.Update(ctx, v.ID, tc.user, tc.title, tc.content, nil)
 			if got := zan.ErrorCode(err); got != tc.code {
 				t.Fatalf("code %q, want %q (%v)", got, tc.code, err)
 			}
@@ -182,7 +183,7 @@ func TestUpdate(t *testing.T) {
 			}
 		})
 	}
-	if _, err := s.Update(ctx, v.ID+1000, author, "t", "c"); zan.ErrorCode(err) != zan.ENotFound {
+	if _, err := s.Update(ctx, v.ID+1000, author, "t", "c", nil); zan.ErrorCode(err) != zan.ENotFound {
 		t.Fatalf("missing blog: %v", err)
 	}
 }

@@ -218,6 +218,16 @@ type Blog struct {
 	LikeCount int64     `json:"like_count"`
 	Liked     bool      `json:"liked"`
 	TopLikers []Author  `json:"top_likers,omitempty"`
+	Photos    []Photo   `json:"photos"`
+}
+
+// Photo is one photo of a blog; its URLs are relative to the server.
+type Photo struct {
+	ID       ID     `json:"id"`
+	URL      string `json:"url"`
+	ThumbURL string `json:"thumb_url"`
+	Width    int    `json:"width"`
+	Height   int    `json:"height"`
 }
 
 // CreateBlog posts a blog; shopID 0 links none. Not retried: a retry could

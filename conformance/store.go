@@ -34,6 +34,7 @@ func TestStore(t *testing.T, open func(t *testing.T) zan.Store) {
 		{"Blogs/Update", testBlogsUpdate},
 		{"Blogs/New", testBlogsNew},
 		{"Blogs/Hot", testBlogsHot},
+		{"Photos", testPhotos},
 		{"ApplyLikes/LikeUnlike", testApplyLikeUnlike},
 		{"ApplyLikes/OneBatchOrder", testApplyOneBatchOrder},
 		{"ApplyLikes/LateOlderLike", testApplyLateOlderLike},

@@ -13,6 +13,10 @@ func blogView(v blogs.View) blogJSON {
 		Author:    publicUser(v.Author, false),
 		CreatedAt: Time(v.CreatedAt), LikeCount: v.LikeCount, Liked: v.Liked,
 	}
+	j.Photos = make([]photoJSON, len(v.Photos))
+	for i, p := range v.Photos {
+		j.Photos[i] = photoView(p)
+	}
 	if v.ShopID != 0 {
 		id := ID(v.ShopID)
 		j.ShopID = &id
@@ -36,6 +40,7 @@ func (s *Server) createBlog(w http.ResponseWriter, r *http.Request) error {
 		Content   string `json:"content"`
 		ShopID    *ID    `json:"shop_id"`
 		ClientKey string `json:"client_key"`
+		Photos    []ID   `json:"photos"`
 	}
 	if err := decodeBody(r, &req); err != nil {
 		return err
@@ -51,7 +56,7 @@ func (s *Server) createBlog(w http.ResponseWriter, r *http.Request) error {
 	if req.ShopID != nil {
 		shop = int64(*req.ShopID)
 	}
-	v, created, err := s.Blogs.Create(r.Context(), userID(r), req.Title, req.Content, shop, key)
+	v, created, err := s.Blogs.Create(r.Context(), userID(r), req.Title, req.Content, shop, key, ids(req.Photos))
 	if err != nil {
 		return err
 	}
@@ -71,14 +76,20 @@ func (s *Server) updateBlog(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
 		Title   string `json:"title"`
 		Content string `json:"content"`
+		// nil: keep the photos; [] removes them.
+		Photos *[]ID `json:"photos"`
 	}
 	if err := decodeBody(r, &req); err != nil {
 		return err
 	}
-	if req.Title == "" && req.Content == "" {
-		return zan.Errorf(zan.EBadRequest, "nothing to change: send a title, a content or both")
+	if req.Title == "" && req.Content == "" && req.Photos == nil {
+		return zan.Errorf(zan.EBadRequest, "nothing to change: send a title, a content, photos or some of them")
 	}
-	v, err := s.Blogs.Update(r.Context(), id, userID(r), req.Title, req.Content)
+	var photos []int64
+	if req.Photos != nil {
+		photos = append(make([]int64, 0, len(*req.Photos)), ids(*req.Photos)...)
+	}
+	v, err := s.Blogs.Update(r.Context(), id, userID(r), req.Title, req.Content, photos)
 	if err != nil {
 		return err
 	}

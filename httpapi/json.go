@@ -96,15 +96,24 @@ type (
 		NextCursor *string `json:"next_cursor"`
 	}
 	blogJSON struct {
-		ID        ID         `json:"id"`
-		Title     string     `json:"title"`
-		Content   string     `json:"content"`
-		ShopID    *ID        `json:"shop_id,omitempty"`
-		Author    userJSON   `json:"author"`
-		CreatedAt Time       `json:"created_at"`
-		LikeCount int64      `json:"like_count"`
-		Liked     bool       `json:"liked"`
-		TopLikers []userJSON `json:"top_likers,omitempty"`
+		ID        ID          `json:"id"`
+		Title     string      `json:"title"`
+		Content   string      `json:"content"`
+		ShopID    *ID         `json:"shop_id,omitempty"`
+		Author    userJSON    `json:"author"`
+		CreatedAt Time        `json:"created_at"`
+		LikeCount int64       `json:"like_count"`
+		Liked     bool        `json:"liked"`
+		TopLikers []userJSON  `json:"top_likers,omitempty"`
+		Photos    []photoJSON `json:"photos"`
+	}
+
+	photoJSON struct {
+		ID       ID     `json:"id"`
+		URL      string `json:"url"`
+		ThumbURL string `json:"thumb_url"`
+		Width    int    `json:"width"`
+		Height   int    `json:"height"`
 	}
 )
 

@@ -80,7 +80,7 @@ func (s *Server) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
-		r.Body = http.MaxBytesReader(sw, r.Body, MaxBody)
+		r.Body = http.MaxBytesReader(sw, r.Body, bodyLimit(r))
 		if !s.cors(sw, r) {
 			next.ServeHTTP(sw, r)
 		}
@@ -132,13 +132,17 @@ func (s *Server) wrap(fn handlerFunc) http.Handler {
 			s.writeError(w, r, err)
 			return
 		}
-		if r.ContentLength > MaxBody {
-			s.writeError(w, r, zan.Errorf(zan.ETooLarge, "request body over %d bytes", MaxBody))
+		if limit := bodyLimit(r); r.ContentLength > limit {
+			s.writeError(w, r, zan.Errorf(zan.ETooLarge, "request body over %d bytes", limit))
 			return
 		}
-		if err := bufferBody(r); err != nil {
-			s.writeError(w, r, err)
-			return
+		// An upload is streamed, not buffered: it is read once, by the
+		// handler.
+		if r.URL.Path != uploadPath {
+			if err := bufferBody(r); err != nil {
+				s.writeError(w, r, err)
+				return
+			}
 		}
 		tok, ok := bearer(r)
 		if !ok && r.URL.Path == notifyStreamPath && q.Get("access_token") != "" {

@@ -16,6 +16,7 @@ import (
 	"github.com/zanlabs/zan/likes"
 	"github.com/zanlabs/zan/live"
 	"github.com/zanlabs/zan/notify"
+	"github.com/zanlabs/zan/photos"
 	"github.com/zanlabs/zan/reconcile"
 	"github.com/zanlabs/zan/shops"
 	"github.com/zanlabs/zan/vouchers"
@@ -36,6 +37,8 @@ type Server struct {
 	Identity *identity.Service
 	Likes    *likes.Service
 	Blogs    *blogs.Service
+	// Photos takes uploads and serves them; nil: uploads answer 503.
+	Photos   *photos.Service
 	Shops    *shops.Service
 	Vouchers *vouchers.Service
 	// Live feeds the live count streams.
@@ -109,6 +112,9 @@ func (s *Server) Handler() http.Handler {
 	h("PATCH /api/v1/blogs/{id}", s.auth(s.updateBlog))
 	h("DELETE /api/v1/blogs/{id}", s.auth(s.deleteBlog))
 	h("GET /api/v1/users/{uid}/blogs", s.userBlogs)
+	h("POST /api/v1/photos", s.auth(s.uploadPhoto)) // uploadPath
+	h("GET /photos/{id}", s.getPhoto)
+	h("GET /photos/{id}/thumb", s.getThumb)
 
 	h("GET /api/v1/notifications", s.auth(s.notifications))
 	h("GET /api/v1/notifications/unread", s.auth(s.unreadNotifications))

@@ -22,7 +22,7 @@ var static embed.FS
 
 // csp lets the page load only its own scripts, styles and API: whatever a
 // user wrote can never run as script, even if a bug put it in the page.
-const csp = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
+const csp = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; connect-src 'self'; " +
 	"base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
 // file is one embedded file, ready to send: the files never change while

@@ -20,6 +20,7 @@ type Config struct {
 	Addr       string
 	Data       string
 	Dev        bool
+	DemoPosts  bool
 	AdminToken string
 	LogLevel   string
 	AccessLog  bool
@@ -30,6 +31,7 @@ type Config struct {
 	RedisURL     string
 	RedisCluster string
 	DBURL        string
+	Blob         string
 	NATSListen   string
 	Fsync        bool
 	Partitions   int
@@ -158,6 +160,7 @@ func (c *Config) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Addr, "addr", "127.0.0.1:8080", "HTTP listen address")
 	fs.StringVar(&c.Data, "data", "./zan-data", "data directory (SQLite file, embedded JetStream store)")
 	fs.BoolVar(&c.Dev, "dev", false, "development mode: the code call returns dev_code")
+	fs.BoolVar(&c.DemoPosts, "demo-posts", true, "with --dev: an empty store gets demo posts with photos")
 	fs.StringVar(&c.AdminToken, "admin-token", "", "bearer token for admin calls (none: admin calls answer 403)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.BoolVar(&c.AccessLog, "access-log", true, "log every request at info level (else at debug)")
@@ -168,6 +171,7 @@ func (c *Config) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.RedisURL, "redis", "", "hot state in Redis: redis://[user:pass@]host:port; empty keeps it in process")
 	fs.StringVar(&c.RedisCluster, "redis-cluster", "", "hot state in a Redis Cluster: host:port,host:port,...")
 	fs.StringVar(&c.DBURL, "db", "", `store in MySQL/MariaDB/TiDB: "mysql://user:pass@tcp(host:3306)/db"; empty uses SQLite under --data`)
+	fs.StringVar(&c.Blob, "blob", "", "photos in an S3-compatible bucket: s3://bucket[/prefix]?endpoint=URL&region=REGION&path_style=true, credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; empty keeps them under --data/blobs")
 	fs.IntVar(&c.NATSReplicas, "nats-replicas", 1, "external NATS cluster: replicas of each stream (3 keeps every acknowledged like through the loss of one server)")
 	fs.StringVar(&c.NATSListen, "nats-listen", "", "embedded NATS: also listen for clients on host:port")
 	fs.BoolVar(&c.Fsync, "fsync", false, "fsync every acknowledged like (JetStream and SQLite) to survive power loss")
@@ -277,6 +281,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("--webhook-dead-after, --webhook-refresh and --webhook-max-backoff must be positive")
 	case c.DBURL != "" && !strings.HasPrefix(c.DBURL, "mysql://"):
 		return fmt.Errorf("--db must be a mysql:// URL")
+	case c.Blob != "" && !strings.HasPrefix(c.Blob, "s3://"):
+		return fmt.Errorf("--blob must be an s3:// URL")
 	case c.NodeID < 0 || c.NodeID > 1023:
 		return fmt.Errorf("--node-id must be 0-1023")
 	case c.NATSReplicas < 1 || c.NATSReplicas > 5:

@@ -51,7 +51,7 @@ func startChild(t testing.TB, data, addr string, extra ...string) *child {
 	if err != nil {
 		t.Fatal(err)
 	}
-	args := append([]string{"serve", "--dev", "--addr", addr, "--data", data, "--log-level", "warn", "--like-rate", "100000", "--like-burst", "100000", "--ip-limits=false"}, extra...)
+	args := append([]string{"serve", "--dev", "--addr", addr, "--data", data, "--log-level", "warn", "--like-rate", "100000", "--like-burst", "100000", "--ip-limits=false", "--demo-posts=false"}, extra...)
 	cmd := exec.Command(bin, args...)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {

@@ -21,6 +21,7 @@ func startServer(t testing.TB, configure ...func(*Config)) *Main {
 	m.Config.Addr = "127.0.0.1:0"
 	m.Config.Data = t.TempDir()
 	m.Config.Dev = true
+	m.Config.DemoPosts = false // tests count the posts they make
 	m.Config.AdminToken = "admin-secret"
 	m.Config.BatchWait = 10 * time.Millisecond
 	m.Config.LogLevel = "warn"

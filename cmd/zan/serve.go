@@ -18,6 +18,7 @@ import (
 
 	"github.com/zanlabs/zan"
 	"github.com/zanlabs/zan/accounts"
+	"github.com/zanlabs/zan/blobdir"
 	"github.com/zanlabs/zan/blogs"
 	"github.com/zanlabs/zan/httpapi"
 	"github.com/zanlabs/zan/identity"
@@ -28,8 +29,10 @@ import (
 	"github.com/zanlabs/zan/natslog"
 	"github.com/zanlabs/zan/notify"
 	"github.com/zanlabs/zan/persist"
+	"github.com/zanlabs/zan/photos"
 	"github.com/zanlabs/zan/reconcile"
 	"github.com/zanlabs/zan/redis"
+	"github.com/zanlabs/zan/s3blob"
 	"github.com/zanlabs/zan/shops"
 	"github.com/zanlabs/zan/sms"
 	"github.com/zanlabs/zan/sqlite"
@@ -152,7 +155,13 @@ func (m *Main) Start(ctx context.Context) (err error) {
 	}, hot, m.log, db, limiter, m.Logger)
 	bl := blogs.New(blogs.Config{Limit: zan.Limit{Rate: c.BlogRate, Burst: c.BlogBurst},
 		Deleted: func(ctx context.Context, id int64) { known.Deleted(ctx, zan.Target{Type: blogs.TargetType, ID: id}) },
+		Photos:  db,
 	}, db, db, lk, limiter, ids)
+	blobs, err := m.openBlobs()
+	if err != nil {
+		return fmt.Errorf("opening the blob store: %w", err)
+	}
+	ph := photos.New(photos.Config{}, db, blobs, limiter, ids)
 	vs := vouchers.New(vouchers.Config{
 		UserLimit:      zan.Limit{Rate: c.OrderRate, Burst: c.OrderBurst},
 		VoucherLimit:   zan.Limit{Rate: c.VoucherRate, Burst: c.VoucherBurst},
@@ -182,7 +191,7 @@ func (m *Main) Start(ctx context.Context) (err error) {
 	hooks := webhook.New(webhook.Config{DeadAfter: c.WebhookDeadAfter, Refresh: c.WebhookRefresh, MaxBackoff: c.WebhookMaxBackoff},
 		m.log, db, ids, c.Webhooks.list, m.Logger)
 	api := &httpapi.Server{
-		Webhooks: hooks, Accounts: acc, Identity: ident, Likes: lk, Blogs: bl, Shops: sh, Vouchers: vs, Live: hub, Notify: notifier, Inbox: inboxHub, Log: m.log, Reconciler: rc, AdminToken: c.AdminToken,
+		Webhooks: hooks, Accounts: acc, Identity: ident, Likes: lk, Blogs: bl, Photos: ph, Shops: sh, Vouchers: vs, Live: hub, Notify: notifier, Inbox: inboxHub, Log: m.log, Reconciler: rc, AdminToken: c.AdminToken,
 		Logger: m.Logger, AccessLog: c.AccessLog, Web: web.Handler(),
 		Clients: c.Edge.clientLimits(limiter, readLimiter), CORSOrigins: c.Edge.corsOrigins(),
 		Ready: func(ctx context.Context) error {
@@ -205,6 +214,11 @@ func (m *Main) Start(ctx context.Context) (err error) {
 	if c.Dev {
 		if err := seedDev(ctx, sh, vs, db); err != nil {
 			m.Logger.Warn("seeding the demo shops", "err", err)
+		}
+		if c.DemoPosts {
+			if err := seedDevPosts(ctx, db, bl, ph, db, ids); err != nil {
+				m.Logger.Warn("seeding the demo posts", "err", err)
+			}
 		}
 	}
 	workers := map[string]func(context.Context) error{
@@ -297,6 +311,28 @@ func (m *Main) openStore(ctx context.Context) error {
 	m.store = db
 	m.closers = append(m.closers, db.Close)
 	return nil
+}
+
+// openBlobs opens the photo store: a directory under --data, or the
+// bucket of --blob that every node shares.
+func (m *Main) openBlobs() (zan.BlobStore, error) {
+	c := &m.Config
+	if c.Blob == "" {
+		if c.DBURL != "" {
+			m.Logger.Warn("photos are kept on this node only (under --data): nodes sharing --db need a shared --blob bucket")
+		}
+		d, err := blobdir.Open(filepath.Join(c.Data, "blobs"))
+		if err != nil {
+			return nil, err
+		}
+		m.closers = append(m.closers, d.Close)
+		return d, nil
+	}
+	cfg, err := s3blob.ParseURL(c.Blob)
+	if err != nil {
+		return nil, fmt.Errorf("--blob: %w", err)
+	}
+	return s3blob.New(cfg), nil
 }
 
 // hotParts is what lives in the hot state: like sets, and the short-lived

@@ -83,10 +83,17 @@ func (r Common) BlogTitles(ctx context.Context, ids []int64) (map[int64]string, 
 	return m, nil
 }
 
-// DeleteBlog removes a blog for good; a missing one is no error. Its likes
-// stay: they belong to the like store, which does not know about blogs.
+// DeleteBlog removes a blog and its photo rows for good; a missing one is
+// no error. Its likes stay: they belong to the like store, which does not
+// know about blogs. The photos' blobs stay too, for a sweep to collect.
 func (r Common) DeleteBlog(ctx context.Context, id int64) error {
-	return r.exec(ctx, `DELETE FROM `+r.table("blogs")+` WHERE id = ?`, id)
+	return r.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM `+r.table("blog_photos")+` WHERE blog_id = ?`, id); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `DELETE FROM `+r.table("blogs")+` WHERE id = ?`, id)
+		return err
+	})
 }
 
 // Blogs returns a page of blogs.

@@ -14,6 +14,7 @@ import { finishSignIn, linkedAccounts, signInWith } from "./signin.js";
 import { pageInbox, startBell, stopBell } from "./inbox.js";
 import { pageOps } from "./ops.js";
 import { pageShop, pageShops, pageVoucher } from "./shops.js";
+import { photoGrid, photoPicker } from "./photos.js";
 
 const API = "/api/v1";
 let token = sessionStorage.getItem("zan.token") || "";
@@ -330,6 +331,7 @@ function blogCard(b, likes) {
     el("h3", {}, el("a", { href: "#/blog/" + b.id, text: b.title })),
     el("p", { class: "meta" }, "by ", el("a", { href: "#/user/" + b.author.id, text: b.author.nickname }), " · " + fmtTime(b.created_at)),
     el("p", { text: b.content.length > 240 ? b.content.slice(0, 240) + "…" : b.content }),
+    photoGrid(el, b.photos, "#/blog/" + b.id),
     likeButton("blog", b.id, l.count, l.liked));
 }
 
@@ -413,6 +415,7 @@ async function pageBlog(id) {
   more.addEventListener("click", () => loadLikers(false).catch(fail));
   const title = el("h1", { text: b.title });
   const content = el("p", { class: "pre", text: b.content });
+  let grid = photoGrid(el, b.photos) || el("div", { hidden: true });
   const isAuthor = me && me.id === b.author.id;
   const actions = isAuthor ? el("p", { class: "actions" },
     el("button", { type: "button", id: "edit", onclick: () => editBlog() }, "Edit"),
@@ -430,18 +433,24 @@ async function pageBlog(id) {
     const t = el("input", { id: "edit-title", maxlength: "100", required: true, value: b.title });
     const c = el("textarea", { id: "edit-content", rows: "8", required: true });
     c.value = b.content;
+    const picker = photoPicker({ el, token: () => token, toast }, b.photos || []);
     const save = el("button", { class: "primary", type: "submit", id: "save" }, "Save");
     const form = el("form", { id: "edit-form" },
       el("label", { for: "edit-title", text: "Title" }), t,
       el("label", { for: "edit-content", text: "Text" }), c,
+      picker.node,
       el("p", { class: "actions" }, save, el("button", { type: "button", onclick: () => form.replaceWith(content) }, "Cancel")));
     form.addEventListener("submit", (ev) => {
       ev.preventDefault();
+      if (picker.busy()) { toast("Wait for the photos to finish uploading.", true); return; }
       pending(save, "Saving…", async () => {
         try {
-          b = await api("PATCH", "/blogs/" + id, { title: t.value, content: c.value });
+          b = await api("PATCH", "/blogs/" + id, { title: t.value, content: c.value, photos: picker.ids() });
           title.textContent = b.title;
           content.textContent = b.content;
+          const g = photoGrid(el, b.photos) || el("div", { hidden: true });
+          grid.replaceWith(g);
+          grid = g;
           form.replaceWith(content);
           toast("Saved");
         } catch (e) { fail(e); }
@@ -455,6 +464,7 @@ async function pageBlog(id) {
     el("p", { class: "meta" }, "by ", el("a", { href: "#/user/" + b.author.id, text: name(b.author) }), " · " + fmtTime(b.created_at)),
     actions,
     content,
+    grid,
     likeButton("blog", b.id, b.like_count, b.liked, (r) => { mine = r; refresh().catch(fail); }),
     el("h2", { text: "First likers" }),
     top,
@@ -474,9 +484,11 @@ async function pageWrite() {
   if (!token) { location.hash = "#/login"; return; }
   const title = el("input", { id: "title", maxlength: "100", required: true });
   const content = el("textarea", { id: "content", rows: "8", required: true });
+  const picker = photoPicker({ el, token: () => token, toast });
   const form = el("form", {},
     el("label", { for: "title", text: "Title" }), title,
     el("label", { for: "content", text: "Text" }), content,
+    picker.node,
     el("p", {}, el("button", { class: "primary", type: "submit", id: "post" }, "Post")));
   // One key for this post, kept across retries: if an answer is lost and
   // the user clicks again, the server answers the post it already made.
@@ -484,9 +496,10 @@ async function pageWrite() {
   const post = form.querySelector("#post");
   form.addEventListener("submit", (ev) => {
     ev.preventDefault();
+    if (picker.busy()) { toast("Wait for the photos to finish uploading.", true); return; }
     pending(post, "Posting…", async () => {
       try {
-        const b = await api("POST", "/blogs", { title: title.value, content: content.value, client_key: key });
+        const b = await api("POST", "/blogs", { title: title.value, content: content.value, client_key: key, photos: picker.ids() });
         location.hash = "#/blog/" + b.id;
       } catch (e) { fail(e); }
     });
