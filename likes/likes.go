@@ -352,7 +352,7 @@ func (s *Service) publish(ctx context.Context, user int64, t zan.Target, like bo
 func (s *Service) undo(t zan.Target, user int64, like bool, id string, retry bool) {
 	delay := 100 * time.Millisecond
 	var u zan.Change
-	for deadline := time.Now().Add(s.PendingAge()); ; {
+	for deadline := time.Now().Add(undoPatience); ; {
 		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.HotTimeout)
 		var err error
 		u, err = s.hot.Undo(ctx, t, user, like, id)
@@ -366,7 +366,7 @@ func (s *Service) undo(t zan.Target, user int64, like bool, id string, retry boo
 			// The change stays in the hot state, unconfirmed: reconciliation
 			// publishes it, so the client sees it on its next read although it
 			// was told 503. Both dependencies failing at once, or this one for
-			// longer than the pending age, is what it takes.
+			// longer than undoPatience, is what it takes.
 			s.logger.Error("undo of a request answered 503 failed; the change stands", "target", t.String(), "user", user, "err", err)
 			return
 		}
@@ -379,6 +379,12 @@ func (s *Service) undo(t zan.Target, user int64, like bool, id string, retry boo
 	s.l1.changed(t, u.Count)
 	s.later(func() { s.compensate(t, user, !like, zan.UndoID(id), u.At) })
 }
+
+// undoPatience is how long an undo keeps trying a hot state that does not
+// answer. Reconciliation publishes no unconfirmed answer until the hot
+// state has answered promptly for the pending age (reconcile's settled),
+// so an undo that outlasts a hang of Redis still comes first.
+const undoPatience = 10 * time.Minute
 
 // compensate publishes the event of an undo, retrying with back-off for as
 // long as reconciliation would leave it to this node.

@@ -31,6 +31,7 @@ import (
 	"log/slog"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/zanlabs/zan"
@@ -54,8 +55,25 @@ type Reconciler struct {
 	// PendingAge is the age past which an unconfirmed answer has no live
 	// writer (likes.Service.PendingAge; default 5 s).
 	PendingAge time.Duration
+	// Stall is how long a look at the hot state may take before it counts
+	// as a hot state that hung (likes' --hot-timeout; default 1 s).
+	Stall time.Duration
 
 	since time.Time // the periodic pass's position
+	// trouble is when the hot state last failed or hung (Unix ns).
+	trouble atomic.Int64
+}
+
+// settled reports whether unconfirmed answers may be published: not until
+// the hot state has answered promptly for PendingAge. A writer that
+// answered 503 because the hot state hung takes its change back as soon
+// as the hot state answers again (likes.Service.undo keeps trying until
+// then), and a change published first would outlive that undo: the undo
+// finds the mark confirmed and does nothing, and the client's 503 would be
+// a lie. Marks are aged by the hot state's clock, which a hang does not
+// stop, so after a hang of more than PendingAge they are all "old" at once.
+func (rc *Reconciler) settled(now time.Time) bool {
+	return now.UnixNano()-rc.trouble.Load() >= int64(rc.pendingAge())
 }
 
 // chunk is how many targets go in one round trip.
@@ -121,16 +139,26 @@ func (rc *Reconciler) run(ctx context.Context, ts []zan.Target, deep bool) (Resu
 // chunk reconciles up to chunk targets.
 func (rc *Reconciler) chunk(ctx context.Context, ts []zan.Target, deep bool) (Result, error) {
 	res := Result{Checked: len(ts)}
-	ins, err := rc.Hot.Inspect(ctx, ts, time.Now().Add(-rc.pendingAge()).UnixMicro())
+	start := time.Now()
+	ins, err := rc.Hot.Inspect(ctx, ts, start.Add(-rc.pendingAge()).UnixMicro())
+	now := time.Now()
+	stall := rc.Stall
+	if stall <= 0 {
+		stall = time.Second
+	}
+	if err != nil || now.Sub(start) > stall {
+		rc.trouble.Store(now.UnixNano())
+	}
 	if err != nil {
 		return res, zan.Unavailable("hot state", err)
 	}
 	// Answers left unconfirmed long enough have no live writer: publish
 	// them. A target whose every unconfirmed answer is published now is
 	// quiet: the store will hold all it answered once the log is applied.
+	resolve := rc.Resolve != nil && rc.settled(now)
 	var quiet []int
 	for i, in := range ins {
-		if rc.Resolve != nil {
+		if resolve {
 			for _, p := range in.Pending {
 				if err := rc.Resolve(ctx, ts[i], p); err != nil {
 					return res, err
@@ -138,7 +166,7 @@ func (rc *Reconciler) chunk(ctx context.Context, ts []zan.Target, deep bool) (Re
 				res.Resolved++
 			}
 		}
-		if deep || in.Loaded && in.Unconfirmed == len(in.Pending) && (rc.Resolve != nil || in.Unconfirmed == 0) {
+		if deep || in.Loaded && in.Unconfirmed == len(in.Pending) && (resolve || in.Unconfirmed == 0) {
 			quiet = append(quiet, i)
 		}
 	}

@@ -218,3 +218,41 @@ func TestDiff(t *testing.T) {
 
 // testID returns a fresh request id for a toggle.
 var testID = zan.NewEventIDs().Next
+
+// slowInspect is a hot state whose Inspect hangs for a while once.
+type slowInspect struct {
+	zan.LikeState
+	hang time.Duration
+}
+
+func (s *slowInspect) Inspect(ctx context.Context, ts []zan.Target, before int64) ([]zan.Inspection, error) {
+	time.Sleep(s.hang)
+	s.hang = 0
+	return s.LikeState.Inspect(ctx, ts, before)
+}
+
+// TestNoResolveRightAfterAHang: a hot state that hung makes every
+// unconfirmed answer old at once, while the writers that answered 503 are
+// about to take theirs back. Reconciliation publishes none of them until
+// the hot state has answered promptly for the pending age.
+func TestNoResolveRightAfterAHang(t *testing.T) {
+	e := newEnv(t)
+	e.seed(t, 1, 2)
+	if _, err := e.hot.Toggle(t.Context(), blog, 3, true, testID()); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond) // older than PendingAge (50 ms)
+	e.rc.Hot = &slowInspect{LikeState: e.hot, hang: 80 * time.Millisecond}
+	e.rc.Stall = 40 * time.Millisecond
+	for i, want := range []int{0, 0} { // the slow look, then one right after it
+		res, err := e.rc.Targets(t.Context(), []zan.Target{blog})
+		if err != nil || res.Resolved != want {
+			t.Fatalf("pass %d: %+v %v, want %d resolved", i, res, err, want)
+		}
+	}
+	time.Sleep(60 * time.Millisecond) // settled: prompt answers for PendingAge
+	res, err := e.rc.Targets(t.Context(), []zan.Target{blog})
+	if err != nil || res.Resolved != 1 {
+		t.Fatalf("after settling: %+v %v, want 1 resolved", res, err)
+	}
+}
