@@ -47,6 +47,8 @@ type Server struct {
 	Log zan.EventLog
 	// Reconciler serves the reconcile admin call.
 	Reconciler *reconcile.Reconciler
+	// Migration serves the online migration admin calls; nil: none runs.
+	Migration Migration
 	// Ready checks every configured dependency for /readyz.
 	Ready func(ctx context.Context) error
 	// AdminToken enables admin calls; empty: they answer 403.
@@ -126,6 +128,8 @@ func (s *Server) Handler() http.Handler {
 	h("GET /api/v1/admin/dlq", s.admin(s.listDeadLetters))
 	h("POST /api/v1/admin/dlq/replay", s.admin(s.replayDeadLetters))
 	h("POST /api/v1/admin/reconcile", s.admin(s.reconcile))
+	h("GET /api/v1/admin/migration", s.admin(s.migrationStatus))
+	h("POST /api/v1/admin/migration", s.admin(s.switchMigration))
 
 	h("GET /healthz", func(w http.ResponseWriter, r *http.Request) error {
 		return writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})

@@ -30,10 +30,13 @@ type Config struct {
 	RedisURL     string
 	RedisCluster string
 	DBURL        string
-	NATSListen   string
-	Fsync        bool
-	Partitions   int
-	NodeID       int
+	// MirrorDB is the destination of an online migration (migrate.Router).
+	MirrorDB    string
+	VerifyEvery time.Duration
+	NATSListen  string
+	Fsync       bool
+	Partitions  int
+	NodeID      int
 
 	SMSWebhook string
 
@@ -163,6 +166,8 @@ func (c *Config) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.RedisURL, "redis", "", "hot state in Redis: redis://[user:pass@]host:port; empty keeps it in process")
 	fs.StringVar(&c.RedisCluster, "redis-cluster", "", "hot state in a Redis Cluster: host:port,host:port,...")
 	fs.StringVar(&c.DBURL, "db", "", `store in MySQL/MariaDB/TiDB: "mysql://user:pass@tcp(host:3306)/db"; empty uses SQLite under --data`)
+	fs.StringVar(&c.MirrorDB, "mirror-db", "", `online migration: a second persister applies the like log to this "mysql://..." store too; the migration's phases are switched by POST /api/v1/admin/migration (zan migrate switch)`)
+	fs.DurationVar(&c.VerifyEvery, "verify-every", 10*time.Second, "online migration: compare the two stores this often")
 	fs.IntVar(&c.NATSReplicas, "nats-replicas", 1, "external NATS cluster: replicas of each stream (3 keeps every acknowledged like through the loss of one server)")
 	fs.StringVar(&c.NATSListen, "nats-listen", "", "embedded NATS: also listen for clients on host:port")
 	fs.BoolVar(&c.Fsync, "fsync", false, "fsync every acknowledged like (JetStream and SQLite) to survive power loss")
@@ -267,6 +272,12 @@ func (c *Config) validate() error {
 		return fmt.Errorf("--redis and --redis-cluster exclude each other")
 	case c.DBURL != "" && !strings.HasPrefix(c.DBURL, "mysql://"):
 		return fmt.Errorf("--db must be a mysql:// URL")
+	case c.MirrorDB != "" && !strings.HasPrefix(c.MirrorDB, "mysql://"):
+		return fmt.Errorf("--mirror-db must be a mysql:// URL")
+	case c.MirrorDB != "" && c.MirrorDB == c.DBURL:
+		return fmt.Errorf("--mirror-db and --db are the same database")
+	case c.MirrorDB != "" && c.VerifyEvery <= 0:
+		return fmt.Errorf("--verify-every must be positive")
 	case c.NodeID < 0 || c.NodeID > 1023:
 		return fmt.Errorf("--node-id must be 0-1023")
 	case c.NATSReplicas < 1 || c.NATSReplicas > 5:
