@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -96,6 +98,7 @@ type VerifyReport struct {
 	CountDrift  int       `json:"count_drift"`
 	Rows        int       `json:"rows_compared"`
 	RowDrift    int       `json:"row_drift"`
+	InFlight    int       `json:"in_flight"` // differing targets a persister was applying between the reads: not drift
 	Differences []string  `json:"differences,omitempty"`
 	Error       string    `json:"error,omitempty"`
 }
@@ -181,10 +184,26 @@ func (v *Verifier) round(ctx context.Context, rep *VerifyReport) error {
 	if err := v.totals(ctx, rep); err != nil {
 		return err
 	}
-	totals := rep.SourceLiked != rep.DestLiked
+	firstTotals := rep.SourceLiked - rep.DestLiked
 	rep.Targets, rep.Rows = len(targets), countRows(rows)
-	if len(diffT) == 0 && len(diffR) == 0 && !totals {
+	if len(diffT) == 0 && len(diffR) == 0 && firstTotals == 0 {
 		return nil
+	}
+	// What the store ahead held of each differing target at the first
+	// look: after the second wait both must hold at least that.
+	lead := map[zan.Target]int64{}
+	for _, t := range diffT {
+		lead[t] = 0
+	}
+	for t := range diffR {
+		lead[t] = 0
+	}
+	for t := range lead {
+		a, b, err := v.lastChanges(ctx, t)
+		if err != nil {
+			return err
+		}
+		lead[t] = max(a, b)
 	}
 	// Second look, at what differed only.
 	if err := v.wait(ctx); err != nil {
@@ -196,11 +215,57 @@ func (v *Verifier) round(ctx context.Context, rep *VerifyReport) error {
 	if diffR, err = v.rows(ctx, diffR); err != nil {
 		return err
 	}
-	if totals {
+	// A target that still differs is in flight when a store changed it
+	// while it was read, or when both moved past what the first look saw
+	// and one is ahead: a like applied by one persister between the
+	// reads. It is drift when both hold the same newest change (an event
+	// lost under it) or one never reached the first look's newest (an
+	// event lost at the head).
+	moving := map[zan.Target]bool{}
+	for t := range lead {
+		a, b, err := v.lastChanges(ctx, t)
+		if err != nil {
+			return err
+		}
+		if stillT, stillR := slices.Contains(diffT, t), len(diffR[t]) > 0; stillT || stillR {
+			var ts []zan.Target
+			if stillT {
+				ts = []zan.Target{t}
+			}
+			dT, dR, err := v.recheck(ctx, ts, diffR[t], t)
+			if err != nil {
+				return err
+			}
+			a2, b2, err := v.lastChanges(ctx, t)
+			if err != nil {
+				return err
+			}
+			switch {
+			case a != a2 || b != b2: // changed while read: look at the reread
+				moving[t] = true
+			case a != b && min(a, b) >= lead[t]:
+				moving[t] = true
+			case !dT && !dR:
+				moving[t] = true // equal when read together
+			}
+		}
+	}
+	rep.InFlight = len(moving)
+	diffT = slices.DeleteFunc(diffT, func(t zan.Target) bool { return moving[t] })
+	maps.DeleteFunc(diffR, func(t zan.Target, _ []int64) bool { return moving[t] })
+	if firstTotals != 0 {
+		// Totals move with every like: a difference is drift only when it
+		// stayed the same across both waits and neither store changed
+		// while they were read.
+		var before VerifyReport
+		if err := v.totals(ctx, &before); err != nil {
+			return err
+		}
 		if err := v.totals(ctx, rep); err != nil {
 			return err
 		}
-		if d := rep.SourceLiked - rep.DestLiked; d != 0 {
+		d := rep.SourceLiked - rep.DestLiked
+		if d != 0 && d == firstTotals && before.SourceLiked == rep.SourceLiked && before.DestLiked == rep.DestLiked {
 			rep.TotalsDrift = max(d, -d)
 			rep.Differences = append(rep.Differences, fmt.Sprintf("liked rows: source %d, destination %d", rep.SourceLiked, rep.DestLiked))
 		}
@@ -272,6 +337,30 @@ func (v *Verifier) totals(ctx context.Context, rep *VerifyReport) (err error) {
 		return fmt.Errorf("counting the destination: %w", err)
 	}
 	return nil
+}
+
+// recheck reads t's count (when ts is t) and the rows of users again,
+// between two reads of t's newest change (the caller's).
+func (v *Verifier) recheck(ctx context.Context, ts []zan.Target, users []int64, t zan.Target) (countDiffers, rowDiffers bool, err error) {
+	d, err := v.counts(ctx, ts)
+	if err != nil {
+		return false, false, err
+	}
+	r, err := v.rows(ctx, map[zan.Target][]int64{t: users})
+	if err != nil {
+		return false, false, err
+	}
+	return len(d) > 0, len(r) > 0, nil
+}
+
+func (v *Verifier) lastChanges(ctx context.Context, t zan.Target) (src, dst int64, err error) {
+	if src, err = v.Source.LastLikeChange(ctx, t); err != nil {
+		return 0, 0, fmt.Errorf("source: %w", err)
+	}
+	if dst, err = v.Dest.LastLikeChange(ctx, t); err != nil {
+		return 0, 0, fmt.Errorf("destination: %w", err)
+	}
+	return src, dst, nil
 }
 
 // counts returns the targets whose stored counts differ.

@@ -95,6 +95,11 @@ func TestOnlineMigrationSQLite(t *testing.T) {
 		t.Skip("a migration under load")
 	}
 	dst, dstDB := secondDB(t)
+	none := newAPI(t, baseURL(startServer(t)))
+	none.token = "admin-secret"
+	if none.expect(404, "GET", "/api/v1/admin/migration", nil).errCode(t) != "not_found" {
+		t.Fatal("a node without --mirror-db runs a migration")
+	}
 	m := startServer(t, migrating(dst))
 	onlineMigration(t, []string{baseURL(m)}, m.Config.Data, dst, nil, "", dstDB)
 }
@@ -124,6 +129,7 @@ func onlineMigration(t *testing.T, bases []string, from, to string, srcDB *sql.D
 		{"reads", 100}, // back
 		{"writes", -1}, {"retired", -1},
 	}
+	var driftBefore float64
 	var order []string
 	order = append(order, "0 copy")
 	for i, s := range steps {
@@ -157,11 +163,34 @@ func onlineMigration(t *testing.T, bases []string, from, to string, srcDB *sql.D
 				return nil
 			})
 		}
+		if s.phase == "mirror" {
+			// From here both stores hold everything: a verification round
+			// that starts now finds no drift, under load too.
+			since := time.Now()
+			for _, b := range bases {
+				eventually(t, b+" verified after the copy", func() error {
+					var st migrate.Status
+					if err := getJSON(b, "/api/v1/admin/migration", "admin-secret", &st); err != nil {
+						return err
+					}
+					if v := st.Verification; v == nil || v.At.Before(since) {
+						return errors.New("no round since the copy")
+					}
+					return nil
+				})
+			}
+			driftBefore = testutil.ToFloat64(metrics.MigrationVerified.WithLabelValues("drift"))
+		}
 		time.Sleep(3 * time.Second)
 	}
 	l.stop()
 	reads.stop()
 	l.report(t)
+	a := newAPI(t, bases[0])
+	a.token = "admin-secret"
+	a.expect(409, "POST", "/api/v1/admin/migration", map[string]any{"phase": "writes"}) // retired is final
+	a.expect(400, "POST", "/api/v1/admin/migration", map[string]any{"phase": "reads", "read_share": 101})
+	a.expect(400, "POST", "/api/v1/admin/migration", map[string]any{"phase": "sideways"})
 
 	// No request failed in any phase, and the latencies for the README.
 	for _, p := range order {
@@ -201,6 +230,9 @@ func onlineMigration(t *testing.T, bases []string, from, to string, srcDB *sql.D
 		m(metrics.MigrationVerified.WithLabelValues("equal")), m(metrics.MigrationVerified.WithLabelValues("drift")),
 		m(metrics.MigrationVerified.WithLabelValues("error")), m(metrics.MigrationShadow.WithLabelValues("equal")),
 		m(metrics.MigrationShadow.WithLabelValues("different")), m(metrics.MigrationShadow.WithLabelValues("skipped")))
+	if d := m(metrics.MigrationVerified.WithLabelValues("drift")) - driftBefore; d != 0 {
+		t.Errorf("%v verification rounds under load after the copy found drift", d)
+	}
 	out.Reset()
 	if err := runMigrate(t.Context(), []string{"verify", "--from", from, "--to", to}, &out); err != nil {
 		t.Fatalf("zan migrate verify: %v\n%s", err, out.String())
