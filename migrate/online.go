@@ -3,6 +3,8 @@ package migrate
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"slices"
 	"sync/atomic"
@@ -102,12 +104,19 @@ func Next(cur State, phase Phase, share *int, now time.Time) (State, error) {
 // node) the state is this process's.
 type Switch struct {
 	cache  zan.Cache // nil: this process only
+	key    string
 	logger *slog.Logger
 	cur    atomic.Pointer[State]
 }
 
-// StateKey is the cache key of the shared state.
-const StateKey = "migration:state"
+// StateKey is the cache key of the shared state of the migration to
+// dest: a later migration to another store starts afresh rather than in
+// the phase an earlier one ended in.
+func StateKey(dest string) string {
+	h := fnv.New64a()
+	h.Write([]byte(dest))
+	return fmt.Sprintf("migration:state:%x", h.Sum64())
+}
 
 // PollEvery is how often a node reads the shared state.
 const PollEvery = 500 * time.Millisecond
@@ -115,13 +124,13 @@ const PollEvery = 500 * time.Millisecond
 // stateTTL is the shared state's lifetime: the cache wants one.
 const stateTTL = 10 * 365 * 24 * time.Hour
 
-// NewSwitch returns the switch, in the shared state when there is one,
-// else in PhaseCopy.
-func NewSwitch(ctx context.Context, cache zan.Cache, logger *slog.Logger) (*Switch, error) {
+// NewSwitch returns the switch of the migration to dest (a name the nodes
+// agree on), in the shared state when there is one, else in PhaseCopy.
+func NewSwitch(ctx context.Context, cache zan.Cache, dest string, logger *slog.Logger) (*Switch, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	s := &Switch{cache: cache, logger: logger}
+	s := &Switch{cache: cache, key: StateKey(dest), logger: logger}
 	st := State{Phase: PhaseCopy}
 	if cache != nil {
 		got, ok, err := s.load(ctx)
@@ -155,7 +164,7 @@ func (s *Switch) set(st State) {
 }
 
 func (s *Switch) load(ctx context.Context) (State, bool, error) {
-	b, ok, err := s.cache.Get(ctx, StateKey)
+	b, ok, err := s.cache.Get(ctx, s.key)
 	if err != nil || !ok {
 		return State{}, false, err
 	}
@@ -185,7 +194,7 @@ func (s *Switch) Set(ctx context.Context, phase Phase, share *int) (State, error
 	}
 	if s.cache != nil {
 		b, _ := json.Marshal(next)
-		if err := s.cache.Set(ctx, StateKey, b, stateTTL); err != nil {
+		if err := s.cache.Set(ctx, s.key, b, stateTTL); err != nil {
 			return cur, zan.Unavailable("migration state", err)
 		}
 	}
@@ -212,7 +221,7 @@ func (s *Switch) Run(ctx context.Context) error {
 			s.set(st)
 		default:
 			b, _ := json.Marshal(s.State())
-			if err := s.cache.Set(ctx, StateKey, b, stateTTL); err != nil {
+			if err := s.cache.Set(ctx, s.key, b, stateTTL); err != nil {
 				s.logger.Debug("writing the migration state back", "err", err)
 			}
 		}

@@ -64,11 +64,11 @@ func TestSwitchShared(t *testing.T) {
 	defer cancel()
 	cache := memory.NewCache()
 	defer cache.Close()
-	a, err := migrate.NewSwitch(ctx, cache, nil)
+	a, err := migrate.NewSwitch(ctx, cache, "db2", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := migrate.NewSwitch(ctx, cache, nil)
+	b, err := migrate.NewSwitch(ctx, cache, "db2", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,12 +77,20 @@ func TestSwitchShared(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitPhase(t, b, migrate.PhaseMirror)
-	if err := cache.Delete(ctx, migrate.StateKey); err != nil {
+	if err := cache.Delete(ctx, migrate.StateKey("db2")); err != nil {
 		t.Fatal(err)
 	}
 	c := waitCached(t, cache)
 	if c != migrate.PhaseMirror {
 		t.Fatalf("state written back: %s", c)
+	}
+	// Another migration's state is its own.
+	other, err := migrate.NewSwitch(ctx, cache, "db3", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if other.State().Phase != migrate.PhaseCopy {
+		t.Fatalf("a migration to another store starts in %s", other.State().Phase)
 	}
 	// b, reading the shared state, refuses a jump a has not seen either.
 	if _, err := b.Set(ctx, migrate.PhaseWrites, nil); zan.ErrorCode(err) != zan.EConflict {
@@ -103,8 +111,8 @@ func waitPhase(t *testing.T, s *migrate.Switch, p migrate.Phase) {
 func waitCached(t *testing.T, cache zan.Cache) migrate.Phase {
 	t.Helper()
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if _, ok, _ := cache.Get(t.Context(), migrate.StateKey); ok {
-			s, err := migrate.NewSwitch(t.Context(), cache, nil)
+		if _, ok, _ := cache.Get(t.Context(), migrate.StateKey("db2")); ok {
+			s, err := migrate.NewSwitch(t.Context(), cache, "db2", nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -121,7 +129,7 @@ func waitCached(t *testing.T, cache zan.Cache) migrate.Phase {
 func TestRouterAndVerifier(t *testing.T) {
 	ctx := t.Context()
 	src, dst := open(t), open(t)
-	sw, err := migrate.NewSwitch(ctx, nil, nil)
+	sw, err := migrate.NewSwitch(ctx, nil, "db2", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -167,6 +167,17 @@ func (r *Router) ScanLikers(ctx context.Context, t zan.Target, fn func(users []i
 	return a.ScanLikers(ctx, t, fn)
 }
 
+// Ping checks the source, and the destination once it answers reads: a
+// destination down before then must not take the node out of service.
+func (r *Router) Ping(ctx context.Context) error {
+	if r.Switch.State().DestReads() > 0 {
+		if err := r.Dest.Ping(ctx); err != nil {
+			return err
+		}
+	}
+	return r.Store.Ping(ctx)
+}
+
 // RecountLikes implements zan.LikeStore: only the record's counts are
 // repaired; a drift of the other store is the verifier's to report.
 func (r *Router) RecountLikes(ctx context.Context, t zan.Target) (before, after int64, err error) {

@@ -55,7 +55,7 @@ func (m *Main) openMirror(ctx context.Context, cache zan.Cache) (*mirror, error)
 	if err != nil {
 		return nil, fmt.Errorf("--mirror-db: opening the mirror's feed: %w", err)
 	}
-	sw, err := migrate.NewSwitch(ctx, cache, m.Logger)
+	sw, err := migrate.NewSwitch(ctx, cache, redactDB(c.MirrorDB), m.Logger)
 	if err != nil {
 		return nil, fmt.Errorf("--mirror-db: reading the migration's state: %w", err)
 	}
