@@ -387,20 +387,27 @@ func (v *Verifier) counts(ctx context.Context, ts []zan.Target) ([]zan.Target, e
 
 const chunkSize = 500
 
-// rows returns the (user, target) rows whose liked state differs.
+// rows returns the (user, target) rows whose liked state differs, in one
+// query per user and store.
 func (v *Verifier) rows(ctx context.Context, rows map[zan.Target][]int64) (map[zan.Target][]int64, error) {
-	diff := map[zan.Target][]int64{}
+	byUser := map[int64][]zan.Target{}
 	for t, us := range rows {
 		for _, u := range us {
-			a, err := v.Source.Liked(ctx, []zan.Target{t}, u)
-			if err != nil {
-				return nil, fmt.Errorf("source row: %w", err)
-			}
-			b, err := v.Dest.Liked(ctx, []zan.Target{t}, u)
-			if err != nil {
-				return nil, fmt.Errorf("destination row: %w", err)
-			}
-			if a[0] != b[0] {
+			byUser[u] = append(byUser[u], t)
+		}
+	}
+	diff := map[zan.Target][]int64{}
+	for u, ts := range byUser {
+		a, err := v.Source.Liked(ctx, ts, u)
+		if err != nil {
+			return nil, fmt.Errorf("source rows: %w", err)
+		}
+		b, err := v.Dest.Liked(ctx, ts, u)
+		if err != nil {
+			return nil, fmt.Errorf("destination rows: %w", err)
+		}
+		for i, t := range ts {
+			if a[i] != b[i] {
 				diff[t] = append(diff[t], u)
 			}
 		}

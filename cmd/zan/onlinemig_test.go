@@ -168,7 +168,7 @@ func onlineMigration(t *testing.T, bases []string, from, to string, srcDB *sql.D
 			// that starts now finds no drift, under load too.
 			since := time.Now()
 			for _, b := range bases {
-				eventually(t, b+" verified after the copy", func() error {
+				within(t, b+" verified after the copy", time.Minute, func() error {
 					var st migrate.Status
 					if err := getJSON(b, "/api/v1/admin/migration", "admin-secret", &st); err != nil {
 						return err
@@ -213,7 +213,7 @@ func onlineMigration(t *testing.T, bases []string, from, to string, srcDB *sql.D
 	// 0 drift: the verifier's round after the load, and every count.
 	stopped := time.Now()
 	for _, b := range bases {
-		eventually(t, b+" verified", func() error {
+		within(t, b+" verified", time.Minute, func() error {
 			var st migrate.Status
 			if err := getJSON(b, "/api/v1/admin/migration", "admin-secret", &st); err != nil {
 				return err
@@ -238,6 +238,24 @@ func onlineMigration(t *testing.T, bases []string, from, to string, srcDB *sql.D
 		t.Fatalf("zan migrate verify: %v\n%s", err, out.String())
 	}
 	t.Logf("after: %s", strings.TrimSpace(out.String()))
+}
+
+// within retries check until it passes or d passes: a verification round
+// waits for both persisters and reads both stores, longer than
+// eventually's 10 s under the race detector on a busy machine.
+func within(t *testing.T, what string, d time.Duration, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %v", what, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // readLoad reads likers and users' likes through every node during the
