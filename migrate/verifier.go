@@ -189,86 +189,70 @@ func (v *Verifier) round(ctx context.Context, rep *VerifyReport) error {
 	if len(diffT) == 0 && len(diffR) == 0 && firstTotals == 0 {
 		return nil
 	}
-	// What the store ahead held of each differing target at the first
-	// look: after the second wait both must hold at least that.
-	lead := map[zan.Target]int64{}
+	// Each further look waits for both persisters again and keeps only
+	// what still differs and is not in flight (see settled). Two more
+	// looks: with several nodes, two batches of one partition can commit
+	// out of order, so a store may hold a target's newest change before
+	// an older one for a moment, which no single look can tell from a
+	// lost event; the next wait ends that.
+	firstDiff := map[zan.Target]bool{}
 	for _, t := range diffT {
-		lead[t] = 0
+		firstDiff[t] = true
 	}
 	for t := range diffR {
-		lead[t] = 0
+		firstDiff[t] = true
 	}
-	for t := range lead {
-		a, b, err := v.lastChanges(ctx, t)
-		if err != nil {
-			return err
-		}
-		lead[t] = max(a, b)
-	}
-	// Second look, at what differed only.
-	if err := v.wait(ctx); err != nil {
+	lead, err := v.leads(ctx, firstDiff)
+	if err != nil {
 		return err
 	}
-	if diffT, err = v.counts(ctx, diffT); err != nil {
-		return err
-	}
-	if diffR, err = v.rows(ctx, diffR); err != nil {
-		return err
-	}
-	// A target that still differs is in flight when a store changed it
-	// while it was read, or when both moved past what the first look saw
-	// and one is ahead: a like applied by one persister between the
-	// reads. It is drift when both hold the same newest change (an event
-	// lost under it) or one never reached the first look's newest (an
-	// event lost at the head).
 	moving := map[zan.Target]bool{}
-	for t := range lead {
-		a, b, err := v.lastChanges(ctx, t)
-		if err != nil {
+	totalsStable := true
+	for look := 2; look <= 3; look++ {
+		if err := v.wait(ctx); err != nil {
 			return err
 		}
-		if stillT, stillR := slices.Contains(diffT, t), len(diffR[t]) > 0; stillT || stillR {
-			var ts []zan.Target
-			if stillT {
-				ts = []zan.Target{t}
-			}
-			dT, dR, err := v.recheck(ctx, ts, diffR[t], t)
+		for t := range lead {
+			differs, inFlight, err := v.settled(ctx, t, slices.Contains(diffT, t), diffR[t], lead[t])
 			if err != nil {
 				return err
 			}
-			a2, b2, err := v.lastChanges(ctx, t)
-			if err != nil {
+			if !differs || inFlight {
+				moving[t] = inFlight
+				delete(lead, t)
+			}
+		}
+		diffT = slices.DeleteFunc(diffT, func(t zan.Target) bool { _, ok := lead[t]; return !ok })
+		maps.DeleteFunc(diffR, func(t zan.Target, _ []int64) bool { _, ok := lead[t]; return !ok })
+		if firstTotals != 0 && totalsStable {
+			// Totals move with every like: a difference is drift only when
+			// it stayed the same in every look and neither store changed
+			// while they were read.
+			var before VerifyReport
+			if err := v.totals(ctx, &before); err != nil {
 				return err
 			}
-			switch {
-			case a != a2 || b != b2: // changed while read: look at the reread
-				moving[t] = true
-			case a != b && min(a, b) >= lead[t]:
-				moving[t] = true
-			case !dT && !dR:
-				moving[t] = true // equal when read together
+			if err := v.totals(ctx, rep); err != nil {
+				return err
 			}
+			d := rep.SourceLiked - rep.DestLiked
+			totalsStable = d == firstTotals && before.SourceLiked == rep.SourceLiked && before.DestLiked == rep.DestLiked
+		}
+		if len(lead) == 0 && (firstTotals == 0 || !totalsStable) {
+			break
+		}
+		if lead, err = v.leads(ctx, keys(lead)); err != nil {
+			return err
 		}
 	}
-	rep.InFlight = len(moving)
-	diffT = slices.DeleteFunc(diffT, func(t zan.Target) bool { return moving[t] })
-	maps.DeleteFunc(diffR, func(t zan.Target, _ []int64) bool { return moving[t] })
-	if firstTotals != 0 {
-		// Totals move with every like: a difference is drift only when it
-		// stayed the same across both waits and neither store changed
-		// while they were read.
-		var before VerifyReport
-		if err := v.totals(ctx, &before); err != nil {
-			return err
+	for _, m := range moving {
+		if m {
+			rep.InFlight++
 		}
-		if err := v.totals(ctx, rep); err != nil {
-			return err
-		}
-		d := rep.SourceLiked - rep.DestLiked
-		if d != 0 && d == firstTotals && before.SourceLiked == rep.SourceLiked && before.DestLiked == rep.DestLiked {
-			rep.TotalsDrift = max(d, -d)
-			rep.Differences = append(rep.Differences, fmt.Sprintf("liked rows: source %d, destination %d", rep.SourceLiked, rep.DestLiked))
-		}
+	}
+	if firstTotals != 0 && totalsStable {
+		rep.TotalsDrift = max(firstTotals, -firstTotals)
+		rep.Differences = append(rep.Differences, fmt.Sprintf("liked rows: source %d, destination %d", rep.SourceLiked, rep.DestLiked))
 	}
 	rep.CountDrift = len(diffT)
 	for _, t := range diffT {
@@ -337,6 +321,58 @@ func (v *Verifier) totals(ctx context.Context, rep *VerifyReport) (err error) {
 		return fmt.Errorf("counting the destination: %w", err)
 	}
 	return nil
+}
+
+func keys(m map[zan.Target]int64) map[zan.Target]bool {
+	out := make(map[zan.Target]bool, len(m))
+	for t := range m {
+		out[t] = true
+	}
+	return out
+}
+
+// leads returns, for each target, the newest change either store holds:
+// after the next wait, both must hold at least that.
+func (v *Verifier) leads(ctx context.Context, ts map[zan.Target]bool) (map[zan.Target]int64, error) {
+	lead := make(map[zan.Target]int64, len(ts))
+	for t := range ts {
+		a, b, err := v.lastChanges(ctx, t)
+		if err != nil {
+			return nil, err
+		}
+		lead[t] = max(a, b)
+	}
+	return lead, nil
+}
+
+// settled reads t's count (when count) and the rows of users again,
+// between two reads of each store's newest change of t. It differs when
+// the stores still disagree; it is in flight when a store changed t while
+// it was read, or when both moved past lead and one is ahead: a like one
+// persister applied between the reads. A difference with the same newest
+// change in both (an event lost under it), or with a store that never
+// reached lead (lost at the head), is neither.
+func (v *Verifier) settled(ctx context.Context, t zan.Target, count bool, users []int64, lead int64) (differs, inFlight bool, err error) {
+	a, b, err := v.lastChanges(ctx, t)
+	if err != nil {
+		return false, false, err
+	}
+	var ts []zan.Target
+	if count {
+		ts = []zan.Target{t}
+	}
+	dT, dR, err := v.recheck(ctx, ts, users, t)
+	if err != nil {
+		return false, false, err
+	}
+	a2, b2, err := v.lastChanges(ctx, t)
+	if err != nil {
+		return false, false, err
+	}
+	if !dT && !dR {
+		return false, false, nil
+	}
+	return true, a != a2 || b != b2 || a != b && min(a, b) >= lead, nil
 }
 
 // recheck reads t's count (when ts is t) and the rows of users again,
