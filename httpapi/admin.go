@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"strings"
@@ -107,4 +108,42 @@ func (s *Server) reconcile(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, res)
+}
+
+// Migration is an online migration (package migrate's Online).
+type Migration interface {
+	MigrationStatus(ctx context.Context) (any, error)
+	SwitchMigration(ctx context.Context, phase string, readShare *int) (any, error)
+}
+
+func (s *Server) migrationStatus(w http.ResponseWriter, r *http.Request) error {
+	if s.Migration == nil {
+		return zan.Errorf(zan.ENotFound, "no migration runs: start the nodes with --mirror-db")
+	}
+	st, err := s.Migration.MigrationStatus(r.Context())
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, st)
+}
+
+func (s *Server) switchMigration(w http.ResponseWriter, r *http.Request) error {
+	if s.Migration == nil {
+		return zan.Errorf(zan.ENotFound, "no migration runs: start the nodes with --mirror-db")
+	}
+	var req struct {
+		Phase     string `json:"phase"`
+		ReadShare *int   `json:"read_share"`
+	}
+	if err := decodeBody(r, &req); err != nil {
+		return err
+	}
+	if req.Phase == "" {
+		return zan.Errorf(zan.EBadRequest, "phase is required")
+	}
+	st, err := s.Migration.SwitchMigration(r.Context(), req.Phase, req.ReadShare)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, st)
 }

@@ -53,6 +53,8 @@ type Server struct {
 	Webhooks *webhook.Deliverer
 	// Reconciler serves the reconcile admin call.
 	Reconciler *reconcile.Reconciler
+	// Migration serves the online migration admin calls; nil: none runs.
+	Migration Migration
 	// Ready checks every configured dependency for /readyz.
 	Ready func(ctx context.Context) error
 	// AdminToken enables admin calls; empty: they answer 403.
@@ -140,6 +142,8 @@ func (s *Server) Handler() http.Handler {
 	h("DELETE /api/v1/admin/webhooks/{id}", s.admin(s.deleteWebhook))
 	h("GET /api/v1/admin/webhooks/{id}/dead", s.admin(s.listWebhookDead))
 	h("POST /api/v1/admin/webhooks/{id}/dead/replay", s.admin(s.replayWebhookDead))
+	h("GET /api/v1/admin/migration", s.admin(s.migrationStatus))
+	h("POST /api/v1/admin/migration", s.admin(s.switchMigration))
 
 	h("GET /healthz", func(w http.ResponseWriter, r *http.Request) error {
 		return writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})

@@ -125,4 +125,29 @@ var (
 	LiveDropped = promauto.NewCounter(prometheus.CounterOpts{
 		Name: "zan_live_streams_dropped_total", Help: "Live count streams closed because the client did not read in time.",
 	})
+
+	MirrorLag = promauto.NewGauge(prometheus.GaugeOpts{
+		Name: "zan_migration_mirror_lag_seconds", Help: "Online migration: age of the oldest event of the mirror persister's last batch (0 when it found none).",
+	})
+	MirrorApplied = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "zan_migration_mirror_events_total", Help: "Online migration: events the mirror persister applied to the other store.",
+	})
+	MigrationDrift = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "zan_migration_drift", Help: "Online migration: differences between the stores the last verification found and found again after both persisters caught up, by kind: totals, counts, rows.",
+	}, []string{"kind"})
+	MigrationVerified = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "zan_migration_verifications_total", Help: "Online migration: verification rounds by result: equal, drift, error.",
+	}, []string{"result"})
+	MigrationPhase = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "zan_migration_phase", Help: "Online migration: 1 for the phase this node is in (copy, mirror, reads, writes, retired).",
+	}, []string{"phase"})
+	MigrationReadShare = promauto.NewGauge(prometheus.GaugeOpts{
+		Name: "zan_migration_read_share", Help: "Online migration: percent of like reads served by the destination.",
+	})
+	MigrationReads = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "zan_migration_reads_total", Help: "Online migration: like reads by the store that answered: source, destination.",
+	}, []string{"store"})
+	MigrationShadow = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "zan_migration_shadow_total", Help: "Online migration: reads answered by one store and asked of the other in the shadow, by result: equal, different, error, skipped (too many in flight).",
+	}, []string{"result"})
 )

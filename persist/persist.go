@@ -21,6 +21,10 @@ type Config struct {
 	Backoff   time.Duration // first retry delay, doubled each time (default 100 ms)
 	// DrainTimeout bounds the final flush when the persister stops.
 	DrainTimeout time.Duration
+	// Mirror marks the second persister of an online migration, which
+	// applies the same log to the destination store: its lag and applied
+	// events are counted apart from the primary's.
+	Mirror bool
 }
 
 func (c *Config) defaults() {
@@ -43,16 +47,23 @@ func (c *Config) defaults() {
 	}
 }
 
+// Source is what the persister reads: the log's own reader, or a feed of
+// its own (a migration's mirror), and where events at fault go.
+type Source interface {
+	zan.EventFeed
+	DeadLetter(ctx context.Context, events []zan.Event, reason string) error
+}
+
 // Persister applies the event log to the store.
 type Persister struct {
 	cfg    Config
-	log    zan.EventLog
+	log    Source
 	store  zan.LikeStore
 	logger *slog.Logger
 }
 
 // New returns a persister.
-func New(cfg Config, log zan.EventLog, store zan.LikeStore, logger *slog.Logger) *Persister {
+func New(cfg Config, log Source, store zan.LikeStore, logger *slog.Logger) *Persister {
 	cfg.defaults()
 	if logger == nil {
 		logger = slog.Default()
@@ -139,8 +150,12 @@ func (p *Persister) step(ctx, hard context.Context, part int, wait time.Duration
 	}
 	ctx = hard
 	if len(b.Events) > 0 {
-		metrics.PersisterBatch.Observe(float64(len(b.Events)))
-		metrics.PersisterLag.Set(b.Lag.Seconds())
+		if p.cfg.Mirror {
+			metrics.MirrorLag.Set(b.Lag.Seconds())
+		} else {
+			metrics.PersisterBatch.Observe(float64(len(b.Events)))
+			metrics.PersisterLag.Set(b.Lag.Seconds())
+		}
 		stop := zan.KeepInProgress(b.Progress)
 		err := p.apply(ctx, b.Events)
 		stop()
@@ -150,7 +165,13 @@ func (p *Persister) step(ctx, hard context.Context, part int, wait time.Duration
 			}
 			return 0, err
 		}
-		metrics.PersisterApplied.Add(float64(len(b.Events)))
+		if p.cfg.Mirror {
+			metrics.MirrorApplied.Add(float64(len(b.Events)))
+		} else {
+			metrics.PersisterApplied.Add(float64(len(b.Events)))
+		}
+	} else if p.cfg.Mirror {
+		metrics.MirrorLag.Set(0)
 	}
 	if b.Ack != nil {
 		// The store holds the batch now; a lost ack only means a harmless

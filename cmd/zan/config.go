@@ -32,10 +32,13 @@ type Config struct {
 	RedisCluster string
 	DBURL        string
 	Blob         string
-	NATSListen   string
-	Fsync        bool
-	Partitions   int
-	NodeID       int
+	// MirrorDB is the destination of an online migration (migrate.Router).
+	MirrorDB    string
+	VerifyEvery time.Duration
+	NATSListen  string
+	Fsync       bool
+	Partitions  int
+	NodeID      int
 
 	SMSWebhook string
 
@@ -172,6 +175,8 @@ func (c *Config) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.RedisCluster, "redis-cluster", "", "hot state in a Redis Cluster: host:port,host:port,...")
 	fs.StringVar(&c.DBURL, "db", "", `store in MySQL/MariaDB/TiDB: "mysql://user:pass@tcp(host:3306)/db"; empty uses SQLite under --data`)
 	fs.StringVar(&c.Blob, "blob", "", "photos in an S3-compatible bucket: s3://bucket[/prefix]?endpoint=URL&region=REGION&path_style=true, credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; empty keeps them under --data/blobs")
+	fs.StringVar(&c.MirrorDB, "mirror-db", "", `online migration: a second persister applies the like log to this "mysql://..." store too; the migration's phases are switched by POST /api/v1/admin/migration (zan migrate switch)`)
+	fs.DurationVar(&c.VerifyEvery, "verify-every", 10*time.Second, "online migration: compare the two stores this often")
 	fs.IntVar(&c.NATSReplicas, "nats-replicas", 1, "external NATS cluster: replicas of each stream (3 keeps every acknowledged like through the loss of one server)")
 	fs.StringVar(&c.NATSListen, "nats-listen", "", "embedded NATS: also listen for clients on host:port")
 	fs.BoolVar(&c.Fsync, "fsync", false, "fsync every acknowledged like (JetStream and SQLite) to survive power loss")
@@ -283,6 +288,12 @@ func (c *Config) validate() error {
 		return fmt.Errorf("--db must be a mysql:// URL")
 	case c.Blob != "" && !strings.HasPrefix(c.Blob, "s3://"):
 		return fmt.Errorf("--blob must be an s3:// URL")
+	case c.MirrorDB != "" && !strings.HasPrefix(c.MirrorDB, "mysql://"):
+		return fmt.Errorf("--mirror-db must be a mysql:// URL")
+	case c.MirrorDB != "" && c.MirrorDB == c.DBURL:
+		return fmt.Errorf("--mirror-db and --db are the same database")
+	case c.MirrorDB != "" && c.VerifyEvery <= 0:
+		return fmt.Errorf("--verify-every must be positive")
 	case c.NodeID < 0 || c.NodeID > 1023:
 		return fmt.Errorf("--node-id must be 0-1023")
 	case c.NATSReplicas < 1 || c.NATSReplicas > 5:

@@ -49,10 +49,11 @@ type ledger struct {
 	// the keys a like was ever sent for: one liked without is a phantom.
 	want, open, asked map[likeKey]bool
 	phase             string
-	statuses          map[string]map[int]int    // phase -> status (0: no answer) -> n
-	sample            map[string]map[int]string // phase -> status -> one answer
-	slowest           map[string]time.Duration  // phase -> the slowest answer
-	retryAfter        map[string]bool           // phase -> every 503 had Retry-After
+	statuses          map[string]map[int]int     // phase -> status (0: no answer) -> n
+	sample            map[string]map[int]string  // phase -> status -> one answer
+	slowest           map[string]time.Duration   // phase -> the slowest answer
+	retryAfter        map[string]bool            // phase -> every 503 had Retry-After
+	took              map[string][]time.Duration // phase -> every answer's latency
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -64,7 +65,7 @@ func newLedger(t *testing.T, base string, users, targets int) *ledger {
 	l := &ledger{targets: targets, httpc: &http.Client{Timeout: 5 * time.Second},
 		want: map[likeKey]bool{}, open: map[likeKey]bool{}, asked: map[likeKey]bool{},
 		statuses: map[string]map[int]int{}, sample: map[string]map[int]string{},
-		slowest: map[string]time.Duration{}, retryAfter: map[string]bool{}}
+		slowest: map[string]time.Duration{}, retryAfter: map[string]bool{}, took: map[string][]time.Duration{}}
 	for range users {
 		u := &user{phone: fmt.Sprintf("137%08d", phoneSeq.Add(1))}
 		if err := l.login(base, u); err != nil {
@@ -208,6 +209,7 @@ func (l *ledger) send(ctx context.Context, node string, k likeKey, like bool) {
 		l.sample[phase][status] = strings.TrimSpace(body)
 	}
 	l.slowest[phase] = max(l.slowest[phase], took)
+	l.took[phase] = append(l.took[phase], took)
 	if status == 503 && retryAfter == "" {
 		l.retryAfter[phase] = false
 	}
@@ -249,6 +251,18 @@ func (l *ledger) report(t *testing.T) {
 		t.Logf("%s: %s; slowest answer %v", p, strings.Join(parts, ", "), l.slowest[p].Round(time.Millisecond))
 	}
 	t.Logf("%d keys answered, %d open (no answer)", len(l.want), len(l.open))
+}
+
+// quantile is the q-quantile (0-1) of the latencies of phase's answers.
+func (l *ledger) quantile(phase string, q float64) time.Duration {
+	l.mu.Lock()
+	ds := slices.Clone(l.took[phase])
+	l.mu.Unlock()
+	if len(ds) == 0 {
+		return 0
+	}
+	slices.Sort(ds)
+	return ds[min(len(ds)-1, int(q*float64(len(ds))))]
 }
 
 // failFast fails the test if an answer of phase took longer than d or a

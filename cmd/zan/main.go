@@ -105,6 +105,10 @@ Usage:
                              repair drift between the hot state and the store
   zan migrate --from <data dir | mysql://...> --to mysql://... [flags]
                              copy a store into MySQL/MariaDB/TiDB, resumably, and verify
+  zan migrate verify --from ... --to ...
+                             compare two stores once (totals and every count)
+  zan migrate switch [--phase P] [--read-share N] [flags]
+                             show or switch the online migration of nodes run with --mirror-db
   zan seed [--shops N] [flags]
                              load demo shops and vouchers into a running server (admin)
   zan bench [--url URL] [--baseline] [--report bench.html] [flags]

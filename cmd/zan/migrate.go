@@ -28,6 +28,14 @@ type migrateSource interface {
 // MySQL database) into a MySQL/MariaDB/TiDB database and verifies the copy.
 // See package migrate for resuming and the switch-over.
 func runMigrate(ctx context.Context, args []string, stdout io.Writer) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "switch":
+			return runMigrateSwitch(ctx, args[1:], stdout)
+		case "verify": // a one-shot comparison of every count
+			args = append([]string{"--verify-only"}, args[1:]...)
+		}
+	}
 	fs := newFlagSet()
 	from := fs.String("from", "", "the store to copy: a data directory (its zan.db; a server may keep running on it) or a mysql:// URL")
 	to := fs.String("to", "", `the destination: "mysql://user:pass@tcp(host:3306)/db"`)

@@ -114,6 +114,18 @@ func (m *Main) Start(ctx context.Context) (err error) {
 		return fmt.Errorf("opening the hot state: %w", err)
 	}
 	db, hot, limiter := m.store, hs.likes, hs.limiter
+	var likeLog zan.EventLog = m.log // what the likes and reconciliation wait on
+	var mr *mirror
+	if c.MirrorDB != "" {
+		var cache zan.Cache // a single node's migration state is its own
+		if c.RedisURL != "" || c.RedisCluster != "" {
+			cache = hs.cache
+		}
+		if mr, err = m.openMirror(ctx, cache); err != nil {
+			return err
+		}
+		db, likeLog = mr.router, mr.log
+	}
 	// Anonymous reads are budgeted per node: no shared round trip on reads.
 	readLimiter := memory.NewLimiter()
 	m.closers = append([]func() error{readLimiter.Close}, m.closers...)
@@ -152,7 +164,7 @@ func (m *Main) Start(ctx context.Context) (err error) {
 		Types: types, Limit: zan.Limit{Rate: c.LikeRate, Burst: c.LikeBurst},
 		ColdAge: c.ColdAge, EvictIdle: c.EvictIdle, IdleTTL: c.IdleTTL,
 		PublishTimeout: c.PublishTimeout, OnChange: hub.Changed, Check: known.Check,
-	}, hot, m.log, db, limiter, m.Logger)
+	}, hot, likeLog, db, limiter, m.Logger)
 	bl := blogs.New(blogs.Config{Limit: zan.Limit{Rate: c.BlogRate, Burst: c.BlogBurst},
 		Deleted: func(ctx context.Context, id int64) { known.Deleted(ctx, zan.Target{Type: blogs.TargetType, ID: id}) },
 		Photos:  db,
@@ -172,9 +184,13 @@ func (m *Main) Start(ctx context.Context) (err error) {
 	m.notify = notifier
 	inboxHub := notify.NewHub(m.log)
 	inboxHub.MaxSubscribers = c.StreamMax
-	m.persist = persist.New(persist.Config{BatchSize: c.BatchSize, MaxWait: c.BatchWait, Retries: c.Retries}, m.log, db, m.Logger)
+	m.persist = persist.New(persist.Config{BatchSize: c.BatchSize, MaxWait: c.BatchWait, Retries: c.Retries}, m.log, m.store, m.Logger)
 
-	rc := &reconcile.Reconciler{Hot: hot, Log: m.log, Store: db, Logger: m.Logger,
+	var record zan.LikeStore = db
+	if mr != nil {
+		record = mr.router.RecordView()
+	}
+	rc := &reconcile.Reconciler{Hot: hot, Log: likeLog, Store: record, Logger: m.Logger,
 		Resolve: lk.Resolve, PendingAge: lk.PendingAge()}
 	var ident *identity.Service
 	if len(c.OIDCProviders.list) > 0 || c.JWTJWKSURL != "" {
@@ -194,6 +210,7 @@ func (m *Main) Start(ctx context.Context) (err error) {
 		Webhooks: hooks, Accounts: acc, Identity: ident, Likes: lk, Blogs: bl, Photos: ph, Shops: sh, Vouchers: vs, Live: hub, Notify: notifier, Inbox: inboxHub, Log: m.log, Reconciler: rc, AdminToken: c.AdminToken,
 		Logger: m.Logger, AccessLog: c.AccessLog, Web: web.Handler(),
 		Clients: c.Edge.clientLimits(limiter, readLimiter), CORSOrigins: c.Edge.corsOrigins(),
+		Migration: mr.admin(),
 		Ready: func(ctx context.Context) error {
 			ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 			defer cancel()
@@ -231,6 +248,11 @@ func (m *Main) Start(ctx context.Context) (err error) {
 	}
 	// Always on: endpoints may be registered through the admin API at any time.
 	workers["webhooks"] = hooks.Run
+	if mr != nil {
+		workers["mirror"] = mr.persist.Run
+		workers["migration switch"] = mr.switcher.Run
+		workers["verifier"] = func(ctx context.Context) error { return mr.verifier.Run(ctx, c.VerifyEvery) }
+	}
 	for name, run := range workers {
 		m.workers.Add(1)
 		go func() {

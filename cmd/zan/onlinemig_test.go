@@ -1,0 +1,345 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/zanlabs/zan/internal/testenv"
+	"github.com/zanlabs/zan/metrics"
+	"github.com/zanlabs/zan/migrate"
+)
+
+// secondDB creates a database of the test's own on the machine's MariaDB
+// (dropped after) and returns its mysql:// URL and a handle on it.
+func secondDB(t *testing.T) (string, *sql.DB) {
+	t.Helper()
+	my := testenv.MySQL(t)
+	b := make([]byte, 4)
+	rand.Read(b)
+	name := "m" + hex.EncodeToString(b)
+	admin, err := sql.Open("mysql", my)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
+		t.Fatal(err)
+	}
+	dsn := my[:strings.LastIndex(my, "/")+1] + name
+	db, err := sql.Open("mysql", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		db.Close()
+		admin.Exec("DROP DATABASE " + name)
+		admin.Close()
+	})
+	return "mysql://" + dsn, db
+}
+
+// migrating configures a node for an online migration to dst, with like
+// budgets the load never meets.
+func migrating(dst string) func(*Config) {
+	return func(c *Config) {
+		c.MirrorDB = dst
+		c.VerifyEvery = time.Second
+		c.ReconcileEvery = time.Second
+		c.LikeRate, c.LikeBurst = 1e6, 1_000_000
+	}
+}
+
+// TestOnlineMigrationTwoNodes moves two scale-out nodes (Redis, NATS,
+// MariaDB) to a second MariaDB database under continuous likes, through
+// every phase and one step back: no request fails, no acknowledged like
+// is lost, and both stores end equal to what the clients were told.
+func TestOnlineMigrationTwoNodes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a migration under load")
+	}
+	cfg := scaleOut(t)
+	var src Config
+	cfg(&src)
+	dst, dstDB := secondDB(t)
+	srcDB, err := sql.Open("mysql", strings.TrimPrefix(src.DBURL, "mysql://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srcDB.Close()
+	var bases []string
+	for i := range 2 {
+		m := startServer(t, cfg, migrating(dst), func(c *Config) { c.NodeID = i + 1 })
+		bases = append(bases, baseURL(m))
+	}
+	onlineMigration(t, bases, src.DBURL, dst, srcDB, "zan_", dstDB)
+}
+
+// TestOnlineMigrationSQLite moves one embedded node from its SQLite file
+// to MariaDB under continuous likes. One node only: a SQLite file is not
+// shared by nodes, so the migration's state is the process's own.
+func TestOnlineMigrationSQLite(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a migration under load")
+	}
+	dst, dstDB := secondDB(t)
+	none := newAPI(t, baseURL(startServer(t)))
+	none.token = "admin-secret"
+	if none.expect(404, "GET", "/api/v1/admin/migration", nil).errCode(t) != "not_found" {
+		t.Fatal("a node without --mirror-db runs a migration")
+	}
+	m := startServer(t, migrating(dst))
+	onlineMigration(t, []string{baseURL(m)}, m.Config.Data, dst, nil, "", dstDB)
+}
+
+// onlineMigration runs the load through bases and the migration from from
+// to to, phase after phase, then checks the ledger against both stores
+// (srcDB nil: the source through the API only) and the verifier.
+func onlineMigration(t *testing.T, bases []string, from, to string, srcDB *sql.DB, srcPrefix string, dstDB *sql.DB) {
+	l := newLedger(t, bases[0], 40, 60)
+	reads := startReads(t, l, bases)
+	l.start(6, 0.7, "0 copy", bases...)
+
+	// The copy, beside the live log: the mirror persister started first.
+	time.Sleep(time.Second)
+	var out bytes.Buffer
+	err := runMigrate(t.Context(), []string{"--from", from, "--to", to, "--checkpoint", filepath.Join(t.TempDir(), "cp.json")}, &out)
+	if err != nil && !errors.Is(err, migrate.ErrDifferent) { // the source moved under the copy
+		t.Fatalf("zan migrate: %v\n%s", err, out.String())
+	}
+	t.Logf("copy under load: %s", strings.TrimSpace(out.String()))
+
+	steps := []struct {
+		phase string
+		share int // -1: none given
+	}{
+		{"mirror", -1}, {"reads", 10}, {"reads", 50}, {"reads", 100}, {"writes", -1},
+		{"reads", 100}, // back
+		{"writes", -1}, {"retired", -1},
+	}
+	var driftBefore float64
+	var order []string
+	order = append(order, "0 copy")
+	for i, s := range steps {
+		label := fmt.Sprintf("%d %s", i+1, s.phase)
+		if s.share >= 0 {
+			label += fmt.Sprintf(" %d%%", s.share)
+		}
+		l.setPhase(label)
+		reads.setPhase(label)
+		order = append(order, label)
+		body := map[string]any{"phase": s.phase}
+		if s.share >= 0 {
+			body["read_share"] = s.share
+		}
+		a := newAPI(t, bases[i%len(bases)])
+		a.token = "admin-secret"
+		a.expect(200, "POST", "/api/v1/admin/migration", body)
+		want := s.share
+		if want < 0 {
+			want = map[string]int{"mirror": 0, "writes": 100, "retired": 100}[s.phase]
+		}
+		for _, b := range bases { // every node follows within a second
+			eventually(t, b+" switched", func() error {
+				var st migrate.Status
+				if err := getJSON(b, "/api/v1/admin/migration", "admin-secret", &st); err != nil {
+					return err
+				}
+				if string(st.Phase) != s.phase || st.DestReads != want {
+					return fmt.Errorf("phase %s %d%%", st.Phase, st.DestReads)
+				}
+				return nil
+			})
+		}
+		if s.phase == "mirror" {
+			// From here both stores hold everything: a verification round
+			// that starts now finds no drift, under load too.
+			since := time.Now()
+			for _, b := range bases {
+				within(t, b+" verified after the copy", time.Minute, func() error {
+					var st migrate.Status
+					if err := getJSON(b, "/api/v1/admin/migration", "admin-secret", &st); err != nil {
+						return err
+					}
+					if v := st.Verification; v == nil || v.At.Before(since) {
+						return errors.New("no round since the copy")
+					}
+					return nil
+				})
+			}
+			driftBefore = testutil.ToFloat64(metrics.MigrationVerified.WithLabelValues("drift"))
+		}
+		time.Sleep(3 * time.Second)
+	}
+	l.stop()
+	reads.stop()
+	l.report(t)
+	a := newAPI(t, bases[0])
+	a.token = "admin-secret"
+	a.expect(409, "POST", "/api/v1/admin/migration", map[string]any{"phase": "writes"}) // retired is final
+	a.expect(400, "POST", "/api/v1/admin/migration", map[string]any{"phase": "reads", "read_share": 101})
+	a.expect(400, "POST", "/api/v1/admin/migration", map[string]any{"phase": "sideways"})
+
+	// No request failed in any phase, and the latencies for the README.
+	for _, p := range order {
+		ok, other := l.counts(p)
+		rok, rother := reads.counts(p)
+		if other > 0 || rother > 0 || ok == 0 || rok == 0 {
+			t.Errorf("%s: likes %d ok, %d not; reads %d ok, %d not (%v)", p, ok, other, rok, rother, reads.sample(p))
+		}
+		t.Logf("%-14s likes %5d p50 %6v p99 %6v | reads %5d p99 %6v", p, ok,
+			l.quantile(p, .5).Round(100*time.Microsecond), l.quantile(p, .99).Round(100*time.Microsecond),
+			rok, reads.quantile(p, .99).Round(100*time.Microsecond))
+	}
+
+	// Nothing acknowledged lost: the API, the source and the destination
+	// all end where the answers said.
+	l.converge(t, bases[0], srcDB, srcPrefix, 60*time.Second)
+	l.converge(t, bases[0], dstDB, "zan_", 60*time.Second)
+	noDeadLetters(t, bases[0], "admin-secret")
+
+	// 0 drift: the verifier's round after the load, and every count.
+	stopped := time.Now()
+	for _, b := range bases {
+		within(t, b+" verified", time.Minute, func() error {
+			var st migrate.Status
+			if err := getJSON(b, "/api/v1/admin/migration", "admin-secret", &st); err != nil {
+				return err
+			}
+			v := st.Verification
+			if v == nil || v.At.Before(stopped) || v.Error != "" || v.Drift() != 0 || v.Targets == 0 {
+				return fmt.Errorf("verification %+v", v)
+			}
+			return nil
+		})
+	}
+	m := func(c prometheus.Collector) float64 { return testutil.ToFloat64(c) }
+	t.Logf("verification rounds (all nodes of this process): %v equal, %v drift, %v error; shadow reads: %v equal, %v different, %v skipped",
+		m(metrics.MigrationVerified.WithLabelValues("equal")), m(metrics.MigrationVerified.WithLabelValues("drift")),
+		m(metrics.MigrationVerified.WithLabelValues("error")), m(metrics.MigrationShadow.WithLabelValues("equal")),
+		m(metrics.MigrationShadow.WithLabelValues("different")), m(metrics.MigrationShadow.WithLabelValues("skipped")))
+	if d := m(metrics.MigrationVerified.WithLabelValues("drift")) - driftBefore; d != 0 {
+		t.Errorf("%v verification rounds under load after the copy found drift", d)
+	}
+	out.Reset()
+	if err := runMigrate(t.Context(), []string{"verify", "--from", from, "--to", to}, &out); err != nil {
+		t.Fatalf("zan migrate verify: %v\n%s", err, out.String())
+	}
+	t.Logf("after: %s", strings.TrimSpace(out.String()))
+}
+
+// within retries check until it passes or d passes: a verification round
+// waits for both persisters and reads both stores, longer than
+// eventually's 10 s under the race detector on a busy machine.
+func within(t *testing.T, what string, d time.Duration, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %v", what, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// readLoad reads likers and users' likes through every node during the
+// migration (the reads the router sends to one store or the other) and
+// records each answer's status and latency per phase.
+type readLoad struct {
+	mu     sync.Mutex
+	phase  string
+	status map[string]map[int]int
+	took   map[string][]time.Duration
+	first  map[string]string
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+func startReads(t *testing.T, l *ledger, bases []string) *readLoad {
+	r := &readLoad{status: map[string]map[int]int{}, took: map[string][]time.Duration{}, first: map[string]string{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	c := &http.Client{Timeout: 5 * time.Second}
+	for w := range 2 {
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			for i := 0; ctx.Err() == nil; i++ {
+				u := l.users[(i*7+w)%len(l.users)]
+				path := fmt.Sprintf("/api/v1/likes/comment/%d/users", i%l.targets+1)
+				if i%2 == 1 {
+					path = "/api/v1/users/" + u.id + "/likes"
+				}
+				req, _ := http.NewRequestWithContext(ctx, "GET", bases[i%len(bases)]+path, nil)
+				req.Header.Set("Authorization", "Bearer "+*u.token.Load())
+				start := time.Now()
+				res, err := c.Do(req)
+				if ctx.Err() != nil {
+					return
+				}
+				status := 0
+				if err == nil {
+					status = res.StatusCode
+					res.Body.Close()
+				}
+				r.mu.Lock()
+				if r.status[r.phase] == nil {
+					r.status[r.phase] = map[int]int{}
+				}
+				r.status[r.phase][status]++
+				r.took[r.phase] = append(r.took[r.phase], time.Since(start))
+				if status != 200 && r.first[r.phase] == "" {
+					r.first[r.phase] = fmt.Sprintf("%s: %d %v", path, status, err)
+				}
+				r.mu.Unlock()
+				time.Sleep(5 * time.Millisecond)
+			}
+		}()
+	}
+	r.setPhase("0 copy")
+	return r
+}
+
+func (r *readLoad) setPhase(p string) { r.mu.Lock(); r.phase = p; r.mu.Unlock() }
+func (r *readLoad) stop()             { r.cancel(); r.wg.Wait() }
+func (r *readLoad) sample(p string) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.first[p]
+}
+
+func (r *readLoad) counts(p string) (ok, other int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for st, n := range r.status[p] {
+		if st == 200 {
+			ok += n
+		} else {
+			other += n
+		}
+	}
+	return ok, other
+}
+
+func (r *readLoad) quantile(p string, q float64) time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	l := &ledger{took: map[string][]time.Duration{p: r.took[p]}}
+	return l.quantile(p, q)
+}
