@@ -50,6 +50,10 @@ type Config struct {
 	Dev bool
 	// Limit is the per-user bucket for blog creation and other writes.
 	Limit zan.Limit
+	// SessionTimeout bounds each read or touch of a session in the store
+	// (default 1 s, the hot state's own bound): a Redis that hangs must
+	// make requests fail fast, not wait for it.
+	SessionTimeout time.Duration
 }
 
 func (c *Config) defaults() {
@@ -63,6 +67,7 @@ func (c *Config) defaults() {
 	set(&c.SessionTTL, 30*time.Minute)
 	set(&c.TouchEvery, time.Minute)
 	set(&c.CacheTTL, time.Second)
+	set(&c.SessionTimeout, time.Second)
 	if c.MaxTries <= 0 {
 		c.MaxTries = 5
 	}
@@ -189,7 +194,9 @@ func (s *Service) Authenticate(ctx context.Context, token string) (int64, error)
 	}
 	sess := c.Session
 	if !cached || now.Sub(c.checked) >= s.cfg.CacheTTL {
-		fresh, err := s.sessions.Session(ctx, h)
+		sctx, cancel := context.WithTimeout(ctx, s.cfg.SessionTimeout)
+		fresh, err := s.sessions.Session(sctx, h)
+		cancel()
 		switch {
 		case zan.IsNotFound(err):
 			s.forget(h)
@@ -215,7 +222,10 @@ func (s *Service) Authenticate(ctx context.Context, token string) (int64, error)
 	}
 	retryTouch := now.Sub(c.touchFailed) >= s.cfg.CacheTTL
 	if exp := now.Add(s.cfg.SessionTTL); exp.Sub(sess.ExpiresAt) >= s.cfg.TouchEvery && retryTouch {
-		switch err := s.sessions.TouchSession(ctx, h, exp); {
+		tctx, cancel := context.WithTimeout(ctx, s.cfg.SessionTimeout)
+		err := s.sessions.TouchSession(tctx, h, exp)
+		cancel()
+		switch {
 		case err == nil:
 			sess.ExpiresAt = exp
 			cached = false

@@ -125,6 +125,10 @@ func (c *Checker) foreign(ctx context.Context, user int64, t zan.Target) error {
 	if c.cfg.Foreign.Burst < 1 || c.limiter == nil {
 		return nil
 	}
+	// Bounded as the hot state's calls are: a Redis that hangs fails the
+	// like fast rather than holding it.
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
 	ok, retry, err := c.limiter.Allow(ctx, "foreign:"+strconv.FormatInt(user, 10), c.cfg.Foreign)
 	if err != nil {
 		return zan.Unavailable("rate limiter", err)
