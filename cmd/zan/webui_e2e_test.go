@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/zanlabs/zan/client"
 )
 
 // TestE2EAvatarsAndMyOrders: the avatar style is validated, kept and shown
@@ -102,6 +104,15 @@ func TestE2EAvatarsAndMyOrders(t *testing.T) {
 		}
 		return nil
 	})
+	// The Go client reads the same page.
+	c := client.New(base, client.WithToken(u1.token))
+	if p, err := c.MyOrders(t.Context(), 2, ""); err != nil || len(p.Items) != 2 || p.Next == "" ||
+		p.Items[0].Voucher == nil || p.Items[0].Voucher.Title != "voucher 2" {
+		t.Fatalf("client MyOrders: %+v, %v", p, err)
+	}
+	if me, err := c.Me(t.Context()); err != nil || me.Avatar != 4 {
+		t.Fatalf("client Me: %+v, %v", me, err)
+	}
 	if r := u2.expect(200, "GET", "/api/v1/me/orders", nil).json(t); len(r["items"].([]any)) > 1 {
 		t.Fatalf("u2 sees others' orders: %v", r)
 	}
