@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -47,20 +46,16 @@ func TestBrowserWebUI(t *testing.T) {
 					t.Fatalf("the page is %d px wide on a %d px screen", w[0], w[1])
 				}
 			}
-			signIn := func(t *testing.T) {
-				t.Helper()
-				b.do(t, "session", chromedp.Navigate(base+"/#/"), chromedp.WaitVisible(css("main h1")),
-					chromedp.Evaluate[chromedp.Void](`localStorage.setItem("zan.token", `+jsString(user.token)+`);
-						localStorage.setItem("zan.me", JSON.stringify({id: `+jsString(uid)+`, nickname: `+jsString(nick)+`}))`),
-					chromedp.Navigate("about:blank"))
-			}
 			b.do(t, "viewport", chromedp.EmulateViewport(vp.width, vp.height), chromedp.Navigate(base+"/#/"),
 				chromedp.WaitVisible(css("main h1")), chromedp.Evaluate[chromedp.Void](`localStorage.clear(); sessionStorage.clear()`))
 
 			t.Run("HeaderAndFocus", func(t *testing.T) {
 				b.do(t, "login page", chromedp.Navigate("about:blank"), chromedp.Navigate(base+"/#/login"), chromedp.WaitVisible(css("#phone")))
-				if w := eval[string](t, b, `getComputedStyle(document.activeElement).outlineWidth`); w != "0px" && w != "2px" {
-					t.Fatalf("the field focused on load has a %s frame", w)
+				// Chromium reports an unset outline's width (3px) even with
+				// style none: only a drawn frame counts.
+				if f := eval[[]string](t, b, `(() => { const s = getComputedStyle(document.activeElement);
+					return [document.activeElement.tagName, s.outlineStyle, s.outlineWidth]; })()`); f[1] != "none" && f[2] != "2px" && f[2] != "1px" {
+					t.Fatalf("%s focused on load has a %s %s frame", f[0], f[2], f[1])
 				}
 				oneRow(t)
 				if eval[bool](t, b, `!!document.querySelector("#nav-ops").offsetParent`) {
@@ -90,7 +85,7 @@ func TestBrowserWebUI(t *testing.T) {
 				})
 				eventually(t, "the liker's avatar", func() error {
 					if n := eval[int](t, b, `document.querySelectorAll("#likers .avatar, #top-likers .avatar").length`); n < 1 {
-						return fmt.Errorf("%d avatars among the likers", n)
+						return fmt.Errorf("%d avatars among the likers (%s)", n, eval[string](t, b, `location.hash + " token:" + !!localStorage.getItem("zan.token") + " " + document.querySelector("main").innerText.slice(0, 300)`))
 					}
 					return nil
 				})
@@ -98,31 +93,20 @@ func TestBrowserWebUI(t *testing.T) {
 			})
 
 			t.Run("TabsShareTheSession", func(t *testing.T) {
-				tab, cancel := chromedp.NewContext(b.ctx)
-				defer cancel()
-				run := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-					t.Helper()
-					ctx, c := context.WithTimeout(tab, 30*time.Second)
-					defer c()
-					if err := chromedp.Do(ctx, steps...); err != nil {
-						t.Fatalf("%s: %v", what, err)
-					}
-				}
-				run("second tab", chromedp.EmulateViewport(vp.width, vp.height), chromedp.Navigate(base+"/#/"), chromedp.WaitVisible(css("main h1")))
+				// The second tab is a window this one opens: same site, its
+				// own page, reached through the handle window.open gives.
+				b.do(t, "second tab", chromedp.Navigate(base+"/#/"), chromedp.WaitVisible(css("#nav-me")),
+					chromedp.Evaluate[chromedp.Void](`void (window.tab2 = window.open("/#/", "tab2"))`))
 				navOf := func() string {
-					ctx, c := context.WithTimeout(tab, 10*time.Second)
-					defer c()
-					s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("nav-me").textContent`))
-					if err != nil {
-						t.Fatal(err)
+					return eval[string](t, b, `(window.tab2.document.getElementById("nav-me") || {}).textContent || ""`)
+				}
+				eventually(t, "the second tab signed in", func() error {
+					if nav := navOf(); nav == "" || nav == "Sign in" {
+						return fmt.Errorf("second tab's header says %q", nav)
 					}
-					return s
-				}
-				if nav := navOf(); nav == "Sign in" {
-					t.Fatal("the second tab is not signed in")
-				}
-				b.do(t, "sign out", chromedp.Navigate(base+"/#/"), chromedp.WaitVisible(css("#nav-me")),
-					chromedp.Evaluate[chromedp.Void](`location.hash = document.getElementById("nav-me").getAttribute("href")`),
+					return nil
+				})
+				b.do(t, "sign out", chromedp.Evaluate[chromedp.Void](`location.hash = document.getElementById("nav-me").getAttribute("href")`),
 					chromedp.WaitVisible(css("#logout")), chromedp.Click(css("#logout")))
 				eventually(t, "the second tab signed out", func() error {
 					if nav := navOf(); nav != "Sign in" {
@@ -130,17 +114,20 @@ func TestBrowserWebUI(t *testing.T) {
 					}
 					return nil
 				})
-				signIn(t)
-				eventually(t, "the second tab signed in", func() error {
+				// Signing in here (as another user) signs the second tab in.
+				b.do(t, "sign in", chromedp.Evaluate[chromedp.Void](`localStorage.setItem("zan.token", `+jsString(user.token)+`);
+					localStorage.setItem("zan.me", JSON.stringify({id: `+jsString(uid)+`, nickname: `+jsString(nick)+`}))`))
+				eventually(t, "the second tab signed in again", func() error {
 					if nav := navOf(); nav != nick {
 						return fmt.Errorf("second tab's header says %q", nav)
 					}
 					return nil
 				})
+				b.do(t, "close", chromedp.Evaluate[chromedp.Void](`void window.tab2.close()`))
 			})
 
 			t.Run("Avatars", func(t *testing.T) {
-				b.do(t, "user page", chromedp.Navigate(base+"/#/user/"+uid), chromedp.WaitVisible(css("#avatar-picker")))
+				b.do(t, "user page", chromedp.Navigate("about:blank"), chromedp.Navigate(base+"/#/user/"+uid), chromedp.WaitVisible(css("#avatar-picker")))
 				before := b.attr(t, "main h1 .avatar", "data-style")
 				pick := "7"
 				if before == "7" {
@@ -222,7 +209,7 @@ func TestBrowserWebUI(t *testing.T) {
 					t.Fatalf("%d charts shown without the admin token", n)
 				}
 				shot(t, "ops-token")
-				b.do(t, "token", chromedp.SetValue(css("#admin-token"), ""), chromedp.SendKeys(css("#admin-token"), "admin-secret"),
+				b.do(t, "token", chromedp.Evaluate[chromedp.Void](`document.querySelector("#admin-token").value = ""`), chromedp.SendKeys(css("#admin-token"), "admin-secret"),
 					chromedp.Click(css("#admin-enter")), chromedp.WaitVisible(css("#chart-likes svg")), chromedp.WaitVisible(css("#nav-ops")))
 				shot(t, "ops")
 				b.do(t, "leave", chromedp.Click(css("#admin-leave")), chromedp.WaitNotVisible(css("#nav-ops")))
