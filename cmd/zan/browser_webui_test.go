@@ -19,7 +19,6 @@ func TestBrowserWebUI(t *testing.T) {
 	if testing.Short() {
 		t.Skip("drives a browser")
 	}
-	b := newBrowser(t)
 	m := startServer(t)
 	base := baseOf(m)
 	admin := newAPI(t, base)
@@ -30,6 +29,13 @@ func TestBrowserWebUI(t *testing.T) {
 		width, height int64
 	}{{"desktop", 1280, 800}, {"phone", 390, 844}} {
 		t.Run(vp.name, func(t *testing.T) {
+			// A browser per width: no session or page state carries over.
+			b := newBrowser(t)
+			defer func() {
+				if errs := b.errorsSoFar(); len(errs) > 0 {
+					t.Fatalf("the page logged errors:\n%s", strings.Join(errs, "\n"))
+				}
+			}()
 			user, uid := login(t, base)
 			nick := user.expect(200, "GET", "/api/v1/me", nil).json(t)["nickname"].(string)
 			blog := user.expect(201, "POST", "/api/v1/blogs", map[string]any{"title": "Avatars " + vp.name, "content": "c"}).json(t)["id"].(string)
@@ -215,8 +221,5 @@ func TestBrowserWebUI(t *testing.T) {
 				b.do(t, "leave", chromedp.Click(css("#admin-leave")), chromedp.WaitNotVisible(css("#nav-ops")))
 			})
 		})
-	}
-	if errs := b.errorsSoFar(); len(errs) > 0 {
-		t.Fatalf("the page logged errors:\n%s", strings.Join(errs, "\n"))
 	}
 }
