@@ -379,7 +379,7 @@ func TestBrowser(t *testing.T) {
 		b.shot(t, "shop")
 
 		b.do(t, "voucher", chromedp.Navigate(base+"/#/voucher/"+voucher), chromedp.WaitVisible(css("#order")))
-		b.waitText(t, "#countdown", "ends in")
+		b.waitText(t, "#voucher-state", "ends in")
 		b.do(t, "order", chromedp.WaitEnabled(css("#order")), chromedp.Click(css("#order")))
 		b.waitText(t, "#order-status", "created")
 		b.waitText(t, "#remaining", "4")
