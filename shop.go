@@ -105,6 +105,20 @@ type VoucherOrder struct {
 	CreatedAt time.Time
 }
 
+// UserOrder is one of a user's orders with the voucher it is for; Voucher
+// is the zero value when the voucher is gone.
+type UserOrder struct {
+	Order   VoucherOrder
+	Voucher Voucher
+}
+
+// UserOrderPage is a page of a user's orders, newest first; Next (an ID
+// cursor) is nil on the last page.
+type UserOrderPage struct {
+	Items []UserOrder
+	Next  *Cursor
+}
+
 // OrderOutcome says what ApplyOrders did with one order.
 type OrderOutcome uint8
 
@@ -138,6 +152,9 @@ type VoucherStore interface {
 	ApplyOrders(ctx context.Context, orders []VoucherOrder) ([]OrderOutcome, error)
 	// Order returns ENotFound for an order not stored.
 	Order(ctx context.Context, id int64) (VoucherOrder, error)
+	// UserOrders lists user's stored orders with their vouchers, newest
+	// (highest id) first, limit at a time after the cursor's ID.
+	UserOrders(ctx context.Context, user int64, limit int, after *Cursor) (UserOrderPage, error)
 	// VoucherBuyers calls fn with the users holding an order of the
 	// voucher, in chunks (to load the hot state).
 	VoucherBuyers(ctx context.Context, voucherID int64, fn func(users []int64) error) error

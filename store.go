@@ -12,7 +12,15 @@ type User struct {
 	Phone     string
 	Nickname  string
 	CreatedAt time.Time
+	// Avatar is the user's choice among the generated pictures drawn from
+	// their id: 0 is the default, 1..MaxAvatar the other styles.
+	Avatar int
 }
+
+// MaxAvatar is the number of generated avatar styles one can choose besides
+// the default. Pictures are drawn by clients from (id, Avatar); the server
+// keeps only the small number, so no uploaded image is ever served.
+const MaxAvatar = 11
 
 // Session is a login. Only the SHA-256 of the token is kept.
 type Session struct {
@@ -117,6 +125,9 @@ type UserStore interface {
 	Users(ctx context.Context, ids []int64) (map[int64]User, error)
 	// SetNickname renames user; ENotFound when there is no such user.
 	SetNickname(ctx context.Context, user int64, nickname string) error
+	// SetAvatar sets user's avatar style; ENotFound when there is no such
+	// user.
+	SetAvatar(ctx context.Context, user int64, avatar int) error
 }
 
 // Identity is a way into an account through an outside issuer: an OpenID

@@ -315,6 +315,20 @@ func (s *Service) SetNickname(ctx context.Context, user int64, nickname string) 
 	return s.User(ctx, user)
 }
 
+// SetAvatar sets user's avatar style, 0 (the default) to zan.MaxAvatar.
+func (s *Service) SetAvatar(ctx context.Context, user int64, avatar int) (zan.User, error) {
+	if avatar < 0 || avatar > zan.MaxAvatar {
+		return zan.User{}, zan.Errorf(zan.EBadRequest, "avatar must be 0 to %d", zan.MaxAvatar)
+	}
+	if err := s.users.SetAvatar(ctx, user, avatar); err != nil {
+		if zan.IsNotFound(err) {
+			return zan.User{}, err
+		}
+		return zan.User{}, zan.Unavailable("store", err)
+	}
+	return s.User(ctx, user)
+}
+
 // Run deletes expired sessions now and then until ctx ends.
 func (s *Service) Run(ctx context.Context) error {
 	t := time.NewTicker(10 * time.Minute)

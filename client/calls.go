@@ -12,6 +12,7 @@ import (
 type User struct {
 	ID        ID        `json:"id"`
 	Nickname  string    `json:"nickname"`
+	Avatar    int       `json:"avatar"` // the generated picture's style: 0 the default, 1-11
 	CreatedAt time.Time `json:"created_at"`
 }
 
@@ -409,6 +410,8 @@ type VoucherOrder struct {
 	VoucherID ID        `json:"voucher_id"`
 	Status    string    `json:"status"`
 	CreatedAt time.Time `json:"created_at"`
+	// Voucher is set by MyOrders (nil for a voucher that is gone).
+	Voucher *Voucher `json:"voucher,omitempty"`
 }
 
 // GetOrder returns one of the caller's orders.
@@ -416,6 +419,21 @@ func (c *Client) GetOrder(ctx context.Context, id int64) (VoucherOrder, error) {
 	var o VoucherOrder
 	err := c.call(ctx, "GET", "/api/v1/orders/"+idPath(id), nil, nil, &o, true)
 	return o, err
+}
+
+// MyOrders pages the caller's stored orders, newest first, each with its
+// voucher; cursor is "" for the first page.
+func (c *Client) MyOrders(ctx context.Context, limit int, cursor string) (Page[VoucherOrder], error) {
+	q := url.Values{}
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	if cursor != "" {
+		q.Set("cursor", cursor)
+	}
+	var p pageJSON[VoucherOrder]
+	err := c.call(ctx, "GET", "/api/v1/me/orders", q, nil, &p, true)
+	return p.page(), err
 }
 
 // Health returns nil when the server process is up (GET /healthz). Probes

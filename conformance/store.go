@@ -26,6 +26,7 @@ func TestStore(t *testing.T, open func(t *testing.T) zan.Store) {
 	}{
 		{"Ping", testPing},
 		{"Users", testUsers},
+		{"Users/Avatar", testAvatar},
 		{"Identities", testIdentities},
 		{"Identities/Concurrent", testIdentitiesConcurrent},
 		{"Sessions", testSessions},
@@ -59,6 +60,7 @@ func TestStore(t *testing.T, open func(t *testing.T) zan.Store) {
 		{"Vouchers", testVouchers},
 		{"ApplyOrders/Outcomes", testApplyOrders},
 		{"ApplyOrders/Concurrent", testApplyOrdersConcurrent},
+		{"UserOrders", testUserOrders},
 		{"Notifications/Aggregate", testNotificationsAggregate},
 		{"Notifications/Read", testNotificationsRead},
 		{"Notifications/Paging", testNotificationsPaging},

@@ -73,14 +73,27 @@ func (s *Server) me(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) updateMe(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
 		Nickname *string `json:"nickname"`
+		Avatar   *int    `json:"avatar"`
 	}
 	if err := decodeBody(r, &req); err != nil {
 		return err
 	}
-	if req.Nickname == nil {
-		return zan.Errorf(zan.EBadRequest, "nothing to change: send a nickname")
+	if req.Nickname == nil && req.Avatar == nil {
+		return zan.Errorf(zan.EBadRequest, "nothing to change: send a nickname or an avatar")
 	}
-	u, err := s.Accounts.SetNickname(r.Context(), userID(r), *req.Nickname)
+	// The avatar is checked before the nickname is stored: a request that
+	// is refused changes nothing.
+	if req.Avatar != nil && (*req.Avatar < 0 || *req.Avatar > zan.MaxAvatar) {
+		return zan.Errorf(zan.EBadRequest, "avatar must be 0 to %d", zan.MaxAvatar)
+	}
+	var u zan.User
+	var err error
+	if req.Nickname != nil {
+		u, err = s.Accounts.SetNickname(r.Context(), userID(r), *req.Nickname)
+	}
+	if err == nil && req.Avatar != nil {
+		u, err = s.Accounts.SetAvatar(r.Context(), userID(r), *req.Avatar)
+	}
 	if zan.IsNotFound(err) {
 		return zan.Errorf(zan.EUnauthorized, "the session's user no longer exists")
 	}

@@ -60,6 +60,7 @@ type (
 	userJSON struct {
 		ID        ID     `json:"id"`
 		Nickname  string `json:"nickname"`
+		Avatar    int    `json:"avatar"`
 		CreatedAt *Time  `json:"created_at,omitempty"`
 	}
 	likeChange struct {
@@ -78,6 +79,7 @@ type (
 		LikedAt Time `json:"liked_at"`
 		// Nickname is the liker's name, "" for a user no longer there.
 		Nickname string `json:"nickname"`
+		Avatar   int    `json:"avatar"`
 	}
 	userLikeItem struct {
 		Type    string `json:"type"`
@@ -90,6 +92,7 @@ type (
 	commonItem struct {
 		UserID   ID     `json:"user_id"`
 		Nickname string `json:"nickname"`
+		Avatar   int    `json:"avatar"`
 	}
 	page[T any] struct {
 		Items      []T     `json:"items"`
@@ -126,7 +129,7 @@ func cursorString(c *zan.Cursor) *string {
 }
 
 func publicUser(u zan.User, withCreated bool) userJSON {
-	j := userJSON{ID: ID(u.ID), Nickname: u.Nickname}
+	j := userJSON{ID: ID(u.ID), Nickname: u.Nickname, Avatar: u.Avatar}
 	if withCreated {
 		t := Time(u.CreatedAt)
 		j.CreatedAt = &t

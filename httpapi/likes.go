@@ -169,13 +169,14 @@ func (s *Server) likers(w http.ResponseWriter, r *http.Request) error {
 	for i, l := range p.Items {
 		ids[i] = l.UserID
 	}
-	names, err := s.nicknames(r, ids)
+	us, err := s.people(r, ids)
 	if err != nil {
 		return err
 	}
 	out := page[likerItem]{Items: make([]likerItem, len(p.Items)), NextCursor: cursorString(p.Next)}
 	for i, l := range p.Items {
-		out.Items[i] = likerItem{UserID: ID(l.UserID), LikedAt: Time(l.LikedAt), Nickname: names[l.UserID]}
+		u := us[l.UserID]
+		out.Items[i] = likerItem{UserID: ID(l.UserID), LikedAt: Time(l.LikedAt), Nickname: u.Nickname, Avatar: u.Avatar}
 	}
 	return writeJSON(w, http.StatusOK, out)
 }
@@ -232,32 +233,25 @@ func (s *Server) commonLikers(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	names, err := s.nicknames(r, users)
+	us, err := s.people(r, users)
 	if err != nil {
 		return err
 	}
 	out := make([]commonItem, len(users))
 	for i, u := range users {
-		out[i] = commonItem{UserID: ID(u), Nickname: names[u]}
+		out[i] = commonItem{UserID: ID(u), Nickname: us[u].Nickname, Avatar: us[u].Avatar}
 	}
 	return writeJSON(w, http.StatusOK, map[string]any{"items": out})
 }
 
-// nicknames names users by id, so that people are shown by name; nil
-// Accounts (a server without the account service) names nobody.
-func (s *Server) nicknames(r *http.Request, ids []int64) (map[int64]string, error) {
-	names := make(map[int64]string, len(ids))
+// people finds users by id, so that people are shown by name and avatar;
+// nil Accounts (a server without the account service) finds nobody, and a
+// user not found is the zero User (no name).
+func (s *Server) people(r *http.Request, ids []int64) (map[int64]zan.User, error) {
 	if s.Accounts == nil || len(ids) == 0 {
-		return names, nil
+		return map[int64]zan.User{}, nil
 	}
-	us, err := s.Accounts.Users(r.Context(), ids)
-	if err != nil {
-		return nil, err
-	}
-	for id, u := range us {
-		names[id] = u.Nickname
-	}
-	return names, nil
+	return s.Accounts.Users(r.Context(), ids)
 }
 
 // targetNames is what a person calls each target: a blog's title, a

@@ -133,6 +133,7 @@ func (s *Server) Handler() http.Handler {
 	h("GET /api/v1/vouchers/{id}", s.getVoucher)
 	h("POST /api/v1/vouchers/{id}/orders", s.auth(s.order))
 	h("GET /api/v1/orders/{id}", s.auth(s.getOrder))
+	h("GET /api/v1/me/orders", s.auth(s.myOrders))
 
 	h("GET /api/v1/admin/dlq", s.admin(s.listDeadLetters))
 	h("POST /api/v1/admin/dlq/replay", s.admin(s.replayDeadLetters))

@@ -51,6 +51,9 @@ type (
 		VoucherID ID     `json:"voucher_id"`
 		Status    string `json:"status"`
 		CreatedAt Time   `json:"created_at"`
+		// Voucher is set in a listing of one's orders; null there for a
+		// voucher that is gone.
+		Voucher *voucherJSON `json:"voucher,omitempty"`
 	}
 )
 
@@ -261,4 +264,31 @@ func (s *Server) getOrder(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, orderJSON{
 		ID: ID(o.ID), VoucherID: ID(o.VoucherID), Status: string(o.Status), CreatedAt: Time(o.CreatedAt),
 	})
+}
+
+// myOrders lists the caller's stored orders, newest first, each with its
+// voucher (remaining as the store counts it, which trails the sale).
+func (s *Server) myOrders(w http.ResponseWriter, r *http.Request) error {
+	limit, err := queryLimit(r)
+	if err != nil {
+		return err
+	}
+	after, err := zan.DecodeCursor(r.URL.Query().Get("cursor"))
+	if err != nil {
+		return err
+	}
+	p, err := s.Vouchers.UserOrders(r.Context(), userID(r), limit, after)
+	if err != nil {
+		return err
+	}
+	out := page[orderJSON]{Items: make([]orderJSON, len(p.Items)), NextCursor: cursorString(p.Next)}
+	for i, it := range p.Items {
+		o := it.Order
+		out.Items[i] = orderJSON{ID: ID(o.ID), VoucherID: ID(o.VoucherID), Status: string(o.Status), CreatedAt: Time(o.CreatedAt)}
+		if it.Voucher.ID != 0 {
+			v := voucherView(it.Voucher)
+			out.Items[i].Voucher = &v
+		}
+	}
+	return writeJSON(w, http.StatusOK, out)
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/zanlabs/zan"
+	"github.com/zanlabs/zan/internal/sqlstore"
 )
 
 // EnsureUser returns the user with u.Phone, creating u when there is none.
@@ -26,7 +27,7 @@ func (db *DB) EnsureUser(ctx context.Context, u zan.User) (zan.User, error) {
 	}
 	// Autocommit: this read sees the row, whoever inserted it.
 	row := db.db.QueryRowContext(ctx,
-		`SELECT id, phone, nickname, created_at FROM zan_users WHERE phone = ?`, u.Phone)
+		`SELECT `+sqlstore.UserCols+` FROM zan_users WHERE phone = ?`, u.Phone)
 	got, err := scanUser(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		// Only a clash on the id leaves no row with this phone.

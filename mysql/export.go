@@ -24,10 +24,10 @@ const (
 // one transaction.
 func (db *DB) ImportUsers(ctx context.Context, us []zan.User) error {
 	return db.importRows(ctx, len(us),
-		`INSERT INTO zan_users (id, phone, nickname, created_at) VALUES `, "(?,?,?,?)",
+		`INSERT INTO zan_users (id, phone, nickname, created_at, avatar) VALUES `, "(?,?,?,?,?)",
 		func(i int) ([]any, int) {
 			u := us[i]
-			return []any{u.ID, nullPhone(u.Phone), u.Nickname, micros(u.CreatedAt)}, len(u.Phone) + len(u.Nickname)
+			return []any{u.ID, nullPhone(u.Phone), u.Nickname, micros(u.CreatedAt), u.Avatar}, len(u.Phone) + len(u.Nickname)
 		})
 }
 

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/zanlabs/zan"
+	"github.com/zanlabs/zan/internal/sqlstore"
 )
 
 // EnsureUser returns the user with u.Phone, creating u when there is none.
@@ -21,7 +22,7 @@ func (db *DB) EnsureUser(ctx context.Context, u zan.User) (zan.User, error) {
 	}
 	// Read back on the writer: the row is there whoever inserted it.
 	row := db.w.QueryRowContext(ctx,
-		`SELECT id, phone, nickname, created_at FROM users WHERE phone = ?`, u.Phone)
+		`SELECT `+sqlstore.UserCols+` FROM users WHERE phone = ?`, u.Phone)
 	got, err := scanUser(row)
 	if err != nil {
 		return zan.User{}, dbErr(ctx, err)

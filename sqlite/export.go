@@ -20,8 +20,11 @@ const importChunk = 500
 // one transaction.
 func (db *DB) ImportUsers(ctx context.Context, us []zan.User) error {
 	return db.importRows(ctx, len(us),
-		`INSERT INTO users (id, phone, nickname, created_at) VALUES `, "(?,?,?,?)",
-		func(i int) []any { u := us[i]; return []any{u.ID, nullPhone(u.Phone), u.Nickname, micros(u.CreatedAt)} })
+		`INSERT INTO users (id, phone, nickname, created_at, avatar) VALUES `, "(?,?,?,?,?)",
+		func(i int) []any {
+			u := us[i]
+			return []any{u.ID, nullPhone(u.Phone), u.Nickname, micros(u.CreatedAt), u.Avatar}
+		})
 }
 
 // ImportBlogs inserts the blogs that are not there yet, in one transaction.

@@ -351,6 +351,17 @@ func (s *Service) GetOrder(ctx context.Context, user, id int64) (zan.VoucherOrde
 	return o, nil
 }
 
+// UserOrders lists user's stored orders with their vouchers, newest first.
+// An order still pending (won, not yet written) is not among them: GetOrder
+// shows it.
+func (s *Service) UserOrders(ctx context.Context, user int64, limit int, after *zan.Cursor) (zan.UserOrderPage, error) {
+	p, err := s.store.UserOrders(ctx, user, limit, after)
+	if err != nil {
+		return zan.UserOrderPage{}, zan.Unavailable("store", err)
+	}
+	return p, nil
+}
+
 func pendingKey(id int64) string { return "order:" + strconv.FormatInt(id, 10) }
 
 type pendingJSON struct {

@@ -28,7 +28,7 @@ func TestBrowserBell(t *testing.T) {
 	tok, _ := json.Marshal(author.token)
 	session, _ := json.Marshal(string(meJSON))
 	b.do(t, "open the app", chromedp.Navigate(base+"/"), chromedp.WaitReady(css("main")))
-	eval[any](t, b, `sessionStorage.setItem("zan.token", `+string(tok)+`); sessionStorage.setItem("zan.me", `+string(session)+`); true`)
+	eval[any](t, b, `localStorage.setItem("zan.token", `+string(tok)+`); localStorage.setItem("zan.me", `+string(session)+`); true`)
 	b.do(t, "open the app signed in", chromedp.Navigate(base+"/"), chromedp.WaitVisible(css("#nav-bell")))
 	// The stream is open once it has said 0 (the badge stays hidden at 0).
 	time.Sleep(300 * time.Millisecond)

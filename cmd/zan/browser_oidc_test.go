@@ -98,7 +98,7 @@ func browserOIDC(t *testing.T, op *oidctest.Provider, base, direct string) {
 			t.Fatalf("landed on %q, want the post", h)
 		}
 		b.waitText(t, "main h1", "Tea by the lake")
-		token = eval[string](t, b, `sessionStorage.getItem("zan.token") || ""`)
+		token = eval[string](t, b, `localStorage.getItem("zan.token") || ""`)
 		if token == "" {
 			t.Fatal("no session after the sign-in")
 		}
@@ -126,7 +126,7 @@ func browserOIDC(t *testing.T, op *oidctest.Provider, base, direct string) {
 	})
 
 	t.Run("OnlyWayIn", func(t *testing.T) {
-		meID := eval[string](t, b, `JSON.parse(sessionStorage.getItem("zan.me")).id`)
+		meID := eval[string](t, b, `JSON.parse(localStorage.getItem("zan.me")).id`)
 		b.do(t, "account page", chromedp.Navigate(base+"/#/user/"+meID), chromedp.WaitVisible(css(`#linked button[data-unlink="test"]`)))
 		b.shot(t, "sign-in-methods")
 		b.allow(http.StatusConflict)
@@ -146,7 +146,7 @@ func browserOIDC(t *testing.T, op *oidctest.Provider, base, direct string) {
 			chromedp.SendKeys(css("#phone"), "+86 139 0000 7777"), chromedp.Click(css("#send-code")),
 			chromedp.WaitVisible(css("#devcode .devcode")), chromedp.Click(css("#login")))
 		b.waitText(t, "#nav-me", "user_")
-		meID := eval[string](t, b, `JSON.parse(sessionStorage.getItem("zan.me")).id`)
+		meID := eval[string](t, b, `JSON.parse(localStorage.getItem("zan.me")).id`)
 		b.do(t, "account page", chromedp.Navigate(base+"/#/user/"+meID), chromedp.WaitVisible(css(`#linked button[data-link="test"]`)))
 		b.waitText(t, "#linked", "Phone number")
 		op.Next("browser-carol")

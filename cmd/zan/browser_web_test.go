@@ -51,8 +51,8 @@ func TestBrowserWebApp(t *testing.T) {
 	})
 
 	// Signed in as user from here on.
-	b.do(t, "session", chromedp.Evaluate[chromedp.Void](`sessionStorage.setItem("zan.token", `+jsString(user.token)+`);
-		sessionStorage.setItem("zan.me", JSON.stringify({id: `+jsString(uid)+`, nickname: `+jsString(nick)+`}))`),
+	b.do(t, "session", chromedp.Evaluate[chromedp.Void](`localStorage.setItem("zan.token", `+jsString(user.token)+`);
+		localStorage.setItem("zan.me", JSON.stringify({id: `+jsString(uid)+`, nickname: `+jsString(nick)+`}))`),
 		chromedp.Navigate("about:blank"), chromedp.Navigate(base+"/#/write"), chromedp.WaitVisible(css("#title")))
 
 	var blog string

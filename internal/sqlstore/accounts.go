@@ -11,7 +11,7 @@ import (
 // User returns the user with id.
 func (r Common) User(ctx context.Context, id int64) (zan.User, error) {
 	var u zan.User
-	found, err := r.one(ctx, `SELECT id, phone, nickname, created_at FROM `+r.table("users")+` WHERE id = ?`,
+	found, err := r.one(ctx, `SELECT `+UserCols+` FROM `+r.table("users")+` WHERE id = ?`,
 		[]any{id}, func(rows *sql.Rows) (err error) { u, err = ScanUser(rows); return err })
 	if err == nil && !found {
 		err = zan.Errorf(zan.ENotFound, "user not found")
@@ -30,7 +30,7 @@ func (r Common) Users(ctx context.Context, ids []int64) (map[int64]zan.User, err
 		args[i] = id
 	}
 	err := r.query(ctx,
-		`SELECT id, phone, nickname, created_at FROM `+r.table("users")+` WHERE id IN (`+Placeholders(len(ids))+`)`, args,
+		`SELECT `+UserCols+` FROM `+r.table("users")+` WHERE id IN (`+Placeholders(len(ids))+`)`, args,
 		func(rows *sql.Rows) error {
 			u, err := ScanUser(rows)
 			m[u.ID] = u
@@ -49,6 +49,14 @@ func (r Common) SetNickname(ctx context.Context, user int64, nickname string) er
 		return err
 	}
 	return r.exec(ctx, `UPDATE `+r.table("users")+` SET nickname = ? WHERE id = ?`, nickname, user)
+}
+
+// SetAvatar sets a user's avatar style.
+func (r Common) SetAvatar(ctx context.Context, user int64, avatar int) error {
+	if _, err := r.User(ctx, user); err != nil {
+		return err
+	}
+	return r.exec(ctx, `UPDATE `+r.table("users")+` SET avatar = ? WHERE id = ?`, avatar, user)
 }
 
 // CreateSession stores a login.

@@ -10,7 +10,7 @@ import (
 // ExportUsers returns up to limit users with ID > afterID, by ID.
 func (r Common) ExportUsers(ctx context.Context, afterID int64, limit int) ([]zan.User, error) {
 	var us []zan.User
-	err := r.query(ctx, `SELECT id, phone, nickname, created_at FROM `+r.table("users")+` WHERE id > ? ORDER BY id LIMIT ?`,
+	err := r.query(ctx, `SELECT `+UserCols+` FROM `+r.table("users")+` WHERE id > ? ORDER BY id LIMIT ?`,
 		[]any{afterID, LimitOf(limit)}, func(rows *sql.Rows) error {
 			u, err := ScanUser(rows)
 			us = append(us, u)

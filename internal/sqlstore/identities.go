@@ -35,7 +35,7 @@ func (r Common) EnsureIdentityUser(ctx context.Context, id zan.Identity, u zan.U
 			return nil
 		}
 		var err error
-		got, err = ScanUser(tx.QueryRowContext(ctx, `SELECT id, phone, nickname, created_at FROM `+r.table("users")+` WHERE id = ?`, uid))
+		got, err = ScanUser(tx.QueryRowContext(ctx, `SELECT `+UserCols+` FROM `+r.table("users")+` WHERE id = ?`, uid))
 		return err
 	})
 	if err != nil {

@@ -359,6 +359,49 @@ func (r Common) Order(ctx context.Context, id int64) (zan.VoucherOrder, error) {
 	return o, err
 }
 
+// UserOrders lists a user's orders, newest first, on the (user_id, id)
+// index, each with its voucher in the same query.
+func (r Common) UserOrders(ctx context.Context, user int64, limit int, after *zan.Cursor) (zan.UserOrderPage, error) {
+	limit = LimitOf(limit)
+	before := int64(math.MaxInt64)
+	if after != nil {
+		before = after.ID
+	}
+	p := zan.UserOrderPage{Items: []zan.UserOrder{}}
+	err := r.query(ctx, `SELECT o.id, o.voucher_id, o.user_id, o.status, o.created_at,
+		 v.shop_id, v.title, v.stock, v.remaining, v.begin_at, v.end_at, v.created_at
+		 FROM `+r.table("orders")+` o LEFT JOIN `+r.table("vouchers")+` v ON v.id = o.voucher_id
+		 WHERE o.user_id = ? AND o.id < ? ORDER BY o.id DESC LIMIT ?`,
+		[]any{user, before, limit + 1}, func(rows *sql.Rows) error {
+			var (
+				it                  zan.UserOrder
+				created             int64
+				shop, stock, rem    sql.NullInt64
+				begin, end, vcreate sql.NullInt64
+				title               sql.NullString
+			)
+			if err := rows.Scan(&it.Order.ID, &it.Order.VoucherID, &it.Order.UserID, &it.Order.Status, &created,
+				&shop, &title, &stock, &rem, &begin, &end, &vcreate); err != nil {
+				return err
+			}
+			it.Order.CreatedAt = FromMicros(created)
+			if shop.Valid {
+				it.Voucher = zan.Voucher{ID: it.Order.VoucherID, ShopID: shop.Int64, Title: title.String, Stock: stock.Int64,
+					Remaining: rem.Int64, BeginAt: FromMicros(begin.Int64), EndAt: FromMicros(end.Int64), CreatedAt: FromMicros(vcreate.Int64)}
+			}
+			p.Items = append(p.Items, it)
+			return nil
+		})
+	if err != nil {
+		return zan.UserOrderPage{}, err
+	}
+	if len(p.Items) > limit {
+		p.Items = p.Items[:limit]
+		p.Next = &zan.Cursor{ID: p.Items[limit-1].Order.ID}
+	}
+	return p, nil
+}
+
 // VoucherBuyers calls fn with the users holding an order of the voucher,
 // ScanChunk at a time, by user id on the (voucher_id, user_id) key.
 func (r Common) VoucherBuyers(ctx context.Context, voucherID int64, fn func(users []int64) error) error {

@@ -52,13 +52,16 @@ func (r Common) table(name string) string { return r.prefix + name }
 // Scanner is a *sql.Row or *sql.Rows.
 type Scanner interface{ Scan(dest ...any) error }
 
-// ScanUser reads id, phone, nickname, created_at. A user without a phone
-// has NULL there, and Phone "".
+// UserCols are the columns ScanUser reads, in its order.
+const UserCols = "id, phone, nickname, created_at, avatar"
+
+// ScanUser reads UserCols. A user without a phone has NULL there, and
+// Phone "".
 func ScanUser(s Scanner) (zan.User, error) {
 	var u zan.User
 	var created int64
 	var phone sql.NullString
-	if err := s.Scan(&u.ID, &phone, &u.Nickname, &created); err != nil {
+	if err := s.Scan(&u.ID, &phone, &u.Nickname, &created, &u.Avatar); err != nil {
 		return zan.User{}, err
 	}
 	u.Phone = phone.String

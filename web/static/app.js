@@ -1,7 +1,8 @@
 // zan's web app: plain JavaScript, no build step, served from the binary.
 //
 // Security: the session token lives in this page's memory and in
-// sessionStorage (one tab, gone when it closes), and goes out only as
+// localStorage (shared by this site's tabs, which follow each other's
+// sign-in and sign-out through the storage event), and goes out only as
 // "Authorization: Bearer". No cookie carries it, so no other site can make
 // the browser send it: there is no CSRF surface to protect. The price is
 // that a script running in this page could read it, so no foreign script
@@ -10,15 +11,19 @@
 // the server sends Content-Security-Policy script-src 'self', and ids taken
 // from the address must be digits before they go into an API path.
 
-import { finishSignIn, linkedAccounts, signInWith } from "./signin.js";
+import { finishSignIn } from "./signin.js";
 import { pageInbox, startBell, stopBell } from "./inbox.js";
 import { pageOps } from "./ops.js";
-import { pageShop, pageShops, pageVoucher } from "./shops.js";
+import { pageShop, pageShops } from "./shops.js";
 import { photoGrid, photoPicker } from "./photos.js";
+import { pageMyVouchers, pageVoucher } from "./vouchers.js";
+import { needSignIn, pageLogin, routed, signedIn, takeResume } from "./login.js";
+import { pageUser } from "./profile.js";
+import { avatar, person } from "./avatar.js";
 
 const API = "/api/v1";
-let token = sessionStorage.getItem("zan.token") || "";
-let me = JSON.parse(sessionStorage.getItem("zan.me") || "null");
+let token = localStorage.getItem("zan.token") || "";
+let me = JSON.parse(localStorage.getItem("zan.me") || "null");
 
 // ---- small DOM helpers -------------------------------------------------
 
@@ -149,17 +154,30 @@ async function api(method, path, body, admin) {
 }
 
 function setSession(t, user) {
+  if (t && !token) signedIn();
   token = t;
   me = user;
   if (t) {
-    sessionStorage.setItem("zan.token", t);
-    sessionStorage.setItem("zan.me", JSON.stringify(user));
+    localStorage.setItem("zan.token", t);
+    localStorage.setItem("zan.me", JSON.stringify(user));
   } else {
-    sessionStorage.removeItem("zan.token");
-    sessionStorage.removeItem("zan.me");
+    localStorage.removeItem("zan.token");
+    localStorage.removeItem("zan.me");
   }
   updateNav();
 }
+
+// Another tab signed in, out, or renamed: this one follows, and draws its
+// page again for the new session.
+window.addEventListener("storage", (ev) => {
+  if (ev.key !== "zan.token" && ev.key !== "zan.me" && ev.key !== null) return;
+  const t = localStorage.getItem("zan.token") || "";
+  const changed = t !== token;
+  token = t;
+  me = t ? JSON.parse(localStorage.getItem("zan.me") || "null") : null;
+  updateNav();
+  if (changed) route();
+});
 
 // bellToken is the token the bell follows: it restarts only when the
 // session changes.
@@ -170,9 +188,10 @@ function updateNav() {
     bellToken = token;
     if (token) startBell(API, token); else stopBell();
   }
+  document.getElementById("nav-ops").hidden = !sessionStorage.getItem("zan.admin");
   const a = document.getElementById("nav-me");
   if (me) {
-    a.textContent = me.nickname;
+    a.replaceChildren(avatar(el, me), el("span", { class: "nav-name", text: me.nickname }));
     a.href = "#/user/" + me.id;
   } else {
     a.textContent = "Sign in";
@@ -238,8 +257,10 @@ function likeButton(type, id, count, liked, changed) {
   };
   show();
   onCount(target, (n) => { if (!state.busy && Date.now() > quietUntil) { state.count = n; show(); } });
+  // The like that sent a signed-out user to sign in happens on return.
+  if (token && !state.liked && takeResume("like", target)) setTimeout(() => btn.click());
   btn.addEventListener("click", async () => {
-    if (!token) { location.hash = "#/login"; return; }
+    if (!token) { needSignIn({ kind: "like", key: target }); return; }
     if (state.busy) return;
     const before = { ...state };
     state = { count: state.count + (state.liked ? -1 : 1), liked: !state.liked, busy: true };
@@ -260,76 +281,11 @@ function likeButton(type, id, count, liked, changed) {
 
 // ---- pages -----------------------------------------------------------------
 
-async function pageLogin() {
-  const phone = el("input", { id: "phone", name: "phone", type: "tel", autocomplete: "tel", required: true, placeholder: "13800138000" });
-  const code = el("input", { id: "code", name: "code", inputmode: "numeric", autocomplete: "one-time-code", required: true, maxlength: "6" });
-  const dev = el("p", { id: "devcode", hidden: true });
-  const send = el("button", { type: "button", id: "send-code" }, "Send code");
-  // A phone gets one code a minute: the button counts the wait down.
-  const countdown = (secs) => {
-    send.disabled = true;
-    const until = Date.now() + secs * 1000;
-    const tick = () => {
-      const left = Math.ceil((until - Date.now()) / 1000);
-      if (left <= 0) { send.disabled = false; send.textContent = "Resend code"; clearInterval(t); return; }
-      send.textContent = "Resend in " + left + " s";
-    };
-    const t = setInterval(tick, 1000);
-    timers.push(t);
-    tick();
-  };
-  send.addEventListener("click", async () => {
-    if (!phone.value.trim()) { toast("Please type your phone number first.", true); phone.focus(); return; }
-    if (send.disabled) return;
-    send.disabled = true;
-    try {
-      const r = await api("POST", "/auth/code", { phone: phone.value.trim() });
-      countdown(60);
-      if (r.dev_code) {
-        dev.replaceChildren("Development mode: your code is ", el("span", { class: "devcode", text: r.dev_code }));
-        dev.hidden = false;
-        code.value = r.dev_code;
-      } else {
-        toast("Code sent by SMS");
-      }
-      code.focus();
-    } catch (e) {
-      send.disabled = false;
-      if (e.code === "rate_limited" && e.retryAfter) countdown(Number(e.retryAfter) || 60);
-      if (e.code === "bad_request") toast("That doesn't look like a phone number. Type 11 digits, like 13800138000.", true);
-      else fail(e);
-    }
-  });
-  const form = el("form", { id: "login-form" },
-    el("label", { for: "phone", text: "Phone" }), el("div", { class: "row" }, phone, send),
-    dev,
-    el("label", { for: "code", text: "Code" }), code,
-    el("p", {}, el("button", { class: "primary", type: "submit", id: "login" }, "Sign in")));
-  const loginBtn = form.querySelector("#login");
-  form.addEventListener("submit", (ev) => {
-    ev.preventDefault();
-    pending(loginBtn, "Signing in…", async () => {
-      try {
-        const r = await api("POST", "/auth/login", { phone: phone.value.trim(), code: code.value.trim() });
-        setSession(r.token, r.user);
-        toast("Welcome, " + r.user.nickname);
-        location.hash = "#/";
-      } catch (e) {
-        if (e.code === "unauthorized" || e.code === "bad_request") toast("That code is not right, or it has expired. Check it, or send a new one.", true);
-        else fail(e);
-      }
-    });
-  });
-  render(el("h1", { text: "Sign in" }), form);
-  phone.focus();
-  signInWith({ api, el }).then((n) => { if (n) form.after(n); }, fail);
-}
-
 function blogCard(b, likes) {
   const l = likes[b.id] || { count: b.like_count, liked: b.liked };
   return el("article", { class: "card", "data-blog": b.id },
     el("h3", {}, el("a", { href: "#/blog/" + b.id, text: b.title })),
-    el("p", { class: "meta" }, "by ", el("a", { href: "#/user/" + b.author.id, text: b.author.nickname }), " · " + fmtTime(b.created_at)),
+    el("p", { class: "meta" }, "by ", person(el, b.author), " · " + fmtTime(b.created_at)),
     el("p", { text: b.content.length > 240 ? b.content.slice(0, 240) + "…" : b.content }),
     photoGrid(el, b.photos, "#/blog/" + b.id),
     likeButton("blog", b.id, l.count, l.liked));
@@ -376,12 +332,12 @@ async function pageBlog(id) {
   const name = (u) => u.nickname || "someone";
   const showTop = () => {
     top.className = b.top_likers.length ? "" : "muted";
-    top.replaceChildren(...(b.top_likers.length ? b.top_likers.flatMap((u, i) => [i ? ", " : "", el("a", { href: "#/user/" + u.id, text: name(u) })]) : ["Nobody yet."]));
+    top.replaceChildren(...(b.top_likers.length ? b.top_likers.flatMap((u, i) => [i ? ", " : "", person(el, u)]) : ["Nobody yet."]));
   };
   const loadLikers = async (reset) => {
     const r = await api("GET", "/likes/blog/" + id + "/users?order=" + order + "&limit=10" + (reset || !cursor ? "" : "&cursor=" + encodeURIComponent(cursor)));
     if (reset) likers.replaceChildren();
-    for (const it of r.items) likers.append(el("li", {}, el("a", { href: "#/user/" + it.user_id, text: name(it) }), el("span", { class: "meta", text: " · " + fmtTime(it.liked_at) })));
+    for (const it of r.items) likers.append(el("li", {}, person(el, { id: it.user_id, nickname: name(it), avatar: it.avatar }), el("span", { class: "meta", text: " · " + fmtTime(it.liked_at) })));
     if (reset && !r.items.length) likers.append(el("li", { class: "muted", text: "Nobody yet." }));
     cursor = r.next_cursor || "";
     more.hidden = !cursor;
@@ -461,7 +417,7 @@ async function pageBlog(id) {
   };
   render(
     title,
-    el("p", { class: "meta" }, "by ", el("a", { href: "#/user/" + b.author.id, text: name(b.author) }), " · " + fmtTime(b.created_at)),
+    el("p", { class: "meta" }, "by ", person(el, { ...b.author, nickname: name(b.author) }), " · " + fmtTime(b.created_at)),
     actions,
     content,
     grid,
@@ -481,7 +437,7 @@ async function pageBlog(id) {
 }
 
 async function pageWrite() {
-  if (!token) { location.hash = "#/login"; return; }
+  if (!token) { needSignIn({ kind: "route" }); return; }
   const title = el("input", { id: "title", maxlength: "100", required: true });
   const content = el("textarea", { id: "content", rows: "8", required: true });
   const picker = photoPicker({ el, token: () => token, toast });
@@ -508,57 +464,15 @@ async function pageWrite() {
   title.focus();
 }
 
-async function pageUser(uid) {
-  const [user, blogs, likes] = await Promise.all([api("GET", "/users/" + uid), api("GET", "/users/" + uid + "/blogs?limit=20"), api("GET", "/users/" + uid + "/likes?limit=20")]);
-  const isMe = me && me.id === uid;
-  const counted = await counts(blogs.items.map((b) => "blog:" + b.id));
-  const heading = el("h1", { text: user.nickname });
-  let rename = null;
-  if (isMe) {
-    const nick = el("input", { id: "nickname", maxlength: "32", required: true, value: me.nickname, autocomplete: "nickname" });
-    const save = el("button", { type: "submit", id: "save-nickname" }, "Save");
-    rename = el("form", { id: "rename" }, el("label", { for: "nickname", text: "Your name, as others see it" }), el("div", { class: "row" }, nick, save));
-    rename.addEventListener("submit", (ev) => {
-      ev.preventDefault();
-      pending(save, "Saving…", async () => {
-        try {
-          const u = await api("PATCH", "/me", { nickname: nick.value });
-          setSession(token, { ...me, nickname: u.nickname });
-          heading.textContent = u.nickname;
-          nick.value = u.nickname;
-          toast("Saved: others now see you as " + u.nickname);
-        } catch (e) { fail(e); }
-      });
-    });
-  }
-  render(
-    heading,
-    rename,
-    isMe ? el("p", {}, el("button", { type: "button", id: "logout", onclick: async () => {
-      try { await api("POST", "/auth/logout"); } catch (e) { /* the session ends here either way */ }
-      setSession("", null);
-      location.hash = "#/";
-    } }, "Sign out")) : null,
-    isMe ? el("div", { id: "sign-in-methods" }) : null,
-    el("h2", { text: "Posts" }),
-    blogs.items.length ? blogs.items.map((b) => blogCard(b, counted)) : el("p", { class: "muted", text: "No posts." }),
-    el("h2", { text: "Likes" }),
-    likes.items.length ? el("ul", { id: "user-likes" }, likes.items.map((l) => el("li", {},
-      l.type === "blog" || l.type === "shop"
-        ? [l.type === "shop" ? "Shop: " : "", l.name ? el("a", { href: "#/" + l.type + "/" + l.id, text: l.name }) : el("span", { class: "muted", text: "(deleted)" })]
-        : l.type + " " + l.id,
-      el("span", { class: "meta", text: " · " + fmtTime(l.liked_at) })))) : el("p", { class: "muted", text: "No likes." }));
-  watch(blogs.items.map((b) => "blog:" + b.id));
-  if (isMe) linkedAccounts({ api, el, toast }).then((n) => { if (n) document.getElementById("sign-in-methods")?.replaceWith(n); }, fail);
-}
-
 // The timers of the page on screen, stopped when the route changes.
 let timers = [];
 
-// shopsApp is what shops.js needs of the app, so it imports nothing from it.
-function shopsApp() {
-  return { api, el, render, toast, fail, pending, fmtTime, counts, likeButton, watch,
-    signedIn: () => !!token, every: (fn, ms) => timers.push(setInterval(fn, ms)) };
+// app is what the page modules need of the app, so they import nothing
+// from it.
+function app() {
+  return { api, el, render, toast, fail, pending, fmtTime, counts, likeButton, watch, blogCard, setSession, timers, main,
+    session: () => ({ token, me }), signedIn: () => !!token, needSignIn, takeResume, signal: pageAbort.signal,
+    every: (fn, ms) => timers.push(setInterval(fn, ms)) };
 }
 
 // ---- routing -------------------------------------------------------------
@@ -571,6 +485,7 @@ async function route() {
   live.listeners.clear();
   watch([]); // the next page opens the stream it needs
   window.scrollTo(0, 0); // a new page starts at its top, not where the last one was scrolled
+  routed(location.hash || "#/");
   const [path, query] = (location.hash.slice(1) || "/").split("?");
   const params = new URLSearchParams(query || "");
   const parts = path.split("/").filter(Boolean);
@@ -585,18 +500,20 @@ async function route() {
     if (needsID && !/^[0-9]{1,19}$/.test(parts[1] || "")) parts[0] = "not-found";
     switch (parts[0]) {
       case undefined: await pageFeed(params); break;
-      case "login": await pageLogin(); break;
+      case "login": await pageLogin(app()); break;
       case "write": await pageWrite(); break;
       case "blog": await pageBlog(parts[1]); break;
-      case "user": await pageUser(parts[1]); break;
-      case "shops": await pageShops(shopsApp(), params); break;
-      case "shop": await pageShop(shopsApp(), parts[1]); break;
-      case "voucher": await pageVoucher(shopsApp(), parts[1]); break;
-      case "ops":
-        await pageOps({ el, render, main, signal: pageAbort.signal, every: (fn, ms) => timers.push(setInterval(fn, ms)) });
+      case "user": await pageUser(app(), parts[1]); break;
+      case "shops": await pageShops(app(), params); break;
+      case "shop": await pageShop(app(), parts[1]); break;
+      case "voucher": await pageVoucher(app(), parts[1]); break;
+      case "orders":
+        if (!token) { needSignIn({ kind: "route" }); return; }
+        await pageMyVouchers(app());
         break;
+      case "ops": await pageOps(app(), updateNav); break;
       case "inbox":
-        if (!token) { location.hash = "#/login"; return; }
+        if (!token) { needSignIn({ kind: "route" }); return; }
         await pageInbox({ api, el, render, toast, fmtTime });
         break;
       default: render(el("h1", { text: "Not found" }), el("p", {}, el("a", { href: "#/", text: "Back to the feed" })));

@@ -1,8 +1,40 @@
-// Operations: /metrics drawn as small live charts.
+// Operations: /metrics drawn as small live charts, for admins.
 //
-// The app passes what this module needs (el, render, the page's main
-// element, its abort signal and a timer that stops with the page), so the
-// module imports nothing from it.
+// The page asks for the admin token (the one set with --admin-token) and
+// checks it with an admin call before it shows anything; the token stays in
+// this tab's sessionStorage until "Leave operations" or the tab closes, and
+// only then is the header's Operations link shown. Users never see the
+// link. This is a door, not a lock: /metrics itself is guarded (or not) by
+// the deployment, as the README says.
+//
+// The app passes what this module needs (API call, el, render, the page's
+// main element, its abort signal and a timer that stops with the page), so
+// the module imports nothing from it.
+
+const ADMIN = "zan.admin";
+
+// askToken shows the admin token form; it resolves once a token is checked.
+function askToken({ api, el, render, toast }) {
+  return new Promise((resolve) => {
+    const input = el("input", { id: "admin-token", type: "password", autocomplete: "off", required: true });
+    const go = el("button", { class: "primary", type: "submit", id: "admin-enter" }, "Enter");
+    const form = el("form", { id: "admin-form" }, el("label", { for: "admin-token", text: "Admin token" }), el("div", { class: "row" }, input, go));
+    form.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      go.disabled = true;
+      try {
+        await api("GET", "/admin/dlq?limit=1", undefined, input.value.trim());
+        resolve(input.value.trim());
+      } catch (e) {
+        // Only a refusal says the token is wrong; a dependency down says
+        // nothing about it.
+        if (e.code === "forbidden" || e.code === "unauthorized") toast("That is not the admin token.", true);
+        else resolve(input.value.trim());
+      } finally { go.disabled = false; }
+    });
+    render(el("h1", { text: "Operations" }), el("p", { class: "muted", text: "For the people who run zan: enter the admin token to see the live charts." }), form);
+  });
+}
 
 function parseMetrics(text) {
   const m = {};
@@ -34,7 +66,13 @@ function sparkline(values) {
   return svg;
 }
 
-export async function pageOps({ el, render, main, signal, every }) {
+export async function pageOps(app, navChanged) {
+  const { el, render, main, signal, every } = app;
+  if (!sessionStorage.getItem(ADMIN)) {
+    sessionStorage.setItem(ADMIN, await askToken(app));
+    navChanged();
+  }
+  if (signal.aborted) return;
   const charts = [
     { id: "likes", label: "Like writes /s", rate: true, get: (m) => m["zan_likes_published_total#sum"] || 0 },
     { id: "http", label: "HTTP requests /s", rate: true, get: (m) => m["zan_http_requests_total#sum"] || 0 },
@@ -50,10 +88,15 @@ export async function pageOps({ el, render, main, signal, every }) {
     c.series = []; c.value = el("div", { class: "value", text: "–" }); c.box = el("div", { class: "chart", id: "chart-" + c.id }, el("div", { class: "meta", text: c.label }), c.value);
     return c.box;
   });
-  render(el("h1", { text: "Operations" }), el("p", { class: "meta", text: "From /metrics every 2 s." }), el("div", { class: "grid" }, boxes));
+  const leave = el("button", { type: "button", id: "admin-leave", onclick: () => {
+    sessionStorage.removeItem(ADMIN);
+    navChanged();
+    location.hash = "#/";
+  } }, "Leave operations");
+  render(el("h1", { text: "Operations" }), el("p", { class: "meta actions" }, "From /metrics every 2 s.", leave), el("div", { class: "grid" }, boxes));
   let prev = null, prevT = 0;
   const poll = async () => {
-    const res = await fetch("/metrics", { signal });
+    const res = await fetch("/metrics", { signal, headers: { Authorization: "Bearer " + sessionStorage.getItem(ADMIN) } });
     if (!res.ok) throw new Error("/metrics: " + res.status);
     const m = parseMetrics(await res.text());
     const t = performance.now();

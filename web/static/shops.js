@@ -1,8 +1,10 @@
-// Shops, a shop's page and a voucher's flash sale.
+// Shops and a shop's page (its vouchers: see vouchers.js).
 //
 // The app passes what these pages need (its API call, DOM helpers, the
 // like button, the live stream, a timer that stops with the page), so the
 // module imports nothing from it.
+
+import { myVoucherIDs, voucherList } from "./vouchers.js";
 
 function shopCard(el, s) {
   return el("article", { class: "card", "data-shop": s.id },
@@ -68,69 +70,13 @@ export async function pageShops({ api, el, render, toast, fail, pending }, param
   await list20("/shops?limit=20", true);
 }
 
-export async function pageShop({ api, el, render, fmtTime, counts, likeButton, watch }, id) {
-  const [s, vs, c] = await Promise.all([api("GET", "/shops/" + id), api("GET", "/shops/" + id + "/vouchers"), counts(["shop:" + id])]);
+export async function pageShop(app, id) {
+  const { api, el, render, counts, likeButton, watch } = app;
+  const [s, vs, c, mine] = await Promise.all([api("GET", "/shops/" + id), api("GET", "/shops/" + id + "/vouchers"), counts(["shop:" + id]), myVoucherIDs(app)]);
   const l = c[s.id] || { count: 0, liked: false };
   render(el("h1", { text: s.name }), shopCard(el, s).querySelector(".meta"), el("p", { text: s.address + (s.open_hours ? " · open " + s.open_hours : "") }),
     likeButton("shop", s.id, l.count, l.liked),
     el("h2", { text: "Vouchers" }),
-    vs.items.length ? vs.items.map((v) => el("article", { class: "card" },
-      el("h3", {}, el("a", { href: "#/voucher/" + v.id, text: v.title })),
-      el("p", { class: "meta", text: v.remaining + " of " + v.stock + " left · " + fmtTime(v.begin_at) + " – " + fmtTime(v.end_at) }))) : el("p", { class: "muted", text: "No vouchers." }));
+    voucherList(app, vs.items, mine));
   watch(["shop:" + s.id]);
-}
-
-export async function pageVoucher({ api, el, render, toast, fail, pending, fmtTime, signedIn, every }, id) {
-  let v = await api("GET", "/vouchers/" + id);
-  let ordering = false;
-  const left = el("span", { id: "remaining", text: String(v.remaining) });
-  const clock = el("span", { class: "countdown", id: "countdown" });
-  const status = el("p", { id: "order-status", role: "status" });
-  const btn = el("button", { class: "primary", type: "button", id: "order" }, "Get it");
-  const fmt = (ms) => { const s = Math.max(0, Math.ceil(ms / 1000)); return Math.floor(s / 3600) + "h " + Math.floor(s % 3600 / 60) + "m " + (s % 60) + "s"; };
-  const tick = () => {
-    const now = Date.now(), begin = Date.parse(v.begin_at), end = Date.parse(v.end_at);
-    let open = false;
-    if (now < begin) clock.textContent = "starts in " + fmt(begin - now);
-    else if (now < end) { clock.textContent = "ends in " + fmt(end - now); open = v.remaining > 0; }
-    else clock.textContent = "ended";
-    btn.disabled = ordering || !open;
-  };
-  // The stock left moves while the sale is on: read it again now and then.
-  const refresh = async () => {
-    v = await api("GET", "/vouchers/" + id).catch(() => v);
-    left.textContent = String(v.remaining);
-    tick();
-  };
-  btn.addEventListener("click", async () => {
-    if (!signedIn()) { location.hash = "#/login"; return; }
-    ordering = true;
-    tick();
-    try {
-      const r = await api("POST", "/vouchers/" + id + "/orders");
-      status.textContent = "Order " + r.order_id + ": pending…";
-      // 202 means the unit is won; the order row follows within moments.
-      for (let wait = 100, until = Date.now() + 30000; Date.now() < until; wait = Math.min(wait * 2, 1000)) {
-        const o = await api("GET", "/orders/" + r.order_id);
-        status.textContent = "Order " + o.id + ": " + o.status;
-        if (o.status !== "pending") break;
-        await new Promise((res) => setTimeout(res, wait));
-      }
-    } catch (e) {
-      const why = {
-        conflict: "You already have this voucher.",
-        sold_out: "Sold out: none left.",
-        rate_limited: "Too many tries: wait " + (e.retryAfter || "a few") + " s and try again.",
-        bad_request: "Not on sale now: " + e.message,
-      };
-      status.textContent = why[e.code] || "Could not order: " + e.message;
-    }
-    ordering = false;
-    await refresh();
-  });
-  render(el("h1", { text: v.title }), el("p", {}, el("a", { href: "#/shop/" + v.shop_id, text: "The shop" })),
-    el("p", {}, left, " of " + v.stock + " left · ", clock), el("p", {}, btn), status);
-  tick();
-  every(tick, 1000);
-  every(() => { if (Date.now() < Date.parse(v.end_at)) refresh(); }, 3000);
 }
