@@ -44,8 +44,8 @@ func TestBrowserPhotos(t *testing.T) {
 	}
 
 	b.do(t, "session", chromedp.Navigate(base+"/#/"), chromedp.WaitVisible(css("main h1")),
-		chromedp.Evaluate[chromedp.Void](`sessionStorage.setItem("zan.token", `+jsString(user.token)+`);
-		sessionStorage.setItem("zan.me", JSON.stringify({id: `+jsString(uid)+`, nickname: `+jsString(nick)+`}))`))
+		chromedp.Evaluate[chromedp.Void](`localStorage.setItem("zan.token", `+jsString(user.token)+`);
+		localStorage.setItem("zan.me", JSON.stringify({id: `+jsString(uid)+`, nickname: `+jsString(nick)+`}))`))
 	count := func(t *testing.T, sel string) int {
 		return eval[int](t, b, `document.querySelectorAll(`+jsString(sel)+`).length`)
 	}
