@@ -125,6 +125,7 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 			return db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
 		},
 		Err:             dbErr,
+		Retry:           retryTx,
 		ForUpdate:       " FOR UPDATE",
 		IndexText:       indexText,
 		MatchText:       matchText,

@@ -24,6 +24,10 @@ type Dialect struct {
 	Begin func(ctx context.Context) (*sql.Tx, error)
 	// Err classifies an error of the adapter's driver (see ExecFunc).
 	Err func(ctx context.Context, err error) error
+	// Retry, when set, runs a transaction again while it loses a race to
+	// a concurrent one (a deadlock, a lock wait, TiDB's spent pessimistic
+	// lock retries), and classifies its last error as Err does.
+	Retry func(ctx context.Context, tx func() error) error
 	// ForUpdate is appended to a read that must lock the rows it reads
 	// (" FOR UPDATE"; "" where the transaction locks everything).
 	ForUpdate string
@@ -118,15 +122,21 @@ func scanShop(s Scanner) (zan.Shop, error) {
 
 // inTx runs fn in a write transaction and commits it.
 func (r Common) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := r.dialect.Begin(ctx)
-	if err != nil {
-		return r.dialect.Err(ctx, err)
+	once := func() error {
+		tx, err := r.dialect.Begin(ctx)
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback()
+		if err := fn(tx); err != nil {
+			return err
+		}
+		return tx.Commit()
 	}
-	defer tx.Rollback()
-	if err := fn(tx); err != nil {
-		return r.dialect.Err(ctx, err)
+	if r.dialect.Retry != nil {
+		return r.dialect.Retry(ctx, once)
 	}
-	return r.dialect.Err(ctx, tx.Commit())
+	return r.dialect.Err(ctx, once())
 }
 
 // CreateShop stores s with its search words and geohash.
