@@ -155,10 +155,7 @@ func (s *Server) userBlogs(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) blogPage(w http.ResponseWriter, r *http.Request, f zan.BlogFilter) error {
 	var err error
-	if f.Limit, err = queryLimit(r); err != nil {
-		return err
-	}
-	if f.After, err = zan.DecodeCursor(r.URL.Query().Get("cursor")); err != nil {
+	if f.Limit, f.After, err = queryPage(r); err != nil {
 		return err
 	}
 	p, err := s.Blogs.List(r.Context(), f, userID(r))

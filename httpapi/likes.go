@@ -113,10 +113,7 @@ func likeQuery(r *http.Request) (zan.LikeQuery, error) {
 		return lq, zan.Errorf(zan.EBadRequest, "order must be latest or earliest")
 	}
 	var err error
-	if lq.Limit, err = queryLimit(r); err != nil {
-		return lq, err
-	}
-	if lq.After, err = zan.DecodeCursor(q.Get("cursor")); err != nil {
+	if lq.Limit, lq.After, err = queryPage(r); err != nil {
 		return lq, err
 	}
 	if lq.Since, err = queryTime(r, "since"); err != nil {
@@ -138,6 +135,15 @@ func queryLimit(r *http.Request) (int, error) {
 		return 0, zan.Errorf(zan.EBadRequest, "limit must be an integer 1-100")
 	}
 	return n, nil
+}
+
+// queryPage reads a page's ?limit= and ?cursor=.
+func queryPage(r *http.Request) (limit int, after *zan.Cursor, err error) {
+	if limit, err = queryLimit(r); err != nil {
+		return 0, nil, err
+	}
+	after, err = zan.DecodeCursor(r.URL.Query().Get("cursor"))
+	return limit, after, err
 }
 
 func queryTime(r *http.Request, name string) (time.Time, error) {

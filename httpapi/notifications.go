@@ -36,11 +36,7 @@ func (s *Server) notifications(w http.ResponseWriter, r *http.Request) error {
 	if err := s.inboxOn(); err != nil {
 		return err
 	}
-	limit, err := queryLimit(r)
-	if err != nil {
-		return err
-	}
-	after, err := zan.DecodeCursor(r.URL.Query().Get("cursor"))
+	limit, after, err := queryPage(r)
 	if err != nil {
 		return err
 	}

@@ -114,10 +114,7 @@ func (s *Server) listShops(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	f := zan.ShopFilter{Type: q.Get("type"), Q: q.Get("q")}
 	var err error
-	if f.Limit, err = queryLimit(r); err != nil {
-		return err
-	}
-	if f.After, err = zan.DecodeCursor(q.Get("cursor")); err != nil {
+	if f.Limit, f.After, err = queryPage(r); err != nil {
 		return err
 	}
 	p, err := s.Shops.Search(r.Context(), f)
@@ -159,10 +156,7 @@ func (s *Server) nearbyShops(w http.ResponseWriter, r *http.Request) error {
 	if q.RadiusM, err = queryFloat(r, "radius_m", 5000, false); err != nil {
 		return err
 	}
-	if q.Limit, err = queryLimit(r); err != nil {
-		return err
-	}
-	if q.After, err = zan.DecodeCursor(r.URL.Query().Get("cursor")); err != nil {
+	if q.Limit, q.After, err = queryPage(r); err != nil {
 		return err
 	}
 	p, err := s.Shops.Nearby(r.Context(), q)
@@ -269,11 +263,7 @@ func (s *Server) getOrder(w http.ResponseWriter, r *http.Request) error {
 // myOrders lists the caller's stored orders, newest first, each with its
 // voucher (remaining as the store counts it, which trails the sale).
 func (s *Server) myOrders(w http.ResponseWriter, r *http.Request) error {
-	limit, err := queryLimit(r)
-	if err != nil {
-		return err
-	}
-	after, err := zan.DecodeCursor(r.URL.Query().Get("cursor"))
+	limit, after, err := queryPage(r)
 	if err != nil {
 		return err
 	}

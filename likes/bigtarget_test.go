@@ -2,9 +2,7 @@ package likes
 
 import (
 	"context"
-	crand "crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -21,7 +19,6 @@ import (
 	"github.com/zanlabs/zan/internal/zantest"
 	"github.com/zanlabs/zan/mysql"
 	"github.com/zanlabs/zan/persist"
-	"github.com/zanlabs/zan/redis"
 )
 
 // BenchmarkBigTarget: one target with ten million likers (ZAN_BENCH_LIKERS
@@ -42,7 +39,6 @@ func BenchmarkBigTarget(b *testing.B) {
 			b.Fatalf("ZAN_BENCH_LIKERS=%q: want a count ≥ 10", v)
 		}
 	}
-	addr := testenv.RedisAddr(b)
 	dsn := testenv.FreshMySQL(b)
 	ctx := context.Background()
 	db, err := mysql.Open(ctx, dsn)
@@ -56,13 +52,7 @@ func BenchmarkBigTarget(b *testing.B) {
 	fill(b, dsn, small, 10)
 	b.Logf("%d likers written to MariaDB in %v", n, time.Since(start).Round(time.Second))
 
-	var rb [6]byte
-	crand.Read(rb[:])
-	rc, err := redis.Open(ctx, redis.Config{Addrs: []string{addr}, Prefix: "zanbench" + hex.EncodeToString(rb[:])})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer rc.Close()
+	rc := openRedis(b)
 	log := zantest.Log(b, 2)
 	svc := New(Config{Limit: zan.Limit{Rate: 1e9, Burst: 1e9}, Wait: 10 * time.Minute, L1TTL: time.Nanosecond},
 		rc.Likes(), log, db, nil, nil)

@@ -18,21 +18,27 @@ import (
 	"github.com/zanlabs/zan/redis"
 )
 
+// openRedis opens ZAN_TEST_REDIS (or skips) under a prefix of its own,
+// closed when the test ends.
+func openRedis(t testing.TB) *redis.Client {
+	t.Helper()
+	b := make([]byte, 6)
+	crand.Read(b)
+	rc, err := redis.Open(context.Background(), redis.Config{Addrs: []string{testenv.RedisAddr(t)}, Prefix: "zantest" + hex.EncodeToString(b)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rc.Close() })
+	return rc
+}
+
 // TestClientsHangingUp: clients that give up at any moment (a cancelled
 // request) must not leave the hot state and the store apart. A Redis
 // script cancelled on the client may still have run on the server; the
 // write path therefore does not follow the client's cancellation once it
 // reached the hot state. Against Redis, where it matters.
 func TestClientsHangingUp(t *testing.T) {
-	addr := testenv.RedisAddr(t)
-	b := make([]byte, 6)
-	crand.Read(b)
-	rc, err := redis.Open(t.Context(), redis.Config{Addrs: []string{addr}, Prefix: "zantest" + hex.EncodeToString(b)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
-	hot := rc.Likes()
+	hot := openRedis(t).Likes()
 	db, log := zantest.Store(t), zantest.Log(t, 2)
 	lim := memory.NewLimiter()
 	defer lim.Close()

@@ -2,14 +2,10 @@ package likes
 
 import (
 	"context"
-	crand "crypto/rand"
-	"encoding/hex"
 	"testing"
 
 	"github.com/zanlabs/zan"
-	"github.com/zanlabs/zan/internal/testenv"
 	"github.com/zanlabs/zan/internal/zantest"
-	"github.com/zanlabs/zan/redis"
 )
 
 // TestFoldedLimit: against one Redis, the user's token is taken by the
@@ -18,14 +14,7 @@ import (
 // likes of targets that do not exist spend tokens too; a refused user is
 // refused here until a token can be there.
 func TestFoldedLimit(t *testing.T) {
-	addr := testenv.RedisAddr(t)
-	b := make([]byte, 6)
-	crand.Read(b)
-	rc, err := redis.Open(t.Context(), redis.Config{Addrs: []string{addr}, Prefix: "zantest" + hex.EncodeToString(b)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
+	rc := openRedis(t)
 	missing := zan.Target{Type: "blog", ID: 404}
 	check := func(_ context.Context, _ int64, t zan.Target, _ bool) error {
 		if t == missing {

@@ -142,7 +142,13 @@ func login(t testing.TB, base string) (*api, string) {
 // from the store, which the persister fills a batch wait after the write.
 func eventually(t testing.TB, what string, check func() error) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	within(t, what, 10*time.Second, check)
+}
+
+// within retries check until it passes or d passes.
+func within(t testing.TB, what string, d time.Duration, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(d)
 	for {
 		err := check()
 		if err == nil {

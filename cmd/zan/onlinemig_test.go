@@ -240,24 +240,6 @@ func onlineMigration(t *testing.T, bases []string, from, to string, srcDB *sql.D
 	t.Logf("after: %s", strings.TrimSpace(out.String()))
 }
 
-// within retries check until it passes or d passes: a verification round
-// waits for both persisters and reads both stores, longer than
-// eventually's 10 s under the race detector on a busy machine.
-func within(t *testing.T, what string, d time.Duration, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %v", what, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 // readLoad reads likers and users' likes through every node during the
 // migration (the reads the router sends to one store or the other) and
 // records each answer's status and latency per phase.
