@@ -16,7 +16,7 @@ go build -o "$tmp/zan" ./cmd/zan
 go build -o "$tmp/baseline" ./bench/baseline
 "$tmp/baseline" -addr 127.0.0.1:18090 &
 "$tmp/zan" serve --dev --addr 127.0.0.1:18080 --data "$tmp/data" --log-level warn --access-log=false \
-  --like-rate 1000000 --like-burst 1000000 2>"$tmp/zan.log" &
+  --like-rate 1000000 --like-burst 1000000 --ip-limits=false 2>"$tmp/zan.log" &
 for _ in $(seq 100); do curl -sf http://127.0.0.1:18080/readyz >/dev/null && break; sleep 0.1; done
 
 login_users "http://127.0.0.1:18080/api/v1" "$USERS" 86 >"$tmp/tokens.txt"
