@@ -599,6 +599,27 @@ func testApplyKept(t *testing.T, s zan.Store) {
 	if at, err := s.LastLikeChange(t.Context(), zan.Target{Type: "blog", ID: 999_999}); err != nil || at != 0 {
 		t.Fatalf("LastLikeChange of a target without rows: %d, %v", at, err)
 	}
+	ss, ok := s.(zan.LikeSummaryStore)
+	if !ok {
+		return
+	}
+	// A target with only a tombstone has rows (its last change matters to
+	// a load) and no count.
+	tomb := zan.Target{Type: "blog", ID: 999_998}
+	checkApply(t, s, zan.ApplyResult{}, unlike(tomb, 3, t0+9))
+	for _, tc := range []struct {
+		t     zan.Target
+		count int64
+		rows  bool
+	}{
+		{blog1, 1, true},
+		{tomb, 0, true},
+		{zan.Target{Type: "blog", ID: 999_999}, 0, false},
+	} {
+		if count, rows, err := ss.LikeSummary(t.Context(), tc.t); err != nil || count != tc.count || rows != tc.rows {
+			t.Fatalf("LikeSummary(%v) = %d, %v, %v; want %d, %v", tc.t, count, rows, err, tc.count, tc.rows)
+		}
+	}
 }
 
 func testApplyLateOlderLike(t *testing.T, s zan.Store) {

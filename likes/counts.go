@@ -237,27 +237,21 @@ func (s *Service) load(ctx context.Context, t zan.Target) error {
 		if err := s.waitApplied(lctx); err != nil {
 			return nil, zan.Unavailable("loading "+t.String(), err)
 		}
-		// LastLikeChange reads every row of t (the greatest changed_at has
-		// no index of its own, which would cost every like a write): its
-		// bound grows with the count, as the install's does.
-		counts, err := s.store.LikeCounts(lctx, []zan.Target{t})
-		if err != nil {
-			return nil, zan.Unavailable("store", err)
-		}
-		stall.Reset(s.cfg.LoadTimeout + time.Duration(counts[0])*loadPerLiker)
-		after, err := s.store.LastLikeChange(lctx, t)
+		after, rows, err := s.summary(lctx, t, stall)
 		if err != nil {
 			return nil, zan.Unavailable("store", err)
 		}
 		stall.Reset(s.cfg.LoadTimeout)
 		var users []int64
-		err = s.store.ScanLikers(lctx, t, func(u []int64) error {
-			users = append(users, u...)
-			stall.Reset(s.cfg.LoadTimeout)
-			return nil
-		})
-		if err != nil {
-			return nil, zan.Unavailable("store", err)
+		if rows {
+			err = s.store.ScanLikers(lctx, t, func(u []int64) error {
+				users = append(users, u...)
+				stall.Reset(s.cfg.LoadTimeout)
+				return nil
+			})
+			if err != nil {
+				return nil, zan.Unavailable("store", err)
+			}
 		}
 		stall.Reset(s.cfg.LoadTimeout + time.Duration(len(users))*loadPerLiker)
 		if err := s.hot.Load(lctx, t, users, after); err != nil {
@@ -277,6 +271,29 @@ func (s *Service) load(ctx context.Context, t zan.Target) error {
 	case <-wait.C:
 		return zan.Unavailable("loading "+t.String(), context.DeadlineExceeded)
 	}
+}
+
+// summary returns what a load reads before the likers: t's LastLikeChange,
+// and whether t has rows at all (a target without any has no likers to
+// scan). LastLikeChange reads every row of t (the greatest changed_at has
+// no index of its own, which would cost every like a write), so its stall
+// bound grows with the count, as the install's does.
+func (s *Service) summary(ctx context.Context, t zan.Target, stall *time.Timer) (after int64, rows bool, err error) {
+	var count int64
+	if ss, ok := s.store.(zan.LikeSummaryStore); ok {
+		if count, rows, err = ss.LikeSummary(ctx, t); err != nil || !rows {
+			return 0, rows, err
+		}
+	} else {
+		counts, err := s.store.LikeCounts(ctx, []zan.Target{t})
+		if err != nil {
+			return 0, false, err
+		}
+		count = counts[0]
+	}
+	stall.Reset(s.cfg.LoadTimeout + time.Duration(count)*loadPerLiker)
+	after, err = s.store.LastLikeChange(ctx, t)
+	return after, true, err
 }
 
 // waitApplied waits until the store holds every event that a target

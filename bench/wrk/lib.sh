@@ -21,3 +21,8 @@ ratio() {
   z=$(awk '/Requests\/sec/ {print $2}' "$2")
   awk -v z="$z" -v b="$b" 'BEGIN {printf "%.2f", z/b}'
 }
+
+# cpu_ticks PID: the user + system CPU time of PID so far, in clock ticks.
+cpu_ticks() {
+  awk '{print $14 + $15}' "/proc/$1/stat"
+}

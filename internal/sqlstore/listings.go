@@ -163,3 +163,13 @@ func (r Common) LastLikeChange(ctx context.Context, t zan.Target) (int64, error)
 		[]any{t.Type, t.ID}, func(rows *sql.Rows) error { return rows.Scan(&at) })
 	return at, err
 }
+
+// LikeSummary returns t's stored count and whether t has rows, in one
+// query: two index lookups; see zan.LikeSummaryStore.
+func (r Common) LikeSummary(ctx context.Context, t zan.Target) (count int64, rows bool, err error) {
+	var has int64
+	err = r.query(ctx, `SELECT COALESCE((SELECT count FROM `+r.table("like_counts")+` WHERE target_type = ? AND target_id = ?), 0),
+		EXISTS (SELECT 1 FROM `+r.table("likes")+` WHERE target_type = ? AND target_id = ?)`,
+		[]any{t.Type, t.ID, t.Type, t.ID}, func(rows *sql.Rows) error { return rows.Scan(&count, &has) })
+	return count, has != 0, err
+}
