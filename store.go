@@ -218,17 +218,21 @@ type LikeStore interface {
 	RecountLikes(ctx context.Context, t Target) (before, after int64, err error)
 }
 
-// LikeSummaryStore is a LikeStore that tells in one query what a load of a
-// target into the hot state reads first: its stored count, and whether it
-// has rows at all. A load of a target nobody ever liked or unliked, the
-// most common load under a write storm over many targets, is then that one
-// query instead of three (LikeCounts, LastLikeChange, and a ScanLikers
-// that finds nothing).
+// LikeSummary is what a load of a target into the hot state reads first.
+type LikeSummary struct {
+	Count int64 // the stored count
+	Rows  bool  // whether the target has any row (liked, or a tombstone)
+}
+
+// LikeSummaryStore is a LikeStore that reads the summaries of many targets
+// in one query. A load of a target nobody ever liked or unliked, the most
+// common load under a write storm over many targets, is then a share of
+// one query instead of three queries of its own (LikeCounts,
+// LastLikeChange, and a ScanLikers that finds nothing).
 type LikeSummaryStore interface {
 	LikeStore
-	// LikeSummary returns t's stored count and whether t has any row
-	// (liked, or a tombstone).
-	LikeSummary(ctx context.Context, t Target) (count int64, rows bool, err error)
+	// LikeSummaries returns the summaries of ts, in order.
+	LikeSummaries(ctx context.Context, ts []Target) ([]LikeSummary, error)
 }
 
 // Store is the source of truth: a SQL database.

@@ -606,18 +606,23 @@ func testApplyKept(t *testing.T, s zan.Store) {
 	// A target with only a tombstone has rows (its last change matters to
 	// a load) and no count.
 	tomb := zan.Target{Type: "blog", ID: 999_998}
+	none := zan.Target{Type: "blog", ID: 999_999}
 	checkApply(t, s, zan.ApplyResult{}, unlike(tomb, 3, t0+9))
-	for _, tc := range []struct {
-		t     zan.Target
-		count int64
-		rows  bool
-	}{
-		{blog1, 1, true},
-		{tomb, 0, true},
-		{zan.Target{Type: "blog", ID: 999_999}, 0, false},
-	} {
-		if count, rows, err := ss.LikeSummary(t.Context(), tc.t); err != nil || count != tc.count || rows != tc.rows {
-			t.Fatalf("LikeSummary(%v) = %d, %v, %v; want %d, %v", tc.t, count, rows, err, tc.count, tc.rows)
+	want := map[zan.Target]zan.LikeSummary{blog1: {Count: 1, Rows: true}, tomb: {Rows: true}, none: {}}
+	// Lists of every length up to and past one query's chunk, types mixed.
+	for _, n := range []int{1, 2, 8, 9, 64, 65, 130} {
+		var ts []zan.Target
+		for i := range n {
+			ts = append(ts, []zan.Target{blog1, tomb, none, {Type: "comment", ID: int64(i + 1)}}[i%4])
+		}
+		got, err := ss.LikeSummaries(t.Context(), ts)
+		if err != nil || len(got) != n {
+			t.Fatalf("LikeSummaries of %d: %d, %v", n, len(got), err)
+		}
+		for i, tg := range ts {
+			if got[i] != want[tg] {
+				t.Fatalf("LikeSummaries of %d: [%d] %v = %+v; want %+v", n, i, tg, got[i], want[tg])
+			}
 		}
 	}
 }

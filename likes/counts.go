@@ -280,10 +280,12 @@ func (s *Service) load(ctx context.Context, t zan.Target) error {
 // bound grows with the count, as the install's does.
 func (s *Service) summary(ctx context.Context, t zan.Target, stall *time.Timer) (after int64, rows bool, err error) {
 	var count int64
-	if ss, ok := s.store.(zan.LikeSummaryStore); ok {
-		if count, rows, err = ss.LikeSummary(ctx, t); err != nil || !rows {
-			return 0, rows, err
+	if s.summaries != nil {
+		sum, err := s.summaries.get(ctx, t)
+		if err != nil || !sum.Rows {
+			return 0, false, err
 		}
+		count = sum.Count
 	} else {
 		counts, err := s.store.LikeCounts(ctx, []zan.Target{t})
 		if err != nil {

@@ -130,6 +130,8 @@ type Service struct {
 	// from this process's memory (inProcess): their calls get no deadline
 	// of their own, which costs a timer and a context each.
 	localHot, localLimiter bool
+	// summaries batches the first read of loads, when the store can.
+	summaries *summaries
 }
 
 // inProcess is implemented by adapters that answer from this process's
@@ -176,6 +178,9 @@ func New(cfg Config, hot zan.LikeState, log zan.EventLog, store zan.LikeStore, l
 			MaximumSize:      100_000,
 			ExpiryCalculator: otter.ExpiryWriting[int64, time.Time](refusalTTL),
 		})
+	}
+	if ss, ok := store.(zan.LikeSummaryStore); ok {
+		s.summaries = &summaries{store: ss, timeout: cfg.LoadTimeout}
 	}
 	for _, t := range cfg.Types {
 		s.types[t] = true

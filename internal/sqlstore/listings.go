@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"strings"
 
 	"github.com/zanlabs/zan"
 )
@@ -164,12 +165,53 @@ func (r Common) LastLikeChange(ctx context.Context, t zan.Target) (int64, error)
 	return at, err
 }
 
-// LikeSummary returns t's stored count and whether t has rows, in one
-// query: two index lookups; see zan.LikeSummaryStore.
-func (r Common) LikeSummary(ctx context.Context, t zan.Target) (count int64, rows bool, err error) {
-	var has int64
-	err = r.query(ctx, `SELECT COALESCE((SELECT count FROM `+r.table("like_counts")+` WHERE target_type = ? AND target_id = ?), 0),
-		EXISTS (SELECT 1 FROM `+r.table("likes")+` WHERE target_type = ? AND target_id = ?)`,
-		[]any{t.Type, t.ID, t.Type, t.ID}, func(rows *sql.Rows) error { return rows.Scan(&count, &has) })
-	return count, has != 0, err
+// summaryChunk is the most targets one LikeSummaries query takes; a
+// shorter list is padded to the next of 1, 8 or summaryChunk ids (by
+// repeating its last), so that three statement texts serve every call.
+const summaryChunk = 64
+
+// LikeSummaries returns the summaries of ts: per target type, one query
+// per summaryChunk targets, two index lookups per target (the count's row
+// and the first row of the target's key range); see zan.LikeSummaryStore.
+// The ids come in as a UNION ALL list rather than VALUES, which MySQL and
+// SQLite spell differently.
+func (r Common) LikeSummaries(ctx context.Context, ts []zan.Target) ([]zan.LikeSummary, error) {
+	out := make([]zan.LikeSummary, len(ts))
+	for typ, pos := range ByType(ts) {
+		for lo := 0; lo < len(pos); lo += summaryChunk {
+			chunk := pos[lo:min(lo+summaryChunk, len(pos))]
+			size := summaryChunk
+			switch {
+			case len(chunk) == 1:
+				size = 1
+			case len(chunk) <= 8:
+				size = 8
+			}
+			args := make([]any, 0, 2+size)
+			args = append(args, typ, typ)
+			for j := range size {
+				args = append(args, ts[chunk[min(j, len(chunk)-1)]].ID)
+			}
+			found := make(map[int64]zan.LikeSummary, len(chunk))
+			err := r.query(ctx, `SELECT k.id,
+				COALESCE((SELECT c.count FROM `+r.table("like_counts")+` AS c WHERE c.target_type = ? AND c.target_id = k.id), 0),
+				EXISTS (SELECT 1 FROM `+r.table("likes")+` AS l WHERE l.target_type = ? AND l.target_id = k.id)
+				FROM (SELECT ? AS id`+strings.Repeat(` UNION ALL SELECT ?`, size-1)+`) AS k`,
+				args, func(rows *sql.Rows) error {
+					var id, count, has int64
+					if err := rows.Scan(&id, &count, &has); err != nil {
+						return err
+					}
+					found[id] = zan.LikeSummary{Count: count, Rows: has != 0}
+					return nil
+				})
+			if err != nil {
+				return nil, err
+			}
+			for _, i := range chunk {
+				out[i] = found[ts[i].ID]
+			}
+		}
+	}
+	return out, nil
 }
