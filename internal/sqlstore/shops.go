@@ -40,6 +40,10 @@ type Dialect struct {
 	// already is left as it is, without an error; col is any column of the
 	// table (MySQL needs one to "update").
 	IgnoreDuplicate func(col string) string
+	// Upsert ends a multi-row INSERT so that a row whose key (the columns
+	// of key, a primary or unique key) is there already has cols set to
+	// the inserted row's values instead.
+	Upsert func(key []string, cols ...string) string
 }
 
 // SetDialect completes r for the shop, voucher and order queries.
