@@ -218,8 +218,11 @@ func (r Common) loadNoticeBatch(ctx context.Context, tx *txStmts, b *noticeBatch
 		}
 	}
 
-	// The actors' rows, grouped by target: (type = ? AND id = ? AND actor
-	// IN (...)) OR ..., a range per target on the primary key.
+	// The actors' rows: a VALUES list of the keys joined to the table where
+	// the dialect says so (SQLite: a seek per key; an OR of the keys cost
+	// it a temporary b-tree to drop duplicates, as much as the seeks), else
+	// (type = ? AND id = ? AND actor IN (...)) OR ..., grouped by target, a
+	// range per target on the primary key.
 	keys := make([]actorKey, 0, len(todo))
 	for _, n := range todo {
 		k := actorKey{n.Target, n.User}
@@ -232,21 +235,30 @@ func (r Common) loadNoticeBatch(ctx context.Context, tx *txStmts, b *noticeBatch
 	for c := range slices.Chunk(keys, noticeChunk) {
 		var q strings.Builder
 		var args []any
-		q.WriteString(`SELECT target_type, target_id, actor_id, notification_id, liked, at FROM ` + r.table("notification_actors") + ` WHERE `)
-		for i := 0; i < len(c); {
-			j := i + 1
-			for j < len(c) && c[j].t == c[i].t {
-				j++
+		if r.dialect.JoinValues {
+			q.WriteString(`SELECT n.target_type, n.target_id, n.actor_id, n.notification_id, n.liked, n.at FROM (VALUES ` +
+				rowsOf(len(c), "(?, ?, ?)") + `) k JOIN ` + r.table("notification_actors") +
+				` n ON n.target_type = k.column1 AND n.target_id = k.column2 AND n.actor_id = k.column3`)
+			for _, k := range c {
+				args = append(args, k.t.Type, k.t.ID, k.actor)
 			}
-			if i > 0 {
-				q.WriteString(` OR `)
+		} else {
+			q.WriteString(`SELECT target_type, target_id, actor_id, notification_id, liked, at FROM ` + r.table("notification_actors") + ` WHERE `)
+			for i := 0; i < len(c); {
+				j := i + 1
+				for j < len(c) && c[j].t == c[i].t {
+					j++
+				}
+				if i > 0 {
+					q.WriteString(` OR `)
+				}
+				q.WriteString(`(target_type = ? AND target_id = ? AND actor_id IN (` + Placeholders(j-i) + `))`)
+				args = append(args, c[i].t.Type, c[i].t.ID)
+				for _, k := range c[i:j] {
+					args = append(args, k.actor)
+				}
+				i = j
 			}
-			q.WriteString(`(target_type = ? AND target_id = ? AND actor_id IN (` + Placeholders(j-i) + `))`)
-			args = append(args, c[i].t.Type, c[i].t.ID)
-			for _, k := range c[i:j] {
-				args = append(args, k.actor)
-			}
-			i = j
 		}
 		q.WriteString(r.dialect.ForUpdate)
 		err := queryRows(ctx, tx.tx, q.String(), args, func(rows *sql.Rows) error {

@@ -44,6 +44,9 @@ type Dialect struct {
 	// of key, a primary or unique key) is there already has cols set to
 	// the inserted row's values instead.
 	Upsert func(key []string, cols ...string) string
+	// JoinValues: a lookup of many keys joins a VALUES list of them
+	// (columns column1, column2, ...) rather than an OR of the keys.
+	JoinValues bool
 }
 
 // SetDialect completes r for the shop, voucher and order queries.
