@@ -415,11 +415,21 @@ func (r Common) writeNoticeBatch(ctx context.Context, tx *txStmts, b *noticeBatc
 
 	// The latest actors of each item, now that its actors are written: one
 	// indexed read of at most NotificationActors rows per item (a set-based
-	// read would scan all the likers of a popular item).
-	for _, it := range dirty {
-		var err error
-		if it.actors, err = r.latestActors(ctx, tx, it.id); err != nil {
-			return err
+	// read would scan all the likers of a popular item). Where a statement
+	// is a round trip to a server, the reads of up to unionChunk items go
+	// in one statement, a UNION ALL of them.
+	if r.dialect.RoundTrips {
+		for c := range slices.Chunk(dirty, unionChunk) {
+			if err := r.latestActorsOf(ctx, tx, c); err != nil {
+				return err
+			}
+		}
+	} else {
+		for _, it := range dirty {
+			var err error
+			if it.actors, err = r.latestActors(ctx, tx, it.id); err != nil {
+				return err
+			}
 		}
 	}
 	// One upsert makes the new items and updates the others. A changed item
@@ -481,6 +491,48 @@ func (r Common) latestActors(ctx context.Context, tx *txStmts, item int64) (stri
 		ids = append(ids, strconv.FormatInt(id, 10))
 	}
 	return strings.Join(ids, ","), rows.Err()
+}
+
+// unionChunk bounds the items of one UNION ALL read of latest actors.
+const unionChunk = 100
+
+// latestActorsOf sets the latest actors of items, in one statement.
+func (r Common) latestActorsOf(ctx context.Context, tx *txStmts, items []*itemState) error {
+	var q strings.Builder
+	args := make([]any, 0, 2*len(items))
+	for i, it := range items {
+		if i > 0 {
+			q.WriteString(` UNION ALL `)
+		}
+		q.WriteString(`(SELECT notification_id, actor_id, at FROM ` + r.table("notification_actors") +
+			` WHERE notification_id = ? AND liked = 1 ORDER BY at DESC LIMIT ?)`)
+		args = append(args, it.id, zan.NotificationActors)
+	}
+	type actor struct{ id, at int64 }
+	byItem := map[int64][]actor{}
+	err := queryRows(ctx, tx.tx, q.String(), args, func(rows *sql.Rows) error {
+		var item int64
+		var a actor
+		if err := rows.Scan(&item, &a.id, &a.at); err != nil {
+			return err
+		}
+		byItem[item] = append(byItem[item], a)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, it := range items {
+		// A UNION ALL keeps no order of its parts' rows: newest first again.
+		as := byItem[it.id]
+		slices.SortStableFunc(as, func(x, y actor) int { return cmp.Compare(y.at, x.at) })
+		ids := make([]string, len(as))
+		for i, a := range as {
+			ids[i] = strconv.FormatInt(a.id, 10)
+		}
+		it.actors = strings.Join(ids, ",")
+	}
+	return nil
 }
 
 // rowsOf returns n copies of row, comma-separated: a multi-row VALUES list.

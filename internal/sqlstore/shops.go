@@ -47,6 +47,9 @@ type Dialect struct {
 	// JoinValues: a lookup of many keys joins a VALUES list of them
 	// (columns column1, column2, ...) rather than an OR of the keys.
 	JoinValues bool
+	// RoundTrips: each statement is a round trip to a server (MySQL), so
+	// many small reads are worth one larger statement.
+	RoundTrips bool
 }
 
 // SetDialect completes r for the shop, voucher and order queries.
