@@ -21,7 +21,13 @@ type FeedReader struct {
 	Backoff time.Duration // first wait after an error, doubled up to MaxBackoff
 	// MaxBackoff bounds the back-off.
 	MaxBackoff time.Duration
-	Logger     *slog.Logger
+	// Pace, when set, spaces batches under load: after a batch of more than
+	// one event the next fetch starts no sooner than Pace after this one
+	// did. A busy reader then takes few large batches instead of many small
+	// ones, and leaves the store to others in between; a lone event still
+	// goes at once. It adds up to Pace to the reader's lag.
+	Pace   time.Duration
+	Logger *slog.Logger
 	// Apply takes one batch. It is called with the batch kept in progress,
 	// so it may take as long as it must (a store that is down, a receiver
 	// that is away).
@@ -65,6 +71,7 @@ func (r FeedReader) Run(ctx context.Context) {
 
 // step applies one batch and acknowledges it.
 func (r FeedReader) step(ctx context.Context, feed EventFeed, part int) error {
+	start := time.Now()
 	b, err := feed.Fetch(ctx, part, r.Batch, r.Wait)
 	if err != nil {
 		return err
@@ -82,7 +89,12 @@ func (r FeedReader) step(ctx context.Context, feed EventFeed, part int) error {
 	}
 	if b.Ack != nil {
 		// A lost ack is a redelivery, which every reader's Apply absorbs.
-		return b.Ack(context.WithoutCancel(ctx))
+		if err := b.Ack(context.WithoutCancel(ctx)); err != nil {
+			return err
+		}
+	}
+	if d := r.Pace - time.Since(start); r.Pace > 0 && len(b.Events) > 1 && d > 0 {
+		Sleep(ctx, d)
 	}
 	return nil
 }

@@ -65,6 +65,7 @@ func TestStore(t *testing.T, open func(t *testing.T) zan.Store) {
 		{"Notifications/Read", testNotificationsRead},
 		{"Notifications/Paging", testNotificationsPaging},
 		{"Notifications/Concurrent", testNotificationsConcurrent},
+		{"Notifications/Batched", testNotificationsBatched},
 		{"Webhooks", testWebhooks},
 	}
 	for _, tt := range tests {

@@ -130,6 +130,15 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		IndexText:       indexText,
 		MatchText:       matchText,
 		IgnoreDuplicate: func(col string) string { return " ON DUPLICATE KEY UPDATE " + col + " = " + col },
+		RoundTrips:      true,
+		// The key is the one the row clashes on: MySQL needs no name for it.
+		Upsert: func(_ []string, cols ...string) string {
+			set := make([]string, len(cols))
+			for i, c := range cols {
+				set[i] = c + " = VALUES(" + c + ")"
+			}
+			return " ON DUPLICATE KEY UPDATE " + strings.Join(set, ", ")
+		},
 	})
 	return d, nil
 }

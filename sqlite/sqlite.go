@@ -152,6 +152,14 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 		IndexText:       indexText,
 		MatchText:       matchText,
 		IgnoreDuplicate: func(string) string { return " ON CONFLICT DO NOTHING" },
+		JoinValues:      true,
+		Upsert: func(key []string, cols ...string) string {
+			set := make([]string, len(cols))
+			for i, c := range cols {
+				set[i] = c + " = excluded." + c
+			}
+			return " ON CONFLICT (" + strings.Join(key, ", ") + ") DO UPDATE SET " + strings.Join(set, ", ")
+		},
 	})
 	return db, nil
 }

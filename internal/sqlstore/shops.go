@@ -40,6 +40,16 @@ type Dialect struct {
 	// already is left as it is, without an error; col is any column of the
 	// table (MySQL needs one to "update").
 	IgnoreDuplicate func(col string) string
+	// Upsert ends a multi-row INSERT so that a row whose key (the columns
+	// of key, a primary or unique key) is there already has cols set to
+	// the inserted row's values instead.
+	Upsert func(key []string, cols ...string) string
+	// JoinValues: a lookup of many keys joins a VALUES list of them
+	// (columns column1, column2, ...) rather than an OR of the keys.
+	JoinValues bool
+	// RoundTrips: each statement is a round trip to a server (MySQL), so
+	// many small reads are worth one larger statement.
+	RoundTrips bool
 }
 
 // SetDialect completes r for the shop, voucher and order queries.
