@@ -7,6 +7,7 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -107,6 +108,11 @@ type Switch struct {
 	key    string
 	logger *slog.Logger
 	cur    atomic.Pointer[State]
+	// fence holds the writes of rows (not likes) while the record
+	// changes: each write holds it shared from choosing its store until
+	// its rows are copied, and a change of the record takes it whole.
+	fence   sync.RWMutex
+	maxHold atomic.Int64 // nanoseconds, the longest hold so far
 }
 
 // StateKey is the cache key of the shared state of the migration to
@@ -148,7 +154,52 @@ func NewSwitch(ctx context.Context, cache zan.Cache, dest string, logger *slog.L
 // State is this node's view of the migration.
 func (s *Switch) State() State { return *s.cur.Load() }
 
+// FenceHold is how long the writes of rows wait when the record changes,
+// counted from the switch: longer than a node takes to see it (PollEvery,
+// plus a margin for the read of the state), so that no node writes a row
+// into the new record while another may still write it into the old.
+// Nodes' clocks are taken to agree within the margin.
+const FenceHold = PollEvery + 500*time.Millisecond
+
+// write returns the state a write of rows is made under; done must be
+// called once its rows are copied to the other store.
+func (s *Switch) write() (State, func()) {
+	s.fence.RLock()
+	return s.State(), s.fence.RUnlock
+}
+
+// MaxHold is the longest that writes of rows waited on this node at a
+// change of the record.
+func (s *Switch) MaxHold() time.Duration { return time.Duration(s.maxHold.Load()) }
+
 func (s *Switch) set(st State) {
+	if old := s.cur.Load(); old != nil && old.DestIsRecord() != st.DestIsRecord() {
+		// The record changes: wait for the writes in flight (they copy
+		// their rows under the old record), then hold new ones until every
+		// node has seen the change. A node that sees it late holds less:
+		// the hold ends FenceHold after the switch, not after this node
+		// saw it.
+		start := time.Now()
+		s.fence.Lock()
+		defer func() {
+			s.fence.Unlock()
+			d := time.Since(start)
+			metrics.MigrationFenceHold.Observe(d.Seconds())
+			for {
+				m := s.maxHold.Load()
+				if int64(d) <= m || s.maxHold.CompareAndSwap(m, int64(d)) {
+					break
+				}
+			}
+		}()
+		if s.cache != nil {
+			until := st.Changed.Add(FenceHold)
+			if latest := time.Now().Add(FenceHold); until.After(latest) {
+				until = latest
+			}
+			time.Sleep(time.Until(until))
+		}
+	}
 	old := s.cur.Swap(&st)
 	for _, p := range onlinePhases {
 		v := 0.0
