@@ -8,6 +8,7 @@ import (
 type Online struct {
 	Switch   *Switch
 	Verifier *Verifier
+	Sweeper  *Sweeper // nil: none
 	// Source and Dest name the stores (passwords hidden).
 	Source, Dest string
 }
@@ -20,6 +21,12 @@ type Status struct {
 	Source       string        `json:"source"`
 	Dest         string        `json:"destination"`
 	Verification *VerifyReport `json:"verification"` // the last round; null before the first
+	// Sweep is the last sweep of the tables other than likes; null before
+	// the first.
+	Sweep *SweepReport `json:"sweep"`
+	// MaxHoldMS is the longest that writes of rows waited on this node
+	// at a change of the record (the fence).
+	MaxHoldMS int64 `json:"max_hold_ms"`
 }
 
 // MigrationStatus is this node's view of the migration.
@@ -32,7 +39,12 @@ func (o *Online) status(st State) Status {
 	if st.DestIsRecord() {
 		record = "destination"
 	}
-	return Status{State: st, DestReads: st.DestReads(), Record: record, Source: o.Source, Dest: o.Dest, Verification: o.Verifier.Last()}
+	s := Status{State: st, DestReads: st.DestReads(), Record: record, Source: o.Source, Dest: o.Dest,
+		Verification: o.Verifier.Last(), MaxHoldMS: o.Switch.MaxHold().Milliseconds()}
+	if o.Sweeper != nil {
+		s.Sweep = o.Sweeper.Last()
+	}
+	return s
 }
 
 // SwitchMigration moves every node to phase (see Next).

@@ -252,6 +252,7 @@ func (m *Main) Start(ctx context.Context) (err error) {
 		workers["mirror"] = mr.persist.Run
 		workers["migration switch"] = mr.switcher.Run
 		workers["verifier"] = func(ctx context.Context) error { return mr.verifier.Run(ctx, c.VerifyEvery) }
+		workers["sweep"] = func(ctx context.Context) error { return mr.sweeper.Run(ctx, c.VerifyEvery) }
 	}
 	for name, run := range workers {
 		m.workers.Add(1)
