@@ -386,3 +386,42 @@ func (r *Router) WebhookDeadLetters(ctx context.Context, endpoint string, limit 
 func (r *Router) DeleteWebhookDead(ctx context.Context, endpoint string, eventIDs []string) error {
 	return write1(r, ctx, func(s zan.Store) error { return s.DeleteWebhookDead(ctx, endpoint, eventIDs) }, deadKeys(endpoint, eventIDs))
 }
+
+func bySession(h [32]byte) touch {
+	return touch{"sessions", []string{"token_hash"}, [][]any{{h[:]}}}
+}
+
+// CreateSession implements zan.SessionStore.
+func (r *Router) CreateSession(ctx context.Context, s zan.Session) error {
+	return write1(r, ctx, func(st zan.Store) error { return st.CreateSession(ctx, s) }, bySession(s.TokenHash))
+}
+
+// Session implements zan.SessionStore.
+func (r *Router) Session(ctx context.Context, hash [32]byte) (zan.Session, error) {
+	return r.rows().Session(ctx, hash)
+}
+
+// TouchSession implements zan.SessionStore.
+func (r *Router) TouchSession(ctx context.Context, hash [32]byte, expiresAt time.Time) error {
+	return write1(r, ctx, func(st zan.Store) error { return st.TouchSession(ctx, hash, expiresAt) }, bySession(hash))
+}
+
+// DeleteSession implements zan.SessionStore.
+func (r *Router) DeleteSession(ctx context.Context, hash [32]byte) error {
+	return write1(r, ctx, func(st zan.Store) error { return st.DeleteSession(ctx, hash) }, bySession(hash))
+}
+
+// DeleteExpiredSessions implements zan.SessionStore: the other store's
+// expired sessions go too; what it missed is the sweep's.
+func (r *Router) DeleteExpiredSessions(ctx context.Context, now time.Time) (int, error) {
+	st, done := r.Switch.write()
+	defer done()
+	rec, other, _ := r.rowStores(st)
+	n, err := rec.DeleteExpiredSessions(ctx, now)
+	if err == nil && other != nil {
+		if _, err := other.DeleteExpiredSessions(ctx, now); err != nil {
+			metrics.MigrationRowCopies.WithLabelValues("failed").Inc()
+		}
+	}
+	return n, err
+}

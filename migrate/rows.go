@@ -26,8 +26,9 @@ type RowStore interface {
 }
 
 // Table is one table the online migration copies by rows: every table
-// but likes and their counts (fed by the log) and sessions (see the
-// README: they stay where they live).
+// but likes and their counts (fed by the log). Sessions are copied too:
+// a node without Redis keeps them in the store (with Redis they live
+// there, and the table stays empty in both stores).
 type Table struct {
 	Name string
 	// Key is unique in the table in every dialect, and the order the
@@ -50,6 +51,7 @@ var Tables = []Table{
 	{"notification_unread", []string{"user_id"}},
 	{"webhooks", []string{"id"}},
 	{"webhook_dead", []string{"endpoint", "event_id"}},
+	{"sessions", []string{"token_hash"}},
 }
 
 func tableNamed(name string) Table {

@@ -101,6 +101,11 @@ func (w *rowWriter) all() {
 		{Endpoint: ep, Event: zan.Event{ID: "d2", Op: zan.OpLike, Target: zan.Target{Type: "blog", ID: b.ID}, User: o.ID, At: t0}, Reason: "500", At: at},
 	}))
 	w.must(w.s.DeleteWebhookDead(ctx, ep, []string{"d1"}))
+	h1, h2 := [32]byte{byte(w.base), 1}, [32]byte{byte(w.base), 2}
+	w.must(w.s.CreateSession(ctx, zan.Session{TokenHash: h1, UserID: u.ID, ExpiresAt: at.Add(time.Hour)}))
+	w.must(w.s.TouchSession(ctx, h1, at.Add(2*time.Hour)))
+	w.must(w.s.CreateSession(ctx, zan.Session{TokenHash: h2, UserID: u.ID, ExpiresAt: at.Add(time.Hour)}))
+	w.must(w.s.DeleteSession(ctx, h2))
 }
 
 // equal fails unless a sweep finds every table equal in both stores.

@@ -125,6 +125,11 @@ func (m *Main) Start(ctx context.Context) (err error) {
 			return err
 		}
 		db, likeLog = mr.router, mr.log
+		if cache == nil {
+			// Sessions live in the store without Redis: they follow the
+			// rows, so a restart onto the destination keeps the logins.
+			hs.sessions = mr.router
+		}
 	}
 	// Anonymous reads are budgeted per node: no shared round trip on reads.
 	readLimiter := memory.NewLimiter()
