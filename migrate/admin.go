@@ -2,6 +2,9 @@ package migrate
 
 import (
 	"context"
+	"time"
+
+	"github.com/zanlabs/zan"
 )
 
 // Online is an online migration as the admin API shows and drives it.
@@ -47,11 +50,41 @@ func (o *Online) status(st State) Status {
 	return s
 }
 
-// SwitchMigration moves every node to phase (see Next).
+// SwitchMigration moves every node to phase (see Next). The switch to
+// retired returns once every node has seen it and both persisters
+// applied everything published before: from then on the destination
+// holds every event, whichever persister a node restarted onto it
+// continues from.
 func (o *Online) SwitchMigration(ctx context.Context, phase string, readShare *int) (any, error) {
+	retiring := Phase(phase) == PhaseRetired && o.Switch.State().Phase != PhaseRetired
+	if retiring {
+		if err := o.waitApplied(ctx); err != nil {
+			return nil, err
+		}
+	}
 	st, err := o.Switch.Set(ctx, Phase(phase), readShare)
 	if err != nil {
 		return nil, err
 	}
+	if retiring {
+		if o.Switch.cache != nil {
+			zan.Sleep(ctx, FenceHold) // every node saw it
+		}
+		if err := o.waitApplied(ctx); err != nil {
+			return nil, err
+		}
+	}
 	return o.status(st), nil
+}
+
+func (o *Online) waitApplied(ctx context.Context) error {
+	if o.Verifier == nil || o.Verifier.Wait == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := o.Verifier.Wait(ctx); err != nil {
+		return zan.Unavailable("waiting for both persisters", err)
+	}
+	return nil
 }

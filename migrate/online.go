@@ -3,9 +3,12 @@ package migrate
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash/fnv"
+	"io/fs"
 	"log/slog"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -105,6 +108,7 @@ func Next(cur State, phase Phase, share *int, now time.Time) (State, error) {
 // node) the state is this process's.
 type Switch struct {
 	cache  zan.Cache // nil: this process only
+	file   string    // without a cache: where the state is kept ("": nowhere)
 	key    string
 	logger *slog.Logger
 	cur    atomic.Pointer[State]
@@ -249,8 +253,50 @@ func (s *Switch) Set(ctx context.Context, phase Phase, share *int) (State, error
 			return cur, zan.Unavailable("migration state", err)
 		}
 	}
+	if s.file != "" {
+		if err := s.save(next); err != nil {
+			return cur, zan.Unavailable("migration state", err)
+		}
+	}
 	s.set(next)
 	return next, nil
+}
+
+// stateFile is how PersistTo keeps the state.
+type stateFile struct {
+	Key   string `json:"key"`
+	State State  `json:"state"`
+}
+
+// PersistTo keeps the state of a node without a shared cache in file: a
+// restart with the same flags continues in the phase it left (retired
+// included) rather than in PhaseCopy.
+func (s *Switch) PersistTo(file string) error {
+	s.file = file
+	b, err := os.ReadFile(file)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var f stateFile
+	if err := json.Unmarshal(b, &f); err != nil || !slices.Contains(onlinePhases, f.State.Phase) {
+		return fmt.Errorf("migrate: %s is not a migration state", file)
+	}
+	if f.Key == s.key { // else a migration to another store: afresh
+		s.set(f.State)
+	}
+	return nil
+}
+
+func (s *Switch) save(st State) error {
+	b, _ := json.Marshal(stateFile{Key: s.key, State: st})
+	tmp := s.file + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, s.file)
 }
 
 // Run follows the shared state until ctx ends. A state lost from the

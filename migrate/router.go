@@ -264,3 +264,24 @@ func (b bothApplied) WaitApplied(ctx context.Context) error {
 	}
 	return b.mirror.WaitApplied(ctx)
 }
+
+// PrimaryLikes is the store of the log's own persister (the source's):
+// the source until PhaseRetired, the destination in it. A node restarted
+// onto the destination (--db on it, without --mirror-db) continues from
+// the log's own position; every event before that position reached the
+// destination, through the mirror before the retirement (the switch to
+// retired waits for both persisters) or through this store after it. So
+// the nodes may move to the destination in any order.
+func (r *Router) PrimaryLikes() zan.LikeStore { return primaryLikes{r.Store, r} }
+
+type primaryLikes struct {
+	zan.LikeStore
+	r *Router
+}
+
+func (p primaryLikes) ApplyLikes(ctx context.Context, events []zan.Event) (zan.ApplyResult, error) {
+	if p.r.Switch.State().Phase == PhaseRetired {
+		return p.r.Dest.ApplyLikes(ctx, events)
+	}
+	return p.LikeStore.ApplyLikes(ctx, events)
+}

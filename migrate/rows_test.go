@@ -3,6 +3,7 @@ package migrate_test
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -277,4 +278,56 @@ func TestFence(t *testing.T) {
 		t.Fatal("a change of the record held no write")
 	}
 	equal(t, routers[0], "after the switches")
+}
+
+// TestRetiredRestart: a node without a shared cache keeps its phase
+// across a restart (a file), and once retired its log persister applies
+// likes to the destination, so the nodes may move onto it in any order.
+func TestRetiredRestart(t *testing.T) {
+	ctx := t.Context()
+	file := filepath.Join(t.TempDir(), "state.json")
+	src, dst := open(t), open(t)
+	sw, err := migrate.NewSwitch(ctx, nil, "db2", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sw.PersistTo(file); err != nil {
+		t.Fatal(err)
+	}
+	r := migrate.NewRouter(src, dst, sw)
+	like := func(id string, at int64) {
+		t.Helper()
+		if _, err := r.PrimaryLikes().ApplyLikes(ctx, []zan.Event{{ID: id, Op: zan.OpLike, Target: zan.Target{Type: "blog", ID: 1}, User: at, At: t0 + at}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	like("a", 1)
+	for _, ph := range []migrate.Phase{migrate.PhaseMirror, migrate.PhaseReads, migrate.PhaseWrites, migrate.PhaseRetired} {
+		if _, err := sw.Set(ctx, ph, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	like("b", 2)
+	for _, c := range []struct {
+		s    zan.LikeStore
+		want int64
+	}{{src, 1}, {dst, 1}} {
+		if n, err := c.s.LikeCounts(ctx, []zan.Target{{Type: "blog", ID: 1}}); err != nil || n[0] != c.want {
+			t.Fatalf("counts %v %v, want %d", n, err, c.want)
+		}
+	}
+	again, err := migrate.NewSwitch(ctx, nil, "db2", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := again.PersistTo(file); err != nil || again.State().Phase != migrate.PhaseRetired {
+		t.Fatalf("after a restart: %s %v", again.State().Phase, err)
+	}
+	other, err := migrate.NewSwitch(ctx, nil, "db3", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := other.PersistTo(file); err != nil || other.State().Phase != migrate.PhaseCopy {
+		t.Fatalf("another migration: %s %v", other.State().Phase, err)
+	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 
 	"github.com/zanlabs/zan"
 	"github.com/zanlabs/zan/httpapi"
@@ -59,6 +60,12 @@ func (m *Main) openMirror(ctx context.Context, cache zan.Cache) (*mirror, error)
 	sw, err := migrate.NewSwitch(ctx, cache, redactDB(c.MirrorDB), m.Logger)
 	if err != nil {
 		return nil, fmt.Errorf("--mirror-db: reading the migration's state: %w", err)
+	}
+	if cache == nil {
+		// One node: its state outlives a restart in its data directory.
+		if err := sw.PersistTo(filepath.Join(c.Data, "migration-state.json")); err != nil {
+			return nil, fmt.Errorf("--mirror-db: %w", err)
+		}
 	}
 	recent := migrate.NewRecent(dst)
 	both := migrate.BothApplied(m.log, feed)

@@ -189,7 +189,11 @@ func (m *Main) Start(ctx context.Context) (err error) {
 	m.notify = notifier
 	inboxHub := notify.NewHub(m.log)
 	inboxHub.MaxSubscribers = c.StreamMax
-	m.persist = persist.New(persist.Config{BatchSize: c.BatchSize, MaxWait: c.BatchWait, Retries: c.Retries}, m.log, m.store, m.Logger)
+	var primary zan.LikeStore = m.store
+	if mr != nil {
+		primary = mr.router.PrimaryLikes() // the destination once retired
+	}
+	m.persist = persist.New(persist.Config{BatchSize: c.BatchSize, MaxWait: c.BatchWait, Retries: c.Retries}, m.log, primary, m.Logger)
 
 	var record zan.LikeStore = db
 	if mr != nil {
