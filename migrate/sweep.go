@@ -77,21 +77,30 @@ func (s *Sweeper) logger() *slog.Logger {
 
 // Sweep compares and repairs every table once.
 func (s *Sweeper) Sweep(ctx context.Context) *SweepReport {
+	rep := s.run(ctx, true)
+	if rep.Error == "" && rep.Phase != PhaseCopy {
+		metrics.MigrationDrift.WithLabelValues("tables").Set(float64(rep.Drift))
+	}
+	s.last.Store(rep)
+	return rep
+}
+
+// Check compares every table once and repairs nothing: a difference is
+// drift if it is still there at the third look, in any phase.
+func (s *Sweeper) Check(ctx context.Context) *SweepReport { return s.run(ctx, false) }
+
+func (s *Sweeper) run(ctx context.Context, repair bool) *SweepReport {
 	st := s.Router.Switch.State()
 	rep := &SweepReport{At: time.Now().UTC(), Phase: st.Phase}
 	_, other, rec := s.Router.rowStores(st)
 	if other != nil {
 		for _, t := range Tables {
-			if err := s.table(ctx, rec, other, t, st, rep); err != nil {
+			if err := s.table(ctx, rec, other, t, st, repair, rep); err != nil {
 				rep.Error = fmt.Sprintf("%s: %v", t.Name, err)
 				break
 			}
 		}
 	}
-	if rep.Error == "" && st.Phase != PhaseCopy {
-		metrics.MigrationDrift.WithLabelValues("tables").Set(float64(rep.Drift))
-	}
-	s.last.Store(rep)
 	return rep
 }
 
@@ -104,7 +113,7 @@ func (s *Sweeper) batch() int {
 
 // table sweeps t in chunks: a chunk of the record, up to its last key,
 // against the other store's rows in the same range.
-func (s *Sweeper) table(ctx context.Context, rec, other RowStore, t Table, st State, rep *SweepReport) error {
+func (s *Sweeper) table(ctx context.Context, rec, other RowStore, t Table, st State, repair bool, rep *SweepReport) error {
 	cols, err := s.Router.copier.columns(ctx, rec, t.Name)
 	if err != nil {
 		return err
@@ -158,7 +167,7 @@ func (s *Sweeper) table(ctx context.Context, rec, other RowStore, t Table, st St
 		}
 		if len(differ) > 0 {
 			rep.Differ += int64(len(differ))
-			if err := s.settle(ctx, rec, other, t, cols, differ, st, rep); err != nil {
+			if err := s.settle(ctx, rec, other, t, cols, differ, st, repair, rep); err != nil {
 				return err
 			}
 		}
@@ -171,8 +180,8 @@ func (s *Sweeper) table(ctx context.Context, rec, other RowStore, t Table, st St
 
 // settle looks at the differing keys again (after the copy phase) and
 // repairs what is still different.
-func (s *Sweeper) settle(ctx context.Context, rec, other RowStore, t Table, cols []string, keys [][]any, st State, rep *SweepReport) error {
-	if st.Phase != PhaseCopy {
+func (s *Sweeper) settle(ctx context.Context, rec, other RowStore, t Table, cols []string, keys [][]any, st State, repair bool, rep *SweepReport) error {
+	if st.Phase != PhaseCopy || !repair {
 		wait := s.Settle
 		if wait <= 0 {
 			wait = 250 * time.Millisecond
@@ -193,7 +202,7 @@ func (s *Sweeper) settle(ctx context.Context, rec, other RowStore, t Table, cols
 			}
 		}
 	}
-	if len(keys) == 0 {
+	if len(keys) == 0 || !repair {
 		return nil
 	}
 	// The repair holds the fence like a write, and is dropped if the

@@ -78,7 +78,7 @@ func (m *Main) openMirror(ctx context.Context, cache zan.Cache) (*mirror, error)
 		switcher: sw,
 		persist: persist.New(persist.Config{BatchSize: c.BatchSize, MaxWait: c.BatchWait, Retries: c.Retries, Mirror: true},
 			mirrorSource{feed, m.log}, recent, m.Logger.With("persister", "mirror")),
-		verifier: &migrate.Verifier{Source: src, Dest: dst, Wait: both.WaitApplied, Recent: recent, Logger: m.Logger},
+		verifier: &migrate.Verifier{Switch: sw, Source: src, Dest: dst, Wait: both.WaitApplied, Recent: recent, Logger: m.Logger},
 	}
 	mr.online = &migrate.Online{Switch: sw, Verifier: mr.verifier, Sweeper: mr.sweeper, Source: or(redactDB(c.DBURL), "SQLite"), Dest: redactDB(c.MirrorDB)}
 	m.Logger.Info("online migration: mirroring likes and rows", "to", redactDB(c.MirrorDB), "phase", sw.State().Phase)
