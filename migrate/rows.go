@@ -128,6 +128,12 @@ func (c *rowCopier) read(ctx context.Context, s RowStore, t Table, cols, by []st
 // sync makes the rows of table whose columns by equal one of keys the
 // same in to as in from: rows from has are written, rows only to has
 // are deleted. It returns the number of rows it changed in to.
+//
+// Two copies of one row may run at once (two nodes wrote it one after
+// the other), and the one that read the older row may write last. So a
+// copy reads the rows again after writing them, and copies again if they
+// changed meanwhile: the copy that read the newest row writes after
+// every copy that read an older one, or that one copies again.
 func (c *rowCopier) sync(ctx context.Context, from, to RowStore, table string, by []string, keys [][]any) (int, error) {
 	if len(keys) == 0 {
 		return 0, nil
@@ -144,6 +150,43 @@ func (c *rowCopier) sync(ctx context.Context, from, to RowStore, table string, b
 	if err != nil {
 		return 0, err
 	}
+	changed := 0
+	for range maxCopies {
+		n, err := c.write(ctx, to, t, cols, by, keys, want)
+		changed += n
+		if err != nil {
+			return changed, err
+		}
+		again, err := c.read(ctx, from, t, cols, by, keys)
+		if err != nil {
+			return changed, err
+		}
+		if sameRows(want, again) {
+			return changed, nil
+		}
+		want = again
+	}
+	return changed, fmt.Errorf("migrate: %s rows kept changing while copied", t.Name)
+}
+
+// maxCopies bounds the copies of rows that keep changing: the sweep
+// takes over then.
+const maxCopies = 5
+
+func sameRows(a, b map[string]sqlstore.Row) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, r := range a {
+		if o, ok := b[k]; !ok || !sameRow(r, o) {
+			return false
+		}
+	}
+	return true
+}
+
+// write makes to's rows (selected by by and keys) want.
+func (c *rowCopier) write(ctx context.Context, to RowStore, t Table, cols, by []string, keys [][]any, want map[string]sqlstore.Row) (int, error) {
 	have, err := c.read(ctx, to, t, cols, by, keys)
 	if err != nil {
 		return 0, err
