@@ -24,7 +24,9 @@ type Phase string
 
 const (
 	// PhaseCopy: the mirror persister applies the live log to the
-	// destination while `zan migrate` copies what the source held before.
+	// destination while `zan migrate` copies what the source held before;
+	// writes of the other tables are copied by rows, and the sweep copies
+	// what they held before.
 	PhaseCopy Phase = "copy"
 	// PhaseMirror: the copy is done; both stores follow the log and the
 	// verifier's drift should stay at 0. Reads are the source's.
@@ -33,11 +35,13 @@ const (
 	// the others asked of it in the shadow and compared.
 	PhaseReads Phase = "reads"
 	// PhaseWrites: the destination is the record: every like read, and
-	// reconciliation (the one writer of stored counts besides the log).
-	// The source keeps following the log, so going back loses nothing.
+	// reconciliation (the one writer of stored counts besides the log),
+	// and the other tables, whose writes are copied to the source. The
+	// source keeps following the log, so going back loses nothing.
 	PhaseWrites Phase = "writes"
-	// PhaseRetired: final. The source is no longer read or compared; nodes
-	// are restarted on the destination at their next deploy.
+	// PhaseRetired: final. The source is no longer read, written or
+	// compared: both persisters apply to the destination, so the nodes
+	// may move onto it (--db) at their next deploy, in any order.
 	PhaseRetired Phase = "retired"
 )
 

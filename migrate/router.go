@@ -186,8 +186,13 @@ func (r *Router) ScanLikers(ctx context.Context, t zan.Target, fn func(users []i
 
 // Ping checks the source, and the destination once it answers reads: a
 // destination down before then must not take the node out of service.
+// Once retired, only the destination: the source may be gone.
 func (r *Router) Ping(ctx context.Context) error {
-	if r.Switch.State().DestReads() > 0 {
+	st := r.Switch.State()
+	if st.Phase == PhaseRetired {
+		return r.Dest.Ping(ctx)
+	}
+	if st.DestReads() > 0 {
 		if err := r.Dest.Ping(ctx); err != nil {
 			return err
 		}
