@@ -56,7 +56,15 @@ func (o *Online) status(st State) Status {
 // holds every event, whichever persister a node restarted onto it
 // continues from.
 func (o *Online) SwitchMigration(ctx context.Context, phase string, readShare *int) (any, error) {
-	retiring := Phase(phase) == PhaseRetired && o.Switch.State().Phase != PhaseRetired
+	cur := o.Switch.State()
+	if cur.Phase == PhaseCopy && Phase(phase) == PhaseMirror && o.Sweeper != nil {
+		// The sweep is the copy of the tables other than likes: one must
+		// have walked them all since the copy began.
+		if last := o.Sweeper.Last(); last == nil || last.Error != "" || last.At.Before(cur.Changed) {
+			return nil, zan.Errorf(zan.EConflict, "no sweep has copied the tables other than likes yet: wait for one (zan migrate switch shows the last)")
+		}
+	}
+	retiring := Phase(phase) == PhaseRetired && cur.Phase != PhaseRetired
 	if retiring {
 		if err := o.waitApplied(ctx); err != nil {
 			return nil, err

@@ -331,3 +331,24 @@ func TestRetiredRestart(t *testing.T) {
 		t.Fatalf("another migration: %s %v", other.State().Phase, err)
 	}
 }
+
+// TestMirrorAfterSweep: the switch from copy to mirror waits for a sweep
+// to have copied the tables other than likes.
+func TestMirrorAfterSweep(t *testing.T) {
+	ctx := t.Context()
+	sw, err := migrate.NewSwitch(ctx, nil, "db2", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &migrate.Sweeper{Router: migrate.NewRouter(open(t), open(t), sw)}
+	o := &migrate.Online{Switch: sw, Verifier: &migrate.Verifier{}, Sweeper: s}
+	if _, err := o.SwitchMigration(ctx, "mirror", nil); zan.ErrorCode(err) != zan.EConflict {
+		t.Fatalf("before a sweep: %v", err)
+	}
+	if rep := s.Sweep(ctx); rep.Error != "" {
+		t.Fatal(rep.Error)
+	}
+	if _, err := o.SwitchMigration(ctx, "mirror", nil); err != nil {
+		t.Fatal(err)
+	}
+}
