@@ -352,3 +352,46 @@ func TestMirrorAfterSweep(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestSweepShared: nodes sharing a cache take turns sweeping, and each
+// shows the last sweep whichever node made it.
+func TestSweepShared(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	src, dst := open(t), open(t)
+	cache := memory.NewCache()
+	defer cache.Close()
+	var sweepers []*migrate.Sweeper
+	for range 2 {
+		sw, err := migrate.NewSwitch(ctx, cache, "db2", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := &migrate.Sweeper{Router: migrate.NewRouter(src, dst, sw)}
+		sweepers = append(sweepers, s)
+		go s.Run(ctx, 10*time.Millisecond)
+	}
+	(&rowWriter{t: t, s: src, base: 1000}).all()
+	written := time.Now()
+	clean := func(r *migrate.SweepReport) bool { return r != nil && r.At.After(written) && r.Rows > 0 && r.Differ == 0 }
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		a, b := sweepers[0].Last(), sweepers[1].Last()
+		if clean(a) && clean(b) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("reports %+v %+v", a, b)
+		}
+	}
+	cancel()
+	equal(t, migrate.NewRouter(src, dst, mustSwitch(t)), "after the shared sweeps")
+}
+
+func mustSwitch(t *testing.T) *migrate.Switch {
+	t.Helper()
+	sw, err := migrate.NewSwitch(t.Context(), nil, "db2", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sw
+}

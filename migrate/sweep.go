@@ -2,6 +2,7 @@ package migrate
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"sync/atomic"
@@ -59,12 +60,70 @@ func (s *Sweeper) Run(ctx context.Context, every time.Duration) error {
 		if zan.Sleep(ctx, every); ctx.Err() != nil {
 			return nil
 		}
+		unlock, ok := s.elect(ctx)
+		if !ok {
+			s.follow(ctx)
+			continue
+		}
 		rep := s.Sweep(ctx)
+		unlock()
+		s.share(ctx, rep)
 		if rep.Error != "" && ctx.Err() == nil {
 			s.logger().Warn("migration sweep", "err", rep.Error)
 		} else if rep.Drift > 0 {
 			s.logger().Warn("migration sweep: rows differed and were repaired", "drift", rep.Drift, "first", rep.Details)
 		}
+	}
+}
+
+// sweepLease bounds a pass of one node: a node that dies sweeping gives
+// the sweep to another after it.
+const sweepLease = 10 * time.Minute
+
+// elect lets one node at a time sweep when the nodes share a cache: the
+// others would walk the same tables for nothing.
+func (s *Sweeper) elect(ctx context.Context) (unlock func(), ok bool) {
+	sw := s.Router.Switch
+	if sw.cache == nil {
+		return func() {}, true
+	}
+	release, ok, err := sw.cache.TryLock(ctx, sw.key+":sweep", sweepLease)
+	if err != nil {
+		s.logger().Debug("electing the sweeper", "err", err)
+		return nil, false
+	}
+	if !ok {
+		return nil, false
+	}
+	return func() { release(context.WithoutCancel(ctx)) }, true
+}
+
+// share publishes the report of this node's sweep to the other nodes,
+// which show it (and go by it: see Online.SwitchMigration) as theirs.
+func (s *Sweeper) share(ctx context.Context, rep *SweepReport) {
+	sw := s.Router.Switch
+	if sw.cache == nil {
+		return
+	}
+	b, _ := json.Marshal(rep)
+	if err := sw.cache.Set(ctx, sw.key+":sweep:last", b, stateTTL); err != nil {
+		s.logger().Debug("sharing the sweep's report", "err", err)
+	}
+}
+
+// follow takes the report another node shared, if newer than this one's.
+func (s *Sweeper) follow(ctx context.Context) {
+	sw := s.Router.Switch
+	b, ok, err := sw.cache.Get(ctx, sw.key+":sweep:last")
+	if err != nil || !ok {
+		return
+	}
+	var rep SweepReport
+	if json.Unmarshal(b, &rep) != nil {
+		return
+	}
+	if last := s.last.Load(); last == nil || rep.At.After(last.At) {
+		s.last.Store(&rep)
 	}
 }
 
