@@ -373,7 +373,9 @@ func TestSweepShared(t *testing.T) {
 	}
 	(&rowWriter{t: t, s: src, base: 1000}).all()
 	written := time.Now()
-	clean := func(r *migrate.SweepReport) bool { return r != nil && r.At.After(written) && r.Rows > 0 && r.Differ == 0 }
+	clean := func(r *migrate.SweepReport) bool {
+		return r != nil && r.At.After(written) && r.Rows > 0 && r.Differ == 0
+	}
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 		a, b := sweepers[0].Last(), sweepers[1].Last()
 		if clean(a) && clean(b) {
