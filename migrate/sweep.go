@@ -154,8 +154,11 @@ func (s *Sweeper) run(ctx context.Context, repair bool) *SweepReport {
 	_, other, rec := s.Router.rowStores(st)
 	if other != nil {
 		for _, t := range Tables {
-			if err := s.table(ctx, rec, other, t, st, repair, rep); err != nil {
+			// A table that fails is reported; the others are still swept.
+			if err := s.table(ctx, rec, other, t, st, repair, rep); err != nil && rep.Error == "" {
 				rep.Error = fmt.Sprintf("%s: %v", t.Name, err)
+			}
+			if ctx.Err() != nil {
 				break
 			}
 		}

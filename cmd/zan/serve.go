@@ -59,6 +59,8 @@ type Main struct {
 	persist  *persist.Persister
 	notify   *notify.Service
 	unlock   func() // releases the data directory
+	closed   sync.Once
+	closeErr error
 }
 
 // NewMain returns a Main with the default configuration.
@@ -308,7 +310,13 @@ func (m *Main) Start(ctx context.Context) (err error) {
 
 // Close stops serving in order: no new requests, in-flight ones finished,
 // the persister drained into the store, then the log and the store closed.
+// Closing again returns the first Close's error.
 func (m *Main) Close() error {
+	m.closed.Do(func() { m.closeErr = m.close() })
+	return m.closeErr
+}
+
+func (m *Main) close() error {
 	var errs []error
 	if m.http != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
