@@ -65,6 +65,16 @@ func migrating(dst string) func(*Config) {
 	}
 }
 
+// migrated configures a node moved onto the destination dst after the
+// retirement: --db on it, no --mirror-db, the budgets of migrating.
+func migrated(dst string) func(*Config) {
+	return func(c *Config) {
+		migrating(dst)(c)
+		c.MirrorDB = ""
+		c.DBURL = dst
+	}
+}
+
 // TestOnlineMigrationTwoNodes moves two scale-out nodes (Redis, NATS,
 // MariaDB) to a second MariaDB database under continuous likes, through
 // every phase and one step back: no request fails, no acknowledged like
@@ -99,7 +109,7 @@ func TestOnlineMigrationTwoNodes(t *testing.T) {
 		}
 	}
 	old := startServer(t, cfg, migrating(dst), func(c *Config) { c.NodeID = 1 })
-	moved := startServer(t, cfg, func(c *Config) { c.NodeID = 2; c.DBURL = dst; c.BlogRate, c.BlogBurst = 1e6, 1_000_000 })
+	moved := startServer(t, cfg, migrated(dst), func(c *Config) { c.NodeID = 2 })
 	afterRestart(t, l, rows, []string{baseURL(old), baseURL(moved)}, dstDB)
 }
 
@@ -125,7 +135,7 @@ func TestOnlineMigrationSQLite(t *testing.T) {
 	if err := m.Close(); err != nil {
 		t.Fatal(err)
 	}
-	moved := startServer(t, func(c *Config) { c.Data = data; c.DBURL = dst; c.BlogRate, c.BlogBurst = 1e6, 1_000_000 })
+	moved := startServer(t, migrated(dst), func(c *Config) { c.Data = data })
 	afterRestart(t, l, rows, []string{baseURL(moved)}, dstDB)
 }
 
@@ -142,6 +152,7 @@ func afterRestart(t *testing.T, l *ledger, rows *rowLoad, bases []string, dstDB 
 	time.Sleep(3 * time.Second)
 	l.stop()
 	rows.stop()
+	l.report(t)
 	ok, other := l.counts(label)
 	wok, wother, wsample := rows.counts(label)
 	if other > 0 || ok == 0 || wother > 0 || wok == 0 {
