@@ -150,4 +150,15 @@ var (
 	MigrationShadow = promauto.NewCounterVec(prometheus.CounterOpts{
 		Name: "zan_migration_shadow_total", Help: "Online migration: reads answered by one store and asked of the other in the shadow, by result: equal, different, error, skipped (too many in flight).",
 	}, []string{"result"})
+	MigrationRowCopies = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "zan_migration_row_copies_total", Help: "Online migration: writes of rows (not likes) copied to the other store after the record took them, by result: ok, failed (left to the sweep).",
+	}, []string{"result"})
+	MigrationFenceHold = promauto.NewHistogram(prometheus.HistogramOpts{
+		Name:    "zan_migration_fence_hold_seconds",
+		Help:    "Online migration: how long writes of rows waited on this node when the record changed.",
+		Buckets: []float64{.1, .25, .5, .75, 1, 1.25, 1.5, 2, 3, 5},
+	})
+	MigrationSwept = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "zan_migration_swept_rows_total", Help: "Online migration: rows (not likes) the sweep wrote or deleted in the other store, by table.",
+	}, []string{"table"})
 )

@@ -26,6 +26,11 @@
 // target with a stored count in the source, the destination's count. While
 // the source still serves, differences are expected; after step 2 there
 // must be none.
+//
+// The online migration needs no such stop: the nodes feed both stores
+// (likes through the log, every other table by rows: Router), move the
+// record between them with a Switch, and a Verifier and a Sweeper compare
+// them meanwhile.
 package migrate
 
 import (

@@ -3,10 +3,14 @@ package migrate
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash/fnv"
+	"io/fs"
 	"log/slog"
+	"os"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -20,7 +24,9 @@ type Phase string
 
 const (
 	// PhaseCopy: the mirror persister applies the live log to the
-	// destination while `zan migrate` copies what the source held before.
+	// destination while `zan migrate` copies what the source held before;
+	// writes of the other tables are copied by rows, and the sweep copies
+	// what they held before.
 	PhaseCopy Phase = "copy"
 	// PhaseMirror: the copy is done; both stores follow the log and the
 	// verifier's drift should stay at 0. Reads are the source's.
@@ -29,11 +35,13 @@ const (
 	// the others asked of it in the shadow and compared.
 	PhaseReads Phase = "reads"
 	// PhaseWrites: the destination is the record: every like read, and
-	// reconciliation (the one writer of stored counts besides the log).
-	// The source keeps following the log, so going back loses nothing.
+	// reconciliation (the one writer of stored counts besides the log),
+	// and the other tables, whose writes are copied to the source. The
+	// source keeps following the log, so going back loses nothing.
 	PhaseWrites Phase = "writes"
-	// PhaseRetired: final. The source is no longer read or compared; nodes
-	// are restarted on the destination at their next deploy.
+	// PhaseRetired: final. The source is no longer read, written or
+	// compared: both persisters apply to the destination, so the nodes
+	// may move onto it (--db) at their next deploy, in any order.
 	PhaseRetired Phase = "retired"
 )
 
@@ -104,9 +112,15 @@ func Next(cur State, phase Phase, share *int, now time.Time) (State, error) {
 // node) the state is this process's.
 type Switch struct {
 	cache  zan.Cache // nil: this process only
+	file   string    // without a cache: where the state is kept ("": nowhere)
 	key    string
 	logger *slog.Logger
 	cur    atomic.Pointer[State]
+	// fence holds the writes of rows (not likes) while the record
+	// changes: each write holds it shared from choosing its store until
+	// its rows are copied, and a change of the record takes it whole.
+	fence   sync.RWMutex
+	maxHold atomic.Int64 // nanoseconds, the longest hold so far
 }
 
 // StateKey is the cache key of the shared state of the migration to
@@ -148,7 +162,52 @@ func NewSwitch(ctx context.Context, cache zan.Cache, dest string, logger *slog.L
 // State is this node's view of the migration.
 func (s *Switch) State() State { return *s.cur.Load() }
 
+// FenceHold is how long the writes of rows wait when the record changes,
+// counted from the switch: longer than a node takes to see it (PollEvery,
+// plus a margin for the read of the state), so that no node writes a row
+// into the new record while another may still write it into the old.
+// Nodes' clocks are taken to agree within the margin.
+const FenceHold = PollEvery + 500*time.Millisecond
+
+// write returns the state a write of rows is made under; done must be
+// called once its rows are copied to the other store.
+func (s *Switch) write() (State, func()) {
+	s.fence.RLock()
+	return s.State(), s.fence.RUnlock
+}
+
+// MaxHold is the longest that writes of rows waited on this node at a
+// change of the record.
+func (s *Switch) MaxHold() time.Duration { return time.Duration(s.maxHold.Load()) }
+
 func (s *Switch) set(st State) {
+	if old := s.cur.Load(); old != nil && old.DestIsRecord() != st.DestIsRecord() {
+		// The record changes: wait for the writes in flight (they copy
+		// their rows under the old record), then hold new ones until every
+		// node has seen the change. A node that sees it late holds less:
+		// the hold ends FenceHold after the switch, not after this node
+		// saw it.
+		start := time.Now()
+		s.fence.Lock()
+		defer func() {
+			s.fence.Unlock()
+			d := time.Since(start)
+			metrics.MigrationFenceHold.Observe(d.Seconds())
+			for {
+				m := s.maxHold.Load()
+				if int64(d) <= m || s.maxHold.CompareAndSwap(m, int64(d)) {
+					break
+				}
+			}
+		}()
+		if s.cache != nil {
+			until := st.Changed.Add(FenceHold)
+			if latest := time.Now().Add(FenceHold); until.After(latest) {
+				until = latest
+			}
+			time.Sleep(time.Until(until))
+		}
+	}
 	old := s.cur.Swap(&st)
 	for _, p := range onlinePhases {
 		v := 0.0
@@ -198,8 +257,50 @@ func (s *Switch) Set(ctx context.Context, phase Phase, share *int) (State, error
 			return cur, zan.Unavailable("migration state", err)
 		}
 	}
+	if s.file != "" {
+		if err := s.save(next); err != nil {
+			return cur, zan.Unavailable("migration state", err)
+		}
+	}
 	s.set(next)
 	return next, nil
+}
+
+// stateFile is how PersistTo keeps the state.
+type stateFile struct {
+	Key   string `json:"key"`
+	State State  `json:"state"`
+}
+
+// PersistTo keeps the state of a node without a shared cache in file: a
+// restart with the same flags continues in the phase it left (retired
+// included) rather than in PhaseCopy.
+func (s *Switch) PersistTo(file string) error {
+	s.file = file
+	b, err := os.ReadFile(file)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var f stateFile
+	if err := json.Unmarshal(b, &f); err != nil || !slices.Contains(onlinePhases, f.State.Phase) {
+		return fmt.Errorf("migrate: %s is not a migration state", file)
+	}
+	if f.Key == s.key { // else a migration to another store: afresh
+		s.set(f.State)
+	}
+	return nil
+}
+
+func (s *Switch) save(st State) error {
+	b, _ := json.Marshal(stateFile{Key: s.key, State: st})
+	tmp := s.file + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, s.file)
 }
 
 // Run follows the shared state until ctx ends. A state lost from the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"hash/fnv"
+	"log/slog"
 	"slices"
 	"strconv"
 	"time"
@@ -16,9 +17,9 @@ import (
 // reads go to the source or the destination as the Switch says: a share
 // of them by a hash of the target (or user), so one target's reads come
 // from one store; in PhaseReads each read is also asked of the other
-// store in the shadow and the answers compared. Everything else (users,
-// blogs, shops, vouchers, sessions, notifications) stays the source's:
-// only likes are fed by the log.
+// store in the shadow and the answers compared. The other tables are not
+// fed by the log: their writes go to the record and are copied to the
+// other store row by row (router_rows.go).
 //
 // Both stores hold every event of a target missing from the hot state,
 // because the nodes wait for both persisters (BothApplied) before they
@@ -27,14 +28,30 @@ type Router struct {
 	zan.Store // the source
 	Dest      zan.Store
 	Switch    *Switch
+	// Logger is for the copies that fail (nil: slog's default).
+	Logger *slog.Logger
 	// shadow bounds the comparisons in flight; a read finding it full is
 	// not compared (counted as skipped).
 	shadow chan struct{}
+	// srcRows and dstRows are the stores as RowStores: nil (stores that
+	// are not SQL, in tests) keeps every table but likes the source's.
+	srcRows, dstRows RowStore
+	copier           rowCopier
 }
 
 // NewRouter returns the router over src and dst.
 func NewRouter(src, dst zan.Store, sw *Switch) *Router {
-	return &Router{Store: src, Dest: dst, Switch: sw, shadow: make(chan struct{}, 8)}
+	r := &Router{Store: src, Dest: dst, Switch: sw, shadow: make(chan struct{}, 8)}
+	r.srcRows, _ = src.(RowStore)
+	r.dstRows, _ = dst.(RowStore)
+	return r
+}
+
+func (r *Router) logger() *slog.Logger {
+	if r.Logger == nil {
+		return slog.Default()
+	}
+	return r.Logger
 }
 
 // shadowTimeout bounds one shadow read.
@@ -169,8 +186,13 @@ func (r *Router) ScanLikers(ctx context.Context, t zan.Target, fn func(users []i
 
 // Ping checks the source, and the destination once it answers reads: a
 // destination down before then must not take the node out of service.
+// Once retired, only the destination: the source may be gone.
 func (r *Router) Ping(ctx context.Context) error {
-	if r.Switch.State().DestReads() > 0 {
+	st := r.Switch.State()
+	if st.Phase == PhaseRetired {
+		return r.Dest.Ping(ctx)
+	}
+	if st.DestReads() > 0 {
 		if err := r.Dest.Ping(ctx); err != nil {
 			return err
 		}
@@ -246,4 +268,25 @@ func (b bothApplied) WaitApplied(ctx context.Context) error {
 		return err
 	}
 	return b.mirror.WaitApplied(ctx)
+}
+
+// PrimaryLikes is the store of the log's own persister (the source's):
+// the source until PhaseRetired, the destination in it. A node restarted
+// onto the destination (--db on it, without --mirror-db) continues from
+// the log's own position; every event before that position reached the
+// destination, through the mirror before the retirement (the switch to
+// retired waits for both persisters) or through this store after it. So
+// the nodes may move to the destination in any order.
+func (r *Router) PrimaryLikes() zan.LikeStore { return primaryLikes{r.Store, r} }
+
+type primaryLikes struct {
+	zan.LikeStore
+	r *Router
+}
+
+func (p primaryLikes) ApplyLikes(ctx context.Context, events []zan.Event) (zan.ApplyResult, error) {
+	if p.r.Switch.State().Phase == PhaseRetired {
+		return p.r.Dest.ApplyLikes(ctx, events)
+	}
+	return p.LikeStore.ApplyLikes(ctx, events)
 }

@@ -73,6 +73,8 @@ type VerifyStore interface {
 // there after a second wait: a row the log had changed in between is
 // found equal then.
 type Verifier struct {
+	// Switch, when set, stops the rounds once the migration is retired.
+	Switch       *Switch
 	Source, Dest VerifyStore
 	// Wait returns once both persisters applied what was published
 	// before the call (BothApplied's WaitApplied).
@@ -120,6 +122,9 @@ func (v *Verifier) Run(ctx context.Context, every time.Duration) error {
 	for {
 		if zan.Sleep(ctx, every); ctx.Err() != nil {
 			return nil
+		}
+		if v.Switch != nil && v.Switch.State().Phase == PhaseRetired {
+			continue // the source is no longer written: nothing to compare
 		}
 		v.Round(ctx)
 	}

@@ -60,5 +60,16 @@ func runMigrateSwitch(ctx context.Context, args []string, stdout io.Writer) erro
 			fmt.Fprintln(stdout, "  differs: "+d)
 		}
 	}
+	if w := st.Sweep; w != nil {
+		if w.Error != "" {
+			fmt.Fprintf(stdout, "last sweep %s (%s): %s\n", w.At.Format("15:04:05"), w.Phase, w.Error)
+		} else {
+			fmt.Fprintf(stdout, "last sweep %s (%s): %d rows compared, %d differed, drift %d, %d repaired\n",
+				w.At.Format("15:04:05"), w.Phase, w.Rows, w.Differ, w.Drift, w.Repaired)
+		}
+	}
+	if st.MaxHoldMS > 0 {
+		fmt.Fprintf(stdout, "longest hold of row writes at a switch of the record: %d ms\n", st.MaxHoldMS)
+	}
 	return nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 
 	"github.com/zanlabs/zan"
 	"github.com/zanlabs/zan/httpapi"
@@ -24,6 +25,7 @@ type mirror struct {
 	switcher *migrate.Switch
 	persist  *persist.Persister
 	verifier *migrate.Verifier
+	sweeper  *migrate.Sweeper
 }
 
 // mirrorSource is the mirror's feed, dead-lettering into the log's stream:
@@ -59,18 +61,27 @@ func (m *Main) openMirror(ctx context.Context, cache zan.Cache) (*mirror, error)
 	if err != nil {
 		return nil, fmt.Errorf("--mirror-db: reading the migration's state: %w", err)
 	}
+	if cache == nil {
+		// One node: its state outlives a restart in its data directory.
+		if err := sw.PersistTo(filepath.Join(c.Data, "migration-state.json")); err != nil {
+			return nil, fmt.Errorf("--mirror-db: %w", err)
+		}
+	}
 	recent := migrate.NewRecent(dst)
 	both := migrate.BothApplied(m.log, feed)
+	router := migrate.NewRouter(m.store, dst, sw)
+	router.Logger = m.Logger
 	mr := &mirror{
-		router:   migrate.NewRouter(m.store, dst, sw),
+		router:   router,
+		sweeper:  &migrate.Sweeper{Router: router, Logger: m.Logger},
 		log:      both,
 		switcher: sw,
 		persist: persist.New(persist.Config{BatchSize: c.BatchSize, MaxWait: c.BatchWait, Retries: c.Retries, Mirror: true},
 			mirrorSource{feed, m.log}, recent, m.Logger.With("persister", "mirror")),
-		verifier: &migrate.Verifier{Source: src, Dest: dst, Wait: both.WaitApplied, Recent: recent, Logger: m.Logger},
+		verifier: &migrate.Verifier{Switch: sw, Source: src, Dest: dst, Wait: both.WaitApplied, Recent: recent, Logger: m.Logger},
 	}
-	mr.online = &migrate.Online{Switch: sw, Verifier: mr.verifier, Source: or(redactDB(c.DBURL), "SQLite"), Dest: redactDB(c.MirrorDB)}
-	m.Logger.Info("online migration: mirroring likes", "to", redactDB(c.MirrorDB), "phase", sw.State().Phase)
+	mr.online = &migrate.Online{Switch: sw, Verifier: mr.verifier, Sweeper: mr.sweeper, Source: or(redactDB(c.DBURL), "SQLite"), Dest: redactDB(c.MirrorDB)}
+	m.Logger.Info("online migration: mirroring likes and rows", "to", redactDB(c.MirrorDB), "phase", sw.State().Phase)
 	return mr, nil
 }
 

@@ -59,6 +59,8 @@ type Main struct {
 	persist  *persist.Persister
 	notify   *notify.Service
 	unlock   func() // releases the data directory
+	closed   sync.Once
+	closeErr error
 }
 
 // NewMain returns a Main with the default configuration.
@@ -125,6 +127,11 @@ func (m *Main) Start(ctx context.Context) (err error) {
 			return err
 		}
 		db, likeLog = mr.router, mr.log
+		if cache == nil {
+			// Sessions live in the store without Redis: they follow the
+			// rows, so a restart onto the destination keeps the logins.
+			hs.sessions = mr.router
+		}
 	}
 	// Anonymous reads are budgeted per node: no shared round trip on reads.
 	readLimiter := memory.NewLimiter()
@@ -184,7 +191,11 @@ func (m *Main) Start(ctx context.Context) (err error) {
 	m.notify = notifier
 	inboxHub := notify.NewHub(m.log)
 	inboxHub.MaxSubscribers = c.StreamMax
-	m.persist = persist.New(persist.Config{BatchSize: c.BatchSize, MaxWait: c.BatchWait, Retries: c.Retries}, m.log, m.store, m.Logger)
+	var primary zan.LikeStore = m.store
+	if mr != nil {
+		primary = mr.router.PrimaryLikes() // the destination once retired
+	}
+	m.persist = persist.New(persist.Config{BatchSize: c.BatchSize, MaxWait: c.BatchWait, Retries: c.Retries}, m.log, primary, m.Logger)
 
 	var record zan.LikeStore = db
 	if mr != nil {
@@ -252,6 +263,7 @@ func (m *Main) Start(ctx context.Context) (err error) {
 		workers["mirror"] = mr.persist.Run
 		workers["migration switch"] = mr.switcher.Run
 		workers["verifier"] = func(ctx context.Context) error { return mr.verifier.Run(ctx, c.VerifyEvery) }
+		workers["sweep"] = func(ctx context.Context) error { return mr.sweeper.Run(ctx, c.VerifyEvery) }
 	}
 	for name, run := range workers {
 		m.workers.Add(1)
@@ -298,7 +310,13 @@ func (m *Main) Start(ctx context.Context) (err error) {
 
 // Close stops serving in order: no new requests, in-flight ones finished,
 // the persister drained into the store, then the log and the store closed.
+// Closing again returns the first Close's error.
 func (m *Main) Close() error {
+	m.closed.Do(func() { m.closeErr = m.close() })
+	return m.closeErr
+}
+
+func (m *Main) close() error {
 	var errs []error
 	if m.http != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
