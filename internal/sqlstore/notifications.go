@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -149,6 +150,7 @@ func (r Common) PruneNotifications(ctx context.Context, readBefore time.Time) (i
 	for {
 		var got, deleted int
 		err := r.inTx(ctx, func(tx *sql.Tx) error {
+			got, deleted = 0, 0 // the dialect may run a transaction again
 			var args []any
 			err := queryRows(ctx, tx, `SELECT id FROM `+items+` WHERE unread IS NULL AND read_at < ? ORDER BY read_at LIMIT ?`,
 				[]any{before, PruneChunk}, func(rows *sql.Rows) error {
@@ -185,15 +187,16 @@ func (r Common) PruneNotifications(ctx context.Context, readBefore time.Time) (i
 	var after []any // the primary key the last step stopped at; nil: the start
 	for {
 		var got int
+		var first, last []any
 		err := r.inTx(ctx, func(tx *sql.Tx) error {
+			got, first, last = 0, nil, nil // the dialect may run a transaction again
 			q := `SELECT target_type, target_id, actor_id, at FROM ` + actors
 			var args []any
 			if after != nil {
 				c, a := r.keyCompare(key, ">", after)
 				q += ` WHERE ` + c
-				args = a
+				args = slices.Clone(a)
 			}
-			var first, last []any
 			old := false
 			err := queryRows(ctx, tx, q+` ORDER BY target_type, target_id, actor_id LIMIT ?`, append(args, PruneChunk),
 				func(rows *sql.Rows) error {
@@ -210,18 +213,14 @@ func (r Common) PruneNotifications(ctx context.Context, readBefore time.Time) (i
 					got++
 					return nil
 				})
-			if err != nil || got == 0 {
+			if err != nil || got == 0 || !old {
 				return err
-			}
-			after = last
-			if !old {
-				return nil
 			}
 			// The step's range of the key, again with the conditions: a row
 			// may have changed since the read (MySQL's read took no locks).
 			lo, loArgs := r.keyCompare(key, ">=", first)
 			hi, hiArgs := r.keyCompare(key, "<=", last)
-			args = append(append(loArgs, hiArgs...), before)
+			args = slices.Concat(loArgs, hiArgs, []any{before})
 			_, err = tx.ExecContext(ctx, `DELETE FROM `+actors+` WHERE `+lo+` AND `+hi+` AND at < ? AND NOT EXISTS (SELECT 1 FROM `+
 				items+` n WHERE n.id = `+actors+`.notification_id AND n.unread = 1)`, args...)
 			return err
@@ -232,6 +231,7 @@ func (r Common) PruneNotifications(ctx context.Context, readBefore time.Time) (i
 		if got < PruneChunk {
 			break
 		}
+		after = last
 	}
 	return n, nil
 }
