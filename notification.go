@@ -71,6 +71,8 @@ type NotificationStore interface {
 	MarkNotificationsRead(ctx context.Context, user int64, ids []int64, all bool, now time.Time) (int64, error)
 	// PruneNotifications deletes the items read before readBefore and the
 	// memory of actors older than it that no unread item holds; it returns
-	// how many items it deleted.
+	// how many items it deleted. A store may go in steps, each committed on
+	// its own (a prune that fails leaves the steps it took done; the next
+	// one does the rest).
 	PruneNotifications(ctx context.Context, readBefore time.Time) (int, error)
 }

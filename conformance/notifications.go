@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -193,6 +194,78 @@ func testNotificationsRead(t *testing.T, s zan.Store) {
 		t.Fatalf("after pruning: %+v", items)
 	}
 	a.unread(1)
+}
+
+// testNotificationsPruneSteps prunes more rows than one step of a store
+// that prunes in steps takes (the SQL stores' suites lower the step), over
+// two target types, and checks the policy of PruneNotifications: items
+// read before the cut go, others stay; the memory of actors older than the
+// cut goes unless an unread item holds it.
+func testNotificationsPruneSteps(t *testing.T, s zan.Store) {
+	a := &inbox{t: t, s: s, user: 1}
+	blog := func(i int64) zan.Target { return zan.Target{Type: "blog", ID: 100 + i} }
+	photo := func(i int64) zan.Target { return zan.Target{Type: "photo", ID: 100 + i} }
+	for i := range int64(8) {
+		a.apply(true, a.notice(zan.OpLike, blog(i), 10, t0+i), a.notice(zan.OpLike, blog(i), 11, t0+i))
+	}
+	for i := range int64(5) {
+		a.apply(true, a.notice(zan.OpLike, photo(i), 12, t0+20+i))
+	}
+	a.apply(false, a.notice(zan.OpUnlike, blog(0), 13, t0+50)) // memory of an actor without an item
+	// A recent like and unlike: the item goes, the actor's memory stays.
+	a.apply(true, a.notice(zan.OpLike, blog(0), 14, t0+3_000_000))
+	a.apply(true, a.notice(zan.OpUnlike, blog(0), 14, t0+3_000_001))
+	a.unread(13)
+
+	// Read: blogs 0-3 and photos 0-3 long ago, blogs 4-5 lately; blogs 6-7
+	// and photo 4 stay unread.
+	idOf := map[zan.Target]int64{}
+	for _, n := range a.all() {
+		idOf[n.Target] = n.ID
+	}
+	a.read([]int64{idOf[blog(0)], idOf[blog(1)], idOf[blog(2)], idOf[blog(3)],
+		idOf[photo(0)], idOf[photo(1)], idOf[photo(2)], idOf[photo(3)]}, false, 5)
+	if n, err := s.MarkNotificationsRead(t.Context(), 1, []int64{idOf[blog(4)], idOf[blog(5)]}, false, micro(t0+3_000_000)); err != nil || n != 3 {
+		t.Fatalf("MarkNotificationsRead: %d, %v; want 3", n, err)
+	}
+	// Before the prune, a redelivered like is stale.
+	a.apply(false, a.notice(zan.OpLike, blog(0), 10, t0))
+
+	deleted, err := s.PruneNotifications(t.Context(), micro(t0+2_000_000))
+	if err != nil || deleted != 8 {
+		t.Fatalf("PruneNotifications: %d, %v; want 8", deleted, err)
+	}
+	var left []zan.Target
+	for _, n := range a.all() {
+		left = append(left, n.Target)
+		if n.Read != (n.Target == blog(4) || n.Target == blog(5)) {
+			t.Fatalf("after pruning: %+v", n)
+		}
+	}
+	slices.SortFunc(left, func(x, y zan.Target) int {
+		if x.Type != y.Type {
+			return strings.Compare(x.Type, y.Type)
+		}
+		return int(x.ID - y.ID)
+	})
+	if want := []zan.Target{blog(4), blog(5), blog(6), blog(7), photo(4)}; !slices.Equal(left, want) {
+		t.Fatalf("items after pruning: %v; want %v", left, want)
+	}
+	a.unread(3)
+	if deleted, err := s.PruneNotifications(t.Context(), micro(t0+2_000_000)); err != nil || deleted != 0 {
+		t.Fatalf("PruneNotifications again: %d, %v; want 0", deleted, err)
+	}
+
+	// The memory unread items hold stays: a redelivered like is stale.
+	a.apply(false, a.notice(zan.OpLike, blog(6), 10, t0+6), a.notice(zan.OpLike, photo(4), 12, t0+24))
+	// So does the recent one.
+	a.apply(false, a.notice(zan.OpLike, blog(0), 14, t0+3_000_000))
+	// The old memory is gone, of read items kept or not: the same like
+	// now opens an item.
+	a.apply(true, a.notice(zan.OpLike, blog(0), 10, t0))
+	a.apply(true, a.notice(zan.OpLike, blog(4), 11, t0+4))
+	a.apply(true, a.notice(zan.OpLike, photo(0), 12, t0+20))
+	a.unread(6)
 }
 
 func testNotificationsPaging(t *testing.T, s zan.Store) {

@@ -64,6 +64,7 @@ func TestStore(t *testing.T, open func(t *testing.T) zan.Store) {
 		{"Notifications/Aggregate", testNotificationsAggregate},
 		{"Notifications/Read", testNotificationsRead},
 		{"Notifications/Paging", testNotificationsPaging},
+		{"Notifications/PruneSteps", testNotificationsPruneSteps},
 		{"Notifications/Concurrent", testNotificationsConcurrent},
 		{"Notifications/Batched", testNotificationsBatched},
 		{"Webhooks", testWebhooks},

@@ -44,10 +44,11 @@ func openFresh(t testing.TB) (*DB, string) {
 
 func TestStore(t *testing.T) {
 	serverDSN(t)
-	// Small chunks, so the suite's ScanLikers target spans several.
-	old := sqlstore.ScanChunk
-	sqlstore.ScanChunk = 700
-	t.Cleanup(func() { sqlstore.ScanChunk = old })
+	// Small chunks, so the suite's ScanLikers target spans several, and
+	// each prune several steps.
+	old, oldPrune := sqlstore.ScanChunk, sqlstore.PruneChunk
+	sqlstore.ScanChunk, sqlstore.PruneChunk = 700, 3
+	t.Cleanup(func() { sqlstore.ScanChunk, sqlstore.PruneChunk = old, oldPrune })
 	conformance.TestStore(t, func(t *testing.T) zan.Store {
 		db, _ := openFresh(t)
 		return db

@@ -153,6 +153,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 		MatchText:       matchText,
 		IgnoreDuplicate: func(string) string { return " ON CONFLICT DO NOTHING" },
 		JoinValues:      true,
+		RowValues:       true,
 		Upsert: func(key []string, cols ...string) string {
 			set := make([]string, len(cols))
 			for i, c := range cols {

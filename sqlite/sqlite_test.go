@@ -28,10 +28,11 @@ func openTemp(t testing.TB, opts Options) (*DB, string) {
 }
 
 func TestStore(t *testing.T) {
-	// Small chunks, so the suite's ScanLikers target spans several.
-	old := sqlstore.ScanChunk
-	sqlstore.ScanChunk = 700
-	t.Cleanup(func() { sqlstore.ScanChunk = old })
+	// Small chunks, so the suite's ScanLikers target spans several, and
+	// each prune several steps.
+	old, oldPrune := sqlstore.ScanChunk, sqlstore.PruneChunk
+	sqlstore.ScanChunk, sqlstore.PruneChunk = 700, 3
+	t.Cleanup(func() { sqlstore.ScanChunk, sqlstore.PruneChunk = old, oldPrune })
 	conformance.TestStore(t, func(t *testing.T) zan.Store {
 		db, _ := openTemp(t, Options{})
 		return db

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -129,22 +130,135 @@ func (r Common) capRead(ctx context.Context, tx *sql.Tx, user int64) error {
 	return err
 }
 
-// PruneNotifications implements zan.NotificationStore.
+// PruneChunk bounds the rows one step of PruneNotifications reads or
+// deletes. Each step is its own short transaction, so that a prune never
+// holds SQLite's one writer (nor MySQL's row locks) for long, however many
+// rows it goes through; other writers get in between steps. A variable so
+// that tests can make a prune span several steps.
+var PruneChunk = 1000
+
+// PruneNotifications implements zan.NotificationStore, in steps of
+// PruneChunk rows: first the items read before readBefore, oldest reading
+// first (by the index of read items: what a step deletes is gone, so the
+// next one starts where it stopped); then the memory of actors, walked by
+// its primary key from where the last step stopped (there is no index by
+// time: it would cost every notice an index write, for an hourly prune).
 func (r Common) PruneNotifications(ctx context.Context, readBefore time.Time) (int, error) {
-	var n int64
-	err := r.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM `+r.table("notifications")+` WHERE unread IS NULL AND read_at < ?`, Micros(readBefore))
+	before := Micros(readBefore)
+	items := r.table("notifications")
+	var n int
+	for {
+		var got, deleted int
+		err := r.inTx(ctx, func(tx *sql.Tx) error {
+			got, deleted = 0, 0 // the dialect may run a transaction again
+			var args []any
+			err := queryRows(ctx, tx, `SELECT id FROM `+items+` WHERE unread IS NULL AND read_at < ? ORDER BY read_at LIMIT ?`,
+				[]any{before, PruneChunk}, func(rows *sql.Rows) error {
+					var id int64
+					err := rows.Scan(&id)
+					args = append(args, id)
+					return err
+				})
+			if got = len(args); err != nil || got == 0 {
+				return err
+			}
+			// Again unread IS NULL and read_at: a read item stays read and
+			// its read_at never changes, but MySQL's read took no locks.
+			res, err := tx.ExecContext(ctx, `DELETE FROM `+items+` WHERE id IN (`+Placeholders(got)+`) AND unread IS NULL AND read_at < ?`,
+				append(args, before)...)
+			if err != nil {
+				return err
+			}
+			d, err := res.RowsAffected()
+			deleted = int(d)
+			return err
+		})
 		if err != nil {
-			return err
+			return n, err
 		}
-		if n, err = res.RowsAffected(); err != nil {
-			return err
+		n += deleted
+		if got < PruneChunk {
+			break
 		}
-		_, err = tx.ExecContext(ctx, `DELETE FROM `+r.table("notification_actors")+` WHERE at < ? AND NOT EXISTS (SELECT 1 FROM `+
-			r.table("notifications")+` n WHERE n.id = `+r.table("notification_actors")+`.notification_id AND n.unread = 1)`, Micros(readBefore))
-		return err
-	})
-	return int(n), err
+	}
+
+	actors := r.table("notification_actors")
+	key := []string{"target_type", "target_id", "actor_id"}
+	var after []any // the primary key the last step stopped at; nil: the start
+	for {
+		var got int
+		var first, last []any
+		err := r.inTx(ctx, func(tx *sql.Tx) error {
+			got, first, last = 0, nil, nil // the dialect may run a transaction again
+			q := `SELECT target_type, target_id, actor_id, at FROM ` + actors
+			var args []any
+			if after != nil {
+				c, a := r.keyCompare(key, ">", after)
+				q += ` WHERE ` + c
+				args = slices.Clone(a)
+			}
+			old := false
+			err := queryRows(ctx, tx, q+` ORDER BY target_type, target_id, actor_id LIMIT ?`, append(args, PruneChunk),
+				func(rows *sql.Rows) error {
+					var tt string
+					var ti, ai, at int64
+					if err := rows.Scan(&tt, &ti, &ai, &at); err != nil {
+						return err
+					}
+					if first == nil {
+						first = []any{tt, ti, ai}
+					}
+					last = []any{tt, ti, ai}
+					old = old || at < before
+					got++
+					return nil
+				})
+			if err != nil || got == 0 || !old {
+				return err
+			}
+			// The step's range of the key, again with the conditions: a row
+			// may have changed since the read (MySQL's read took no locks).
+			lo, loArgs := r.keyCompare(key, ">=", first)
+			hi, hiArgs := r.keyCompare(key, "<=", last)
+			args = slices.Concat(loArgs, hiArgs, []any{before})
+			_, err = tx.ExecContext(ctx, `DELETE FROM `+actors+` WHERE `+lo+` AND `+hi+` AND at < ? AND NOT EXISTS (SELECT 1 FROM `+
+				items+` n WHERE n.id = `+actors+`.notification_id AND n.unread = 1)`, args...)
+			return err
+		})
+		if err != nil {
+			return n, err
+		}
+		if got < PruneChunk {
+			break
+		}
+		after = last
+	}
+	return n, nil
+}
+
+// keyCompare returns the condition that the columns cols, taken together
+// in their order, compare to vals by op (">", ">=", "<", "<="), and its
+// arguments: a row value where the dialect seeks an index with one
+// (SQLite), else spelled out as nested ORs, which MySQL turns into ranges
+// of the index (it scans the whole index for a row value).
+func (r Common) keyCompare(cols []string, op string, vals []any) (string, []any) {
+	if r.dialect.RowValues {
+		return `(` + strings.Join(cols, ", ") + `) ` + op + ` (` + Placeholders(len(cols)) + `)`, vals
+	}
+	strict := op[:1] // the comparison of every column but the last
+	var q strings.Builder
+	var args []any
+	for i, c := range cols {
+		if i == len(cols)-1 {
+			q.WriteString(c + ` ` + op + ` ?`)
+			args = append(args, vals[i])
+			break
+		}
+		q.WriteString(`(` + c + ` ` + strict + ` ? OR (` + c + ` = ? AND `)
+		args = append(args, vals[i], vals[i])
+	}
+	q.WriteString(strings.Repeat(`))`, len(cols)-1))
+	return q.String(), args
 }
 
 // txStmts prepares each statement of a transaction once: the read of an

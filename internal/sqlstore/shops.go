@@ -49,6 +49,9 @@ type Dialect struct {
 	// RoundTrips: each statement is a round trip to a server (MySQL), so
 	// many small reads are worth one larger statement.
 	RoundTrips bool
+	// RowValues: a comparison of several columns as one row value,
+	// (a, b) > (?, ?), seeks an index on them (SQLite; MySQL scans).
+	RowValues bool
 }
 
 // SetDialect completes r for the shop, voucher and order queries.
