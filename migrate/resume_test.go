@@ -2,15 +2,11 @@ package migrate_test
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -24,23 +20,7 @@ import (
 // MySQL or TiDB), dropped when the test ends; it skips without one.
 func openMySQL(t *testing.T) *mysql.DB {
 	t.Helper()
-	my := testenv.MySQL(t)
-	b := make([]byte, 4)
-	rand.Read(b)
-	name := "zan_mig_" + hex.EncodeToString(b)
-	admin, err := sql.Open("mysql", my)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := admin.ExecContext(t.Context(), "CREATE DATABASE "+name+" CHARACTER SET utf8mb4"); err != nil {
-		admin.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		admin.Exec("DROP DATABASE " + name)
-		admin.Close()
-	})
-	db, err := mysql.Open(t.Context(), my[:strings.LastIndex(my, "/")+1]+name)
+	db, err := mysql.Open(t.Context(), testenv.FreshMySQL(t))
 	if err != nil {
 		t.Fatal(err)
 	}

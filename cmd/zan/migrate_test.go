@@ -2,9 +2,6 @@ package main
 
 import (
 	"bytes"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
@@ -19,23 +16,7 @@ import (
 // dropped when the test ends, and returns its DSN; it skips without one.
 func freshMySQL(t *testing.T) string {
 	t.Helper()
-	my := testenv.MySQL(t)
-	b := make([]byte, 4)
-	rand.Read(b)
-	name := "zan_m_" + hex.EncodeToString(b)
-	admin, err := sql.Open("mysql", my)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := admin.Exec("CREATE DATABASE " + name + " CHARACTER SET utf8mb4"); err != nil {
-		admin.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		admin.Exec("DROP DATABASE " + name)
-		admin.Close()
-	})
-	return my[:strings.LastIndex(my, "/")+1] + name
+	return testenv.FreshMySQL(t)
 }
 
 func TestMigrateUsage(t *testing.T) {

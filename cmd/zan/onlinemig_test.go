@@ -3,9 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -29,27 +27,12 @@ import (
 // (dropped after) and returns its mysql:// URL and a handle on it.
 func secondDB(t *testing.T) (string, *sql.DB) {
 	t.Helper()
-	my := testenv.MySQL(t)
-	b := make([]byte, 4)
-	rand.Read(b)
-	name := "m" + hex.EncodeToString(b)
-	admin, err := sql.Open("mysql", my)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
-		t.Fatal(err)
-	}
-	dsn := my[:strings.LastIndex(my, "/")+1] + name
+	dsn := testenv.FreshMySQL(t)
 	db, err := sql.Open("mysql", dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		db.Close()
-		admin.Exec("DROP DATABASE " + name)
-		admin.Close()
-	})
+	t.Cleanup(func() { db.Close() })
 	return "mysql://" + dsn, db
 }
 

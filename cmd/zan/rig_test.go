@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"github.com/zanlabs/zan/internal/redistest"
+	"github.com/zanlabs/zan/internal/testenv"
 )
 
 // A rig is a scale-out deployment of the test's own: zan nodes as child
@@ -41,29 +41,15 @@ func newRig(t *testing.T) *rig {
 	if testing.Short() {
 		t.Skip("starts private servers and zan processes")
 	}
-	my := os.Getenv("ZAN_TEST_MYSQL")
-	if my == "" {
-		t.Skip("ZAN_TEST_MYSQL not set: the fault suite needs a MariaDB/MySQL, e.g. root@tcp(127.0.0.1:3306)/test")
-	}
 	b := make([]byte, 4)
 	rand.Read(b)
-	r := &rig{t: t, name: "f" + hex.EncodeToString(b)}
-	admin, err := sql.Open("mysql", my)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := admin.Exec("CREATE DATABASE " + r.name); err != nil {
-		t.Fatal(err)
-	}
-	r.dsn = my[:strings.LastIndex(my, "/")+1] + r.name
+	// The name keeps the nodes' streams apart from other runs'.
+	r := &rig{t: t, name: "f" + hex.EncodeToString(b), dsn: testenv.FreshMySQL(t)}
+	var err error
 	if r.db, err = sql.Open("mysql", r.dsn); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		r.db.Close()
-		admin.Exec("DROP DATABASE " + r.name)
-		admin.Close()
-	})
+	t.Cleanup(func() { r.db.Close() })
 	return r
 }
 

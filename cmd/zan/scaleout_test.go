@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"database/sql"
 	"encoding/hex"
 	"fmt"
 	"strings"
@@ -22,24 +21,13 @@ import (
 // of its own so runs do not meet. It skips when a service is not given.
 func scaleOut(t *testing.T) func(*Config) {
 	t.Helper()
-	rd, nt, my := testenv.RedisAddr(t), testenv.NATS(t), testenv.MySQL(t)
+	rd, nt := testenv.RedisAddr(t), testenv.NATS(t)
+	dsn := testenv.FreshMySQL(t)
+	// The node's name keeps its streams apart from other runs'.
 	b := make([]byte, 4)
 	rand.Read(b)
 	name := "t" + hex.EncodeToString(b)
-	admin, err := sql.Open("mysql", my)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		admin.Exec("DROP DATABASE " + name)
-		admin.Close()
-		dropStreams(nt, name)
-	})
-	// The DSN's database is swapped for the test's own.
-	dsn := my[:strings.LastIndex(my, "/")+1] + name
+	t.Cleanup(func() { dropStreams(nt, name) })
 	return func(c *Config) {
 		c.Name = name
 		c.RedisURL = "redis://" + rd
